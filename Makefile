@@ -1,0 +1,41 @@
+# Every target bootstraps .venv itself (created when missing, reinstalled when a requirements file
+# changes), so a fresh clone needs nothing but python3.
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+STACK ?= indri
+
+.PHONY: plan test lint preview up phases clean test-servers
+
+$(STAMP): requirements.txt constraints.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@touch $@
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+plan: $(STAMP)
+	$(VENV)/bin/python -m ops plan --stack $(STACK)
+
+phases: $(STAMP)
+	$(VENV)/bin/python -m ops phases --stack $(STACK)
+
+test: $(DEV_STAMP)
+	$(VENV)/bin/python -m pytest -q
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+preview up: $(STAMP)
+	@command -v pulumi >/dev/null 2>&1 || { \
+	  echo "make $@ runs the real Pulumi CLI, which is not installed here."; \
+	  echo "Install it (https://www.pulumi.com/docs/install/), log in to your state backend, then re-run."; \
+	  echo "Offline, \`make plan\` shows what would be deployed."; exit 1; }
+	pulumi $@ --stack $(STACK) --policy-pack policy
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

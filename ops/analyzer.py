@@ -1,0 +1,353 @@
+"""Send recorded resources through the served blumeops policy pack, exactly as the engine does.
+
+The Pulumi engine starts a Python policy pack as `python -m pulumi.policy <engine-address> <pack>`;
+the pack prints the port of its Analyzer gRPC server on the first line of stdout. The engine then
+calls `GetAnalyzerInfo`, `Configure` (every policy with its enforcement level and config) and
+`Analyze` once per resource, with the resource's inputs as a protobuf Struct in wire form: a secret
+is `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": ...}` and an
+unknown is the string "04da6b54-80e4-46f7-96ec-b56ff0331ba9". This module does the same, so
+`ops plan` judges the program with the very code `pulumi preview --policy-pack policy` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import grpc
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime import proto
+from pulumi.runtime.proto import analyzer_pb2_grpc
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_POLICY_DIR = REPO_ROOT / "policy"
+START_TIMEOUT_SECONDS = 60.0
+RPC_TIMEOUT_SECONDS = 60.0
+
+MANDATORY = "mandatory"
+ADVISORY = "advisory"
+_LEVEL_NAMES = {
+    proto.ADVISORY: ADVISORY,
+    proto.MANDATORY: MANDATORY,
+    proto.DISABLED: "disabled",
+    proto.REMEDIATE: "remediate",
+}
+_LEVEL_VALUES = {name: value for value, name in _LEVEL_NAMES.items()}
+
+
+class AnalyzerError(RuntimeError):
+    """The policy pack could not be started or answered badly."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerProvider:
+    """The provider resource of a resource, as the engine reports it to the analyzer."""
+
+    urn: str
+    type: str
+    name: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerResource:
+    """One resource as the engine hands it to `Analyze`: type token, name, URN, inputs, options."""
+
+    urn: str
+    type: str
+    name: str
+    properties: Mapping[str, Any]
+    protect: bool = False
+    parent: str | None = None
+    provider: AnalyzerProvider | None = None
+    ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool | None = None
+    additional_secret_outputs: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    name: str
+    description: str
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    policy: str
+    level: str  # "mandatory" | "advisory" (| "remediate" | "disabled", never sent by this pack)
+    urn: str
+    message: str  # what the rule said (the policy's description prefix removed)
+    description: str = ""
+    resource_type: str = ""
+    resource_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisReport:
+    pack: str
+    version: str
+    policies: tuple[PolicyInfo, ...]
+    violations: tuple[Violation, ...]
+    resources_analyzed: int
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == MANDATORY]
+
+    @property
+    def advisory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == ADVISORY]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mandatory
+
+
+def to_struct(properties: Mapping[str, Any]) -> struct_pb2.Struct:
+    """JSON-compatible properties (secrets/unknowns in wire form) -> Struct, as the engine sends them."""
+    struct = struct_pb2.Struct()
+    json_format.ParseDict(_jsonable(properties), struct)
+    return struct
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def analyze_request(resource: AnalyzerResource) -> proto.AnalyzeRequest:
+    options = proto.AnalyzerResourceOptions(
+        protect=resource.protect,
+        ignoreChanges=list(resource.ignore_changes),
+        deleteBeforeReplace=bool(resource.delete_before_replace),
+        deleteBeforeReplaceDefined=resource.delete_before_replace is not None,
+        additionalSecretOutputs=list(resource.additional_secret_outputs),
+        aliases=list(resource.aliases),
+        parent=resource.parent or "",
+    )
+    request = proto.AnalyzeRequest(
+        type=resource.type,
+        properties=to_struct(resource.properties),
+        urn=resource.urn,
+        name=resource.name,
+        options=options,
+    )
+    if resource.provider is not None:
+        request.provider.CopyFrom(
+            proto.AnalyzerProviderResource(
+                type=resource.provider.type,
+                properties=to_struct(resource.provider.properties),
+                urn=resource.provider.urn,
+                name=resource.provider.name,
+            )
+        )
+    return request
+
+
+class PolicyAnalyzer:
+    """A served policy pack: start it, talk to it, stop it (a context manager)."""
+
+    def __init__(self, policy_dir: Path | None = None, config: Mapping[str, Mapping[str, Any]] | None = None):
+        self.policy_dir = Path(policy_dir) if policy_dir is not None else DEFAULT_POLICY_DIR
+        self.config = dict(config or {})
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._channel: grpc.Channel | None = None
+        self._stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self._info: proto.AnalyzerInfo | None = None
+        self.port: int | None = None
+
+    def __enter__(self) -> PolicyAnalyzer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if not (self.policy_dir / "__main__.py").is_file():
+            raise AnalyzerError(f"no policy pack at {self.policy_dir} (expected __main__.py)")
+        self._stderr = tempfile.TemporaryFile()
+        environment = dict(os.environ)
+        environment.setdefault("PYTHONUNBUFFERED", "1")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(self.policy_dir)],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=environment,
+        )
+        line = self._read_first_line(self._process)
+        try:
+            self.port = int(line.strip())
+        except ValueError:
+            self.stop()
+            raise AnalyzerError(f"policy pack {self.policy_dir} did not print its port: {line!r}") from None
+        self._channel = grpc.insecure_channel(
+            f"127.0.0.1:{self.port}", options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)]
+        )
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=START_TIMEOUT_SECONDS)
+        except grpc.FutureTimeoutError:
+            self.stop()
+            raise AnalyzerError(f"policy pack on port {self.port} did not accept connections") from None
+        self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._info = self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_SECONDS)
+        self._configure()
+
+    def _read_first_line(self, process: subprocess.Popen[bytes]) -> str:
+        assert process.stdout is not None
+        result: list[bytes] = []
+        reader = threading.Thread(target=lambda: result.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(START_TIMEOUT_SECONDS)
+        if not result or not result[0]:
+            self.stop()
+            raise AnalyzerError(
+                f"policy pack {self.policy_dir} did not start "
+                f"({'timed out' if not result else 'exited'}):\n{self.stderr_text()}"
+            )
+        return result[0].decode(errors="replace")
+
+    def stderr_text(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def _configure(self) -> None:
+        """As the engine: every policy gets its enforcement level (its default unless overridden)."""
+        assert self._stub is not None and self._info is not None
+        request = proto.ConfigureAnalyzerRequest()
+        for policy in self._info.policies:
+            wanted = dict(self.config.get(policy.name, {}))
+            level = wanted.pop("enforcementLevel", None)
+            entry = request.policyConfig[policy.name]
+            entry.enforcementLevel = _LEVEL_VALUES[level] if level else policy.enforcementLevel
+            if wanted:
+                entry.properties.update(wanted)
+        self._stub.Configure(request, timeout=RPC_TIMEOUT_SECONDS)
+
+    @property
+    def info(self) -> proto.AnalyzerInfo:
+        if self._info is None:
+            raise AnalyzerError("policy pack not started")
+        return self._info
+
+    def policies(self) -> tuple[PolicyInfo, ...]:
+        return tuple(
+            PolicyInfo(p.name, p.description, _LEVEL_NAMES.get(p.enforcementLevel, str(p.enforcementLevel)))
+            for p in self.info.policies
+        )
+
+    def analyze_resource(self, resource: AnalyzerResource) -> list[Violation]:
+        if self._stub is None:
+            raise AnalyzerError("policy pack not started")
+        try:
+            response = self._stub.Analyze(analyze_request(resource), timeout=RPC_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            raise AnalyzerError(
+                f"policy pack failed on {resource.urn}: {exc}\n{self.stderr_text()}"
+            ) from exc
+        violations = []
+        for diagnostic in response.diagnostics:
+            message = diagnostic.message
+            if diagnostic.description and message.startswith(diagnostic.description + "\n"):
+                message = message[len(diagnostic.description) + 1 :]
+            violations.append(
+                Violation(
+                    policy=diagnostic.policyName,
+                    level=_LEVEL_NAMES.get(diagnostic.enforcementLevel, str(diagnostic.enforcementLevel)),
+                    urn=diagnostic.urn or resource.urn,
+                    message=message,
+                    description=diagnostic.description,
+                    resource_type=resource.type,
+                    resource_name=resource.name,
+                )
+            )
+        return violations
+
+    def analyze(self, resources: Sequence[AnalyzerResource]) -> AnalysisReport:
+        violations: list[Violation] = []
+        for resource in resources:
+            violations.extend(self.analyze_resource(resource))
+        return AnalysisReport(
+            pack=self.info.name,
+            version=self.info.version,
+            policies=self.policies(),
+            violations=tuple(violations),
+            resources_analyzed=len(resources),
+        )
+
+    def stop(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        self._stub = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait(timeout=5)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+
+
+def analyze(
+    resources: Sequence[AnalyzerResource],
+    policy_dir: Path | None = None,
+    config: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AnalysisReport:
+    """Start the pack, analyze every resource, stop the pack."""
+    with PolicyAnalyzer(policy_dir, config) as analyzer:
+        return analyzer.analyze(resources)
+
+
+_COLOURS = {MANDATORY: "\033[31m", ADVISORY: "\033[33m", "ok": "\033[32m", "dim": "\033[2m"}
+_RESET = "\033[0m"
+
+
+def render_report(report: AnalysisReport, stream: TextIO | None = None, color: bool | None = None) -> str:
+    """The verdicts for people: one aligned line per violation (mandatory first), then a summary.
+    Colour only when `color` is True, or when None and `stream` (default stdout) is a TTY."""
+    out = stream if stream is not None else sys.stdout
+    use_colour = color if color is not None else bool(getattr(out, "isatty", lambda: False)())
+
+    def paint(kind: str, text: str) -> str:
+        return f"{_COLOURS[kind]}{text}{_RESET}" if use_colour else text
+
+    lines = [f"policy pack {report.pack}@v{report.version}: {len(report.policies)} policies, "
+             f"{report.resources_analyzed} resources"]
+    ordered = sorted(report.violations, key=lambda v: (v.level != MANDATORY, v.policy, v.urn))
+    if ordered:
+        level_width = max(len(v.level) for v in ordered)
+        policy_width = max(len(v.policy) for v in ordered)
+        for violation in ordered:
+            first, *rest = violation.message.splitlines() or [""]
+            level = paint(violation.level if violation.level in _COLOURS else "dim",
+                          violation.level.upper().ljust(level_width))
+            lines.append(f"  {level}  {violation.policy.ljust(policy_width)}  {first}")
+            indent = " " * (2 + level_width + 2 + policy_width + 2)
+            lines.extend(f"{indent}{line}" for line in rest)
+            lines.append(f"{indent}{paint('dim', violation.urn)}")
+    summary = (f"{len(report.mandatory)} mandatory, {len(report.advisory)} advisory violation(s) "
+               f"in {report.resources_analyzed} resources")
+    lines.append(paint("ok", f"policy: passed ({summary})") if report.ok else paint(MANDATORY, f"policy: FAILED ({summary})"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""``python -m ops diff OLD NEW``: what a change to the program does to the plan, and whether it is safe.
+
+Exit 1 when a protected resource would be removed or its URN would change (which Pulumi does as delete +
+create): that is the check a pull request needs before anyone runs ``pulumi up``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class DiffError(Exception):
+    """A plan file that cannot be read."""
+
+
+@dataclass(slots=True)
+class PlanDiff:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: dict[str, list[str]] = field(default_factory=dict)  # urn -> changed input/option paths
+    protected_removed: list[str] = field(default_factory=list)
+
+    @property
+    def safe(self) -> bool:
+        return not self.protected_removed
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DiffError(f"cannot read plan {path}: {err}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        raise DiffError(f"{path} is not a plan (no resources list); make one with `python -m ops plan --out`")
+    return document
+
+
+def changed_paths(old: Any, new: Any, prefix: str = "") -> Iterator[str]:
+    """Dotted paths (``spec.template.spec.containers[0].image``) where two values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in old or key not in new:
+                yield path
+            else:
+                yield from changed_paths(old[key], new[key], path)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (a, b) in enumerate(zip(old, new, strict=True)):
+            yield from changed_paths(a, b, f"{prefix}[{index}]")
+    elif old != new:
+        yield prefix or "(value)"
+
+
+def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
+    before = {r["urn"]: r for r in old["resources"]}
+    after = {r["urn"]: r for r in new["resources"]}
+    result = PlanDiff()
+    result.added = [urn for urn in after if urn not in before]
+    result.removed = [urn for urn in before if urn not in after]
+    result.protected_removed = [urn for urn in result.removed if before[urn]["options"].get("protect")]
+    for urn in before.keys() & after.keys():
+        paths = [f"inputs.{p}" for p in changed_paths(before[urn]["inputs"], after[urn]["inputs"])]
+        paths += [f"options.{p}" for p in changed_paths(before[urn]["options"], after[urn]["options"])]
+        if paths:
+            result.changed[urn] = paths
+    result.changed = dict(sorted(result.changed.items()))
+    return result
+
+
+def report_lines(result: PlanDiff) -> list[str]:
+    lines = []
+    for urn in result.added:
+        lines.append(f"+ {urn}")
+    for urn in result.removed:
+        flag = "  [PROTECTED: would be deleted]" if urn in result.protected_removed else ""
+        lines.append(f"- {urn}{flag}")
+    for urn, paths in result.changed.items():
+        lines.append(f"~ {urn}")
+        lines.extend(f"    {path}" for path in paths)
+    lines.append(
+        f"{len(result.added)} to add, {len(result.changed)} to change, {len(result.removed)} to remove"
+        + (f"; {len(result.protected_removed)} protected resource(s) would be deleted or replaced"
+           if result.protected_removed else "")
+    )
+    return lines

@@ -1,0 +1,218 @@
+"""Runs the Pulumi program in-process under Pulumi's own mock engine and records every registration.
+
+``MockMonitor`` answers the program's RPCs; ``RecordingMonitor`` keeps the raw ``RegisterResourceRequest``
+of each one (inputs in their wire form, with secrets and resource references still marked, and the
+options ``MockResourceArgs`` does not carry). ``PlanMocks`` gives each resource plausible outputs so the
+program runs to the end as it would in a preview.
+
+The RPCs run on a one-thread executor, so registrations reach the monitor in the same order on every run:
+the plan is deterministic, which is what keeps ``pulumi up`` quiet on a re-run.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import json
+import logging
+import runpy
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+import pulumi.runtime.settings as runtime_settings
+from google.protobuf import json_format
+from pulumi.runtime import mocks
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
+OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One ``RegisterResource`` call as the engine would receive it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    remote: bool
+    parent: str | None
+    provider: str | None
+    wire_inputs: dict[str, Any]  # protobuf-JSON form: secrets/references/assets keep their signatures
+    protect: bool
+    depends_on: tuple[str, ...]
+    delete_before_replace: bool
+    ignore_changes: tuple[str, ...]
+    retain_on_delete: bool
+    replace_on_changes: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ProgramRun:
+    registrations: list[Registration]
+    exports: dict[str, Any]
+    log: list[tuple[str, str]] = field(default_factory=list)
+
+
+class ProgramError(Exception):
+    """The program refused to run (bad settings, unimplemented phase) or crashed."""
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, plan_mocks: mocks.Mocks) -> None:
+        super().__init__(plan_mocks)
+        self.registrations: list[Registration] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine leaves the root stack out of a child's qualified type; the stock mock does not.
+        if parent and parent.split("::")[2] == "pulumi:pulumi:Stack":
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the engine's RPC name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        provider = request.provider or None
+        self.registrations.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                remote=bool(request.remote),
+                parent=None if request.parent.endswith("::" + _stack_type_name()) else (request.parent or None),
+                provider=provider.rsplit("::", 1)[0] if provider else None,
+                wire_inputs=json_format.MessageToDict(request.object),
+                protect=bool(request.protect),
+                depends_on=tuple(sorted(set(request.dependencies))),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                ignore_changes=tuple(request.ignoreChanges),
+                retain_on_delete=bool(request.retainOnDelete),
+                replace_on_changes=tuple(request.replaceOnChanges),
+            )
+        )
+        return response
+
+
+def _stack_type_name() -> str:
+    return f"pulumi:pulumi:Stack::{pulumi.get_project()}-{pulumi.get_stack()}"
+
+
+Outputs = Callable[[mocks.MockResourceArgs], dict[str, Any]]
+
+
+def _fake_certificate(seed: str) -> str:
+    body = base64.b64encode(hashlib.sha256(seed.encode()).digest() * 8).decode()
+    return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+
+
+class PlanMocks(mocks.Mocks):
+    """Outputs a preview would show: inputs echoed back, plus the outputs the program reads."""
+
+    def __init__(self, extra_outputs: Mapping[str, Outputs] | None = None) -> None:
+        self.extra_outputs = dict(extra_outputs or {})
+
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ in self.extra_outputs:
+            state.update(self.extra_outputs[args.typ](args))
+        digest = hashlib.sha256(f"{args.typ}::{args.name}".encode()).hexdigest()[:12]
+        return f"{args.name}-{digest}", state
+
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        if args.token == "tailscale:index/getDevice:getDevice":
+            name = str(args.args.get("name") or args.args.get("hostname"))
+            node = "n" + hashlib.sha256(name.encode()).hexdigest()[:16]
+            return {"id": node[1:], "nodeId": node, "name": name, "hostname": name.split(".")[0],
+                    "addresses": ["100.64.0.1"], "tags": []}, []
+        return {}, []
+
+
+_LOGGER = logging.getLogger("blumeops.plan")
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname.lower(), record.getMessage()))
+
+
+def run_program(
+    program_dir: Path,
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: Sequence[str],
+    extra_outputs: Mapping[str, Outputs] | None = None,
+) -> ProgramRun:
+    """Run ``program_dir/__main__.py`` under mocks with ``config``; return what it registered and exported."""
+    plan_mocks = PlanMocks(extra_outputs)
+    monitor = RecordingMonitor(plan_mocks)
+    capture = _LogCapture()
+    _LOGGER.handlers = [capture]
+    _LOGGER.propagate = False
+
+    loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)
+    runtime_settings.ROOT.set(None)
+    runtime_config.set_all_config(dict(config), list(secret_keys))
+    mocks.set_mocks(plan_mocks, project=project, stack=stack, preview=True, logger=_LOGGER, monitor=monitor)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+
+    main = program_dir / "__main__.py"
+    added_path = str(program_dir) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(program_dir))
+    exports: dict[str, Any] = {}
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    try:
+        _sync_await(run_pulumi_func(program))
+        root = runtime_settings.get_root_resource()
+        outputs = getattr(root, "outputs", {})
+        for key, value in outputs.items():
+            exports[key] = _sync_await(_resolve(value))
+    except pulumi.RunError as err:
+        raise ProgramError(str(err)) from None
+    except Exception as err:  # the program crashed: say where, once
+        raise ProgramError(f"the program failed: {type(err).__name__}: {err}") from err
+    finally:
+        if added_path:
+            sys.path.remove(str(program_dir))
+        executor.shutdown(wait=True)
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor())
+        runtime_settings.ROOT.set(None)
+    errors = [message for level, message in capture.records if level == "error"]
+    if errors:
+        raise ProgramError("the program reported errors:\n" + "\n".join(errors))
+    return ProgramRun(monitor.registrations, exports, capture.records)
+
+
+async def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    resolved = await output.future(with_unknowns=True)
+    is_secret = await output.is_secret()
+    if is_secret:
+        return {SIG_KEY: SECRET_SIG, "value": "[secret]"}
+    return json.loads(json.dumps(resolved, default=str))

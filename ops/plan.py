@@ -1,0 +1,234 @@
+"""``python -m ops plan``: the offline preview of a stack.
+
+Runs the program under the mock engine (``ops.harness``), turns the registrations into the plan JSON
+(the contract below), renders what lands on the machines under ``build/plan/<stack>/``, sends every
+resource through the policy pack's real analyzer interface and prints a tree per phase.
+
+Plan JSON contract (tools and tests read it; keys and types are stable)::
+
+    {"stack": "indri", "project": "blumeops", "targetPhase": "1",
+     "phases": [{"id": "0", "title": "Foundation", "deployed": true}, ...],      # every phase, in order
+     "resources": [                                                              # registration order
+        {"urn": str, "type": str, "name": str, "custom": bool,
+         "parent": str | null,            # parent URN; null for children of the stack
+         "phase": str | null,             # id of the blumeops:phase:Phase it descends from
+         "provider": str | null,          # URN of its explicit provider
+         "inputs": {...},                 # engine (camelCase) names; secrets are "[secret]",
+                                          # unknowns "[unknown]", resource references their URN
+         "options": {"protect": bool, "dependsOn": [urn, ...], "deleteBeforeReplace": bool,
+                     "ignoreChanges": [str, ...], "retainOnDelete": bool}}, ...],
+     "exports": {...}}                    # the stack outputs, secrets "[secret]"
+
+The plan is byte-identical across runs of the same program and config (sorted keys, deterministic
+registration order), so a diff between two plans shows only real changes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import phases as phase_engine
+from ops import harness
+from ops.stack import ROOT, StackConfig
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+PHASE_TYPE = "blumeops:phase:Phase"
+
+
+class PlanError(Exception):
+    """The plan is not acceptable: duplicate URNs, a leaked secret, a mandatory policy violation."""
+
+
+def redact(value: Any) -> Any:
+    """Wire-form inputs -> plan inputs: secrets hidden, references as URNs, assets by their source."""
+    if isinstance(value, dict):
+        sig = value.get(harness.SIG_KEY)
+        if sig == harness.SECRET_SIG:
+            return SECRET
+        if sig == harness.RESOURCE_SIG:
+            return value.get("urn")
+        if sig == harness.ASSET_SIG:
+            return {"asset": value.get("path") or value.get("uri") or value.get("text")}
+        if sig == harness.ARCHIVE_SIG:
+            return {"archive": value.get("path") or value.get("uri") or sorted(value.get("assets", {}))}
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if value == harness.UNKNOWN:
+        return UNKNOWN
+    return value
+
+
+@dataclass(slots=True)
+class Plan:
+    document: dict[str, Any]
+    artifacts: dict[str, str] = field(default_factory=dict)  # relative path -> text
+    stand_ins: list[str] = field(default_factory=list)
+    run: harness.ProgramRun | None = None
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        resources: list[dict[str, Any]] = self.document["resources"]
+        return resources
+
+    def text(self) -> str:
+        return json.dumps(self.document, indent=2, sort_keys=True) + "\n"
+
+
+def _phase_of(registrations: Iterable[harness.Registration]) -> dict[str, str | None]:
+    by_urn = {r.urn: r for r in registrations}
+    phase_ids: dict[str, str | None] = {}
+
+    def find(urn: str | None) -> str | None:
+        seen: set[str] = set()
+        while urn is not None and urn in by_urn and urn not in seen:
+            seen.add(urn)
+            record = by_urn[urn]
+            if record.type == PHASE_TYPE:
+                return str(redact(record.wire_inputs).get("phaseId"))
+            urn = record.parent
+        return None
+
+    for record in by_urn.values():
+        phase_ids[record.urn] = find(record.urn)
+    return phase_ids
+
+
+def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
+    """Run the program for ``stack`` and assemble the plan; raises ProgramError or PlanError."""
+    run = harness.run_program(program_dir, stack.project, stack.stack, stack.config, stack.secret_keys)
+    urns = [r.urn for r in run.registrations]
+    duplicates = sorted({urn for urn in urns if urns.count(urn) > 1})
+    if duplicates:
+        raise PlanError("duplicate URNs (two resources with the same type and name under one parent):\n  "
+                        + "\n  ".join(duplicates))
+    phase_ids = _phase_of(run.registrations)
+    deployed = {p for p in phase_ids.values() if p is not None}
+    resources = [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "custom": r.custom,
+            "parent": r.parent,
+            "phase": phase_ids[r.urn],
+            "provider": r.provider,
+            "inputs": redact(r.wire_inputs),
+            "options": {
+                "protect": r.protect,
+                "dependsOn": list(r.depends_on),
+                "deleteBeforeReplace": r.delete_before_replace,
+                "ignoreChanges": list(r.ignore_changes),
+                "retainOnDelete": r.retain_on_delete,
+            },
+        }
+        for r in run.registrations
+    ]
+    document = {
+        "stack": stack.stack,
+        "project": stack.project,
+        "targetPhase": stack.target,
+        "phases": [
+            {"id": spec.id, "title": spec.title, "deployed": spec.id in deployed}
+            for spec in phase_engine.REGISTRY
+        ],
+        "resources": resources,
+        "exports": redact(run.exports),
+    }
+    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run)
+    plan.artifacts = render_artifacts(plan)
+    check_secrets(plan, stack.fake_secrets)
+    return plan
+
+
+def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:
+    """Fail when any secret value (the fakes ops put in) shows up in the plan or a rendered artifact."""
+    texts = {"plan.json": plan.text(), **plan.artifacts}
+    leaks = sorted(
+        f"{key} appears in {where}"
+        for key, fake in fake_secrets.items()
+        for where, text in texts.items()
+        if fake in text
+    )
+    if leaks:
+        raise PlanError("secret values leaked into the plan:\n  " + "\n  ".join(leaks))
+
+
+def _k8s_path(resource: Mapping[str, Any]) -> str | None:
+    inputs = resource["inputs"]
+    is_kubernetes = resource["type"].startswith("kubernetes:")
+    is_chart = resource["type"].startswith("kubernetes:helm.sh/")
+    if not is_kubernetes or not (resource["custom"] or is_chart):
+        return None
+    metadata = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
+    namespace = inputs.get("namespace") or metadata.get("namespace") or "_cluster"
+    kind = resource["type"].rsplit(":", 1)[-1]
+    name = metadata.get("name") or inputs.get("name") or resource["name"]
+    return f"k8s/{namespace}/{kind.lower()}-{name}.yaml"
+
+
+def render_artifacts(plan: Plan) -> dict[str, str]:
+    """What a reviewer reads: every file a component renders for a machine, every Kubernetes object."""
+    artifacts: dict[str, str] = {}
+    for resource in plan.resources:
+        files = resource["inputs"].get("artifacts")
+        if isinstance(files, dict):
+            for relative, text in files.items():
+                artifacts[str(relative)] = text if isinstance(text, str) else json.dumps(text, indent=2)
+        path = _k8s_path(resource)
+        if path is not None:
+            body = {k: v for k, v in resource["inputs"].items() if k != "artifacts"}
+            artifacts[path] = yaml.safe_dump(body, sort_keys=True, default_flow_style=False)
+    return dict(sorted(artifacts.items()))
+
+
+def write_artifacts(plan: Plan, directory: Path) -> None:
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / "plan.json").write_text(plan.text())
+    for relative, text in plan.artifacts.items():
+        target = directory / relative
+        if directory.resolve() not in target.resolve().parents:
+            raise PlanError(f"artifact path {relative!r} escapes {directory}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def tree_lines(plan: Plan) -> list[str]:
+    """The resources per phase as an indented tree, with counts."""
+    resources = plan.resources
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for resource in resources:
+        children.setdefault(resource["parent"], []).append(resource)
+    lines: list[str] = []
+
+    def walk(resource: dict[str, Any], depth: int) -> None:
+        marks = " [protected]" if resource["options"]["protect"] else ""
+        lines.append(f"{'  ' * depth}{resource['type']}  {resource['name']}{marks}")
+        for child in children.get(resource["urn"], []):
+            walk(child, depth + 1)
+
+    for phase in plan.document["phases"]:
+        members = [r for r in resources if r["phase"] == phase["id"]]
+        if not phase["deployed"]:
+            continue
+        roots = [r for r in members if r["type"] == PHASE_TYPE]
+        lines.append(f"P{phase['id']} {phase['title']} ({len(members) - len(roots)} resources)")
+        for root in roots:
+            for child in children.get(root["urn"], []):
+                walk(child, 1)
+    outside = [r for r in resources if r["phase"] is None]
+    if outside:
+        lines.append(f"outside any phase ({len(outside)} resources)")
+        for resource in outside:
+            walk(resource, 1)
+    return lines

@@ -1,0 +1,111 @@
+"""Reads a stack's config the way the Pulumi CLI hands it to the program, for the offline plan.
+
+Values in ``Pulumi.<stack>.yaml`` become the strings the engine passes (structured values as JSON).
+Encrypted values (``secure: v1:...``) cannot be decrypted here: they become fake values, marked secret.
+Settings the stack does not set yet but the target phase needs get, offline only, a fake value if they
+are secrets and their documented stand-in if they are facts only the operator can supply; each such
+substitution is reported, because the real ``pulumi up`` refuses until the operator sets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from phases import settings as stack_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackError(Exception):
+    """The stack or project file is missing or malformed."""
+
+
+@dataclass(slots=True)
+class StackConfig:
+    project: str
+    stack: str
+    config: dict[str, str]
+    secret_keys: list[str]
+    fake_secrets: dict[str, str] = field(default_factory=dict)  # key -> fake value (must never show up)
+    stand_ins: list[str] = field(default_factory=list)  # human notes on offline substitutions
+
+    @property
+    def target(self) -> str:
+        return self.config.get(f"{stack_settings.NAMESPACE}:phase", "")
+
+
+def fake_secret(key: str) -> str:
+    """A deterministic fake for a secret setting: distinctive, so a leak into the plan is found."""
+    return f"plan-fake-secret-{hashlib.sha256(key.encode()).hexdigest()[:20]}"
+
+
+def _as_engine_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def project_name(root: Path = ROOT) -> str:
+    path = root / "Pulumi.yaml"
+    try:
+        project = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise StackError(f"cannot read {path}: {err}") from None
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        raise StackError(f"{path} has no project name")
+    return str(project["name"])
+
+
+def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> StackConfig:
+    project = project_name(root)
+    path = root / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        raise StackError(f"no stack file {path.name}: the stacks here are "
+                         f"{', '.join(sorted(p.name[7:-5] for p in root.glob('Pulumi.*.yaml'))) or 'none'}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise StackError(f"{path.name} is not valid YAML: {err}") from None
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise StackError(f"{path.name}: `config:` must be a map")
+
+    result = StackConfig(project=project, stack=stack, config={}, secret_keys=[])
+    for key, value in raw.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            fake = fake_secret(full_key)
+            result.config[full_key] = fake
+            result.secret_keys.append(full_key)
+            result.fake_secrets[full_key] = fake
+            continue
+        result.config[full_key] = _as_engine_string(value)
+    if phase is not None:
+        result.config[f"{stack_settings.NAMESPACE}:phase"] = phase
+
+    target = result.config.get(f"{stack_settings.NAMESPACE}:phase")
+    if target in stack_settings.PHASE_IDS:
+        for spec in stack_settings.required_keys(target):
+            if spec.full_key in result.config:
+                continue
+            if spec.secret:
+                fake = fake_secret(spec.full_key)
+                result.config[spec.full_key] = fake
+                result.secret_keys.append(spec.full_key)
+                result.fake_secrets[spec.full_key] = fake
+                result.stand_ins.append(f"{spec.full_key}: fake secret (set it with {spec.fix()})")
+            elif spec.stand_in is not None:
+                result.config[spec.full_key] = spec.stand_in
+                result.stand_ins.append(f"{spec.full_key}: offline stand-in (set it with {spec.fix()})")
+    result.secret_keys.sort()
+    return result

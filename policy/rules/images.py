@@ -1,0 +1,186 @@
+"""Image rules: arm64 images listed in images.yaml, verified entries, mirrored registries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+from rules.catalog import ARM64, Catalog, ImageRef, default_catalog, parse_image
+from rules.props import describe, get, get_str, is_mapping, mapping_items, str_items
+from rules.workloads import ImageUse, pod_spec, resource_images
+
+FIX = "run `python -m ops images verify` to record its platforms and digest in policy/images.yaml"
+ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
+
+
+def _catalog() -> Catalog:
+    return default_catalog()
+
+
+def _parsed(uses: Iterator[ImageUse]) -> Iterator[tuple[ImageUse, ImageRef | None, str | None]]:
+    for use in uses:
+        if use.image is None:
+            yield use, None, "names no image"
+            continue
+        try:
+            yield use, parse_image(use.image), None
+        except ValueError as exc:
+            yield use, None, f"has an invalid image reference {use.image!r}: {exc}"
+
+
+def image_problems(resource_type: str, props: Any, catalog: Catalog) -> Iterator[str]:
+    """Why an image of this resource may not run on indri (arm64), one message per problem."""
+    for use, ref, error in _parsed(resource_images(resource_type, props)):
+        if ref is None:
+            yield f"{use.where} {error}; name a pinned image listed in policy/images.yaml"
+            continue
+        shown = f"{use.where} image '{use.image}'"
+        if not ref.pinned:
+            why = "uses the floating tag `latest`" if ref.tag == "latest" else "has no tag"
+            yield (
+                f"{shown} {why}: pin a version tag (or a digest), list it in policy/images.yaml and {FIX}"
+            )
+            continue
+        entry = catalog.lookup(ref)
+        if entry is None:
+            yield (
+                f"{shown} ({ref}) is not listed in policy/images.yaml: add it under `images:` and {FIX}; "
+                f"it must ship {ARM64}"
+            )
+        elif not entry.has_arm64:
+            platforms = ", ".join(entry.platforms) or "none recorded"
+            yield (
+                f"{shown} does not ship {ARM64} (policy/images.yaml records: {platforms}); "
+                f"indri is Apple silicon: pick an image or tag built for arm64, then {FIX}"
+            )
+    spec = pod_spec(resource_type, props)
+    if spec is not None:
+        yield from _arch_constraint_problems(spec)
+
+
+def _arch_constraint_problems(spec: Mapping[str, Any]) -> Iterator[str]:
+    selector = get(spec, "nodeSelector")
+    if is_mapping(selector):
+        for label in ARCH_LABELS:
+            arch = get_str(selector, label)
+            if arch is not None and arch != "arm64":
+                yield (
+                    f"nodeSelector {label}={arch} can never schedule on indri's arm64 node: "
+                    "remove it or select arm64"
+                )
+    terms = list(
+        mapping_items(
+            get(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+        )
+    )
+    if terms and not any(_term_allows_arm64(term) for term in terms):
+        yield (
+            "required node affinity on kubernetes.io/arch excludes arm64 in every nodeSelectorTerm: "
+            "indri's only node is arm64; allow arm64 or drop the affinity"
+        )
+
+
+def _term_allows_arm64(term: Mapping[str, Any]) -> bool:
+    for expression in mapping_items(get(term, "matchExpressions")):
+        if get_str(expression, "key") not in ARCH_LABELS:
+            continue
+        operator = get_str(expression, "operator")
+        values = str_items(get(expression, "values"))
+        if operator == "In" and "arm64" not in values:
+            return False
+        if operator == "NotIn" and "arm64" in values:
+            return False
+        if operator == "DoesNotExist":
+            return False
+    return True
+
+
+def validate_arm64_images(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    catalog = _catalog()
+    problems = list(image_problems(args.resource_type, args.props, catalog))
+    if problems and catalog.errors:
+        problems.extend(catalog.errors)
+    for problem in problems:
+        report_violation(f"{describe(args.resource_type, args.name, args.props)}: {problem}", None)
+
+
+def validate_images_verified(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    catalog = _catalog()
+    for use, ref, _error in _parsed(resource_images(args.resource_type, args.props)):
+        if ref is None or not ref.pinned:
+            continue
+        entry = catalog.lookup(ref)
+        if entry is None or entry.is_verified:
+            continue
+        report_violation(
+            f"{describe(args.resource_type, args.name, args.props)}: {use.where} image '{use.image}' is listed "
+            f"in policy/images.yaml but not verified against its registry yet (digest/verified empty; the "
+            f"platforms {', '.join(entry.platforms)} are claims): {FIX}",
+            None,
+        )
+
+
+def mirrored_registries(args: ResourceValidationArgs, catalog: Catalog) -> tuple[str, ...]:
+    configured = args.get_config().get("registries") if args.get_config() else None
+    if configured:
+        return tuple(str(r).lower() for r in configured)
+    return catalog.mirrored_registries
+
+
+def validate_mirrored_registries(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    catalog = _catalog()
+    allowed = mirrored_registries(args, catalog)
+    for use, ref, _error in _parsed(resource_images(args.resource_type, args.props)):
+        if ref is None or ref.registry in allowed:
+            continue
+        report_violation(
+            f"{describe(args.resource_type, args.name, args.props)}: {use.where} image '{use.image}' comes from "
+            f"{ref.registry}, which zot does not mirror (mirrored: {', '.join(allowed)}): add {ref.registry} to "
+            "zot's sync list and containerd's hosts.toml, and to `registries.mirrored` in policy/images.yaml, "
+            "or use a mirrored registry",
+            None,
+        )
+
+
+arm64_images = ResourceValidationPolicy(
+    name="arm64-images",
+    description=(
+        "Every container image is pinned (no `latest`, no missing tag), listed in policy/images.yaml and "
+        "ships linux/arm64; no pod is forced onto another architecture."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_arm64_images,
+)
+
+images_verified = ResourceValidationPolicy(
+    name="images-verified",
+    description="Images in policy/images.yaml have been checked against their registry (digest and date recorded).",
+    enforcement_level=EnforcementLevel.ADVISORY,
+    validate=validate_images_verified,
+)
+
+images_from_mirrored_registries = ResourceValidationPolicy(
+    name="images-from-mirrored-registries",
+    description="Images come from a registry that the zot pull-through cache on indri mirrors.",
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_mirrored_registries,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "registries": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Registries zot mirrors; defaults to `registries.mirrored` in policy/images.yaml.",
+            }
+        }
+    ),
+)
+
+POLICIES = [arm64_images, images_verified, images_from_mirrored_registries]

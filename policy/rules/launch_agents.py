@@ -1,0 +1,200 @@
+"""`absolute-launchagent-paths`: launchd runs no shell, expands no `~`/`$VAR`, and gives a job
+PATH=/usr/bin:/bin:/usr/sbin:/sbin, so every path a LaunchAgent names must be absolute."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+
+from rules.props import get, get_str, is_mapping, str_items
+
+LAUNCH_AGENT = "blumeops:host:LaunchAgent"
+SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
+# Words a `sh -c` string may start a command with without naming a binary.
+SHELL_BUILTINS = frozenset(
+    {
+        ":", ".", "[", "[[", "alias", "break", "cd", "continue", "echo", "eval", "exit", "export",
+        "false", "getopts", "hash", "local", "printf", "pwd", "read", "readonly", "return", "set",
+        "shift", "source", "test", "times", "trap", "true", "type", "ulimit", "umask", "unset", "wait",
+    }
+)
+# Words after which the next word is the command that really runs.
+COMMAND_PREFIXES = frozenset({"exec", "command", "builtin", "time", "nohup", "!"})
+SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "{", "}", "for", "case", "esac", "in"})
+SEPARATORS = frozenset({";", "&&", "||", "|", "&", "\n", "(", ")", ";;", "|&"})
+REDIRECTS = frozenset({">", ">>", "<", "<<", ">&", "<&", "&>", ">|", "<>", "&>>"})
+_ASSIGNMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+HINT = "launchd has no shell, expands no `~` or `$VAR` and has PATH=/usr/bin:/bin:/usr/sbin:/sbin"
+
+
+def path_problem(value: str) -> str | None:
+    """Why `value`, which must be a path, is not an absolute one (None when it is)."""
+    if not value:
+        return "is empty"
+    if value.startswith("~"):
+        return "starts with `~`, which launchd does not expand"
+    if "$" in value:
+        return "uses a variable, which launchd does not expand"
+    if not value.startswith("/"):
+        if "/" not in value:
+            return "is a bare command name, which launchd cannot find on its PATH"
+        return "is a relative path"
+    return None
+
+
+def looks_like_path(value: str) -> bool:
+    """An argument meant as a path: `~...`, `$VAR...`, `./x`, `a/b` (but not a URL or `svc:x/y`)."""
+    if value.startswith(("~", "$", "./", "../", "/")):
+        return True
+    if any(space in value for space in " \t\n"):
+        return False
+    if "$" in value and "/" in value:
+        return True
+    if "/" in value and not _URL_RE.match(value) and not value.startswith("-"):
+        return True
+    return False
+
+
+def argument_problems(arguments: list[str], skip: int | None = None) -> Iterator[str]:
+    for index, argument in enumerate(arguments[1:], start=1):
+        if index == skip:
+            continue
+        candidates = [argument]
+        if argument.startswith("-") and "=" in argument:
+            candidates = [argument.split("=", 1)[1]]
+        for candidate in candidates:
+            if looks_like_path(candidate):
+                problem = path_problem(candidate)
+                if problem:
+                    yield f"programArguments[{index}] {argument!r} {problem}"
+
+
+def shell_script_index(arguments: list[str]) -> int | None:
+    """The index of the `-c` string when the program is a shell started with -c, else None."""
+    program = arguments[0] if arguments else ""
+    if program.rsplit("/", 1)[-1] not in SHELLS:
+        return None
+    for index, argument in enumerate(arguments[1:], start=1):
+        if argument == "--":
+            return None
+        if argument.startswith("-") and not argument.startswith("--") and "c" in argument[1:]:
+            return index + 1
+        if not argument.startswith(("-", "+")):
+            return None
+    return None
+
+
+def command_words(script: str) -> list[str]:
+    """The first word of every simple command in `script` (the word after exec/command/... too)."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()<>\n")
+    lexer.whitespace = " \t\r"
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    tokens = list(lexer)
+    words: list[str] = []
+    expect_command = True
+    skip_next = False
+    for token in tokens:
+        if skip_next:
+            skip_next = False
+            continue
+        if token in SEPARATORS:
+            expect_command = True
+            continue
+        if token in REDIRECTS:
+            skip_next = True
+            continue
+        if not expect_command:
+            continue
+        if token in SHELL_KEYWORDS or _ASSIGNMENT_RE.match(token):
+            continue
+        if token in COMMAND_PREFIXES:
+            continue
+        words.append(token)
+        expect_command = False
+    return words
+
+
+def script_problems(script: str) -> Iterator[str]:
+    try:
+        words = command_words(script)
+    except ValueError as exc:
+        yield f"its `-c` script cannot be parsed ({exc})"
+        return
+    for word in words:
+        if word in SHELL_BUILTINS:
+            continue
+        problem = path_problem(word)
+        if problem:
+            yield f"its `-c` script runs {word!r}, which {problem}: name the command by absolute path"
+
+
+def launch_agent_problems(props: Any) -> Iterator[str]:
+    arguments = str_items(get(props, "programArguments"))
+    if not arguments:
+        yield "programArguments is empty: the first argument must be the absolute path of the program"
+    else:
+        problem = path_problem(arguments[0])
+        if problem:
+            yield f"program (programArguments[0]) {arguments[0]!r} {problem}"
+        script_index = shell_script_index(arguments)
+        yield from argument_problems(arguments, skip=script_index)
+        if script_index is not None:
+            if script_index >= len(arguments):
+                yield "the shell is started with -c but no script follows"
+            else:
+                yield from script_problems(arguments[script_index])
+    for key in ("plistPath", "workingDirectory", "standardOutPath", "standardErrorPath"):
+        value = get(props, key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            yield f"{key} must be a string path, got {type(value).__name__}"
+            continue
+        problem = path_problem(value)
+        if problem:
+            yield f"{key} {value!r} {problem}"
+    environment = get(props, "environmentVariables")
+    if is_mapping(environment):
+        path_value = get_str(environment, "PATH")
+        if path_value is not None:
+            for index, entry in enumerate(path_value.split(":")):
+                problem = path_problem(entry) if entry else "is empty (an empty PATH entry means the working directory)"
+                if problem:
+                    yield f"environmentVariables.PATH entry {index} {entry!r} {problem}"
+        for name in environment:
+            if name == "PATH":
+                continue
+            value = get_str(environment, name)
+            if value and (value.startswith("~") or re.search(r"\$\{?[A-Za-z_]", value)):
+                yield f"environmentVariables.{name} {value!r} uses `~` or a variable, which launchd does not expand"
+
+
+def validate_launch_agent(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != LAUNCH_AGENT:
+        return
+    label = get_str(args.props, "label") or args.name
+    for problem in launch_agent_problems(args.props):
+        report_violation(
+            f"LaunchAgent '{label}' ({args.name}): {problem}. {HINT}: write /Users/<user>/... or "
+            "/opt/homebrew/bin/... in full.",
+            None,
+        )
+
+
+absolute_launchagent_paths = ResourceValidationPolicy(
+    name="absolute-launchagent-paths",
+    description=(
+        "LaunchAgents name their program, path arguments, working directory, log files, plist and PATH "
+        "entries by absolute path (launchd expands no ~ or $VAR and has no Homebrew PATH)."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_launch_agent,
+)
+
+POLICIES = [absolute_launchagent_paths]

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the servers the test suite runs locally (idempotent).
+#
+# - docker-registry (Debian's build of distribution/distribution 2.8): the OCI registry that
+#   tests/ops/test_images.py starts on 127.0.0.1 to exercise `python -m ops images verify`.
+#
+# Does nothing when everything is present. Installing needs root (apt-get); without root it says
+# what to run instead and exits non-zero.
+set -euo pipefail
+
+registry_bin=/usr/bin/docker-registry
+
+if [[ -x "$registry_bin" ]]; then
+    echo "install-test-servers: $registry_bin already present, nothing to do"
+    exit 0
+fi
+
+if [[ "$(id -u)" -ne 0 ]]; then
+    echo "install-test-servers: $registry_bin is missing and this is not root;" \
+         "run: sudo apt-get update && sudo apt-get install -y docker-registry" >&2
+    exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-servers: $registry_bin is missing and apt-get is not available;" \
+         "install Debian's docker-registry package (distribution 2.8) by other means" >&2
+    exit 1
+fi
+
+echo "install-test-servers: installing docker-registry with apt-get"
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -qq; then
+    echo "install-test-servers: apt-get update failed; cannot install docker-registry" >&2
+    exit 1
+fi
+if ! apt-get install -y -qq --no-install-recommends docker-registry >/dev/null; then
+    echo "install-test-servers: apt-get install docker-registry failed" >&2
+    exit 1
+fi
+# The package starts a system service on Debian when systemd runs; the tests start their own
+# instances on random loopback ports and need nothing from it.
+if [[ ! -x "$registry_bin" ]]; then
+    echo "install-test-servers: docker-registry installed but $registry_bin is missing" >&2
+    exit 1
+fi
+echo "install-test-servers: installed $("$registry_bin" --version 2>/dev/null || echo docker-registry)"
