@@ -120,11 +120,37 @@ def _fake_certificate(seed: str) -> str:
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
 
 
+def fake_kubeconfig(server: str = "https://k8s.tail8d86e.ts.net") -> str:
+    """A structurally valid kubeconfig with fake certificate material, as MinikubeDockerCluster prints it."""
+    ca = base64.b64encode(_fake_certificate("ca").encode()).decode()
+    cert = base64.b64encode(_fake_certificate("client").encode()).decode()
+    key = base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nb2ZmbGluZQ==\n-----END RSA PRIVATE KEY-----\n").decode()
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: minikube-indri\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {ca}\n"
+        "contexts:\n- name: minikube-indri\n  context:\n    cluster: minikube-indri\n    user: minikube-indri\n"
+        "current-context: minikube-indri\n"
+        f"users:\n- name: minikube-indri\n  user:\n    client-certificate-data: {cert}\n"
+        f"    client-key-data: {key}\n"
+    )
+
+
+def _remote_command_outputs(args: mocks.MockResourceArgs) -> dict[str, Any]:
+    # A host step whose name ends in "-kubeconfig" prints the cluster's kubeconfig on stdout.
+    stdout = fake_kubeconfig() if args.name.endswith("-kubeconfig") else ""
+    return {"stdout": stdout, "stderr": ""}
+
+
+DEFAULT_OUTPUTS: Mapping[str, Outputs] = {"command:remote:Command": _remote_command_outputs}
+
+
 class PlanMocks(mocks.Mocks):
-    """Outputs a preview would show: inputs echoed back, plus the outputs the program reads."""
+    """Outputs a preview would show: inputs echoed back, plus the outputs the program reads
+    (``DEFAULT_OUTPUTS`` by type token, overridable per run)."""
 
     def __init__(self, extra_outputs: Mapping[str, Outputs] | None = None) -> None:
-        self.extra_outputs = dict(extra_outputs or {})
+        self.extra_outputs = {**DEFAULT_OUTPUTS, **(extra_outputs or {})}
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
