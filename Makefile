@@ -23,7 +23,12 @@ plan: $(STAMP)
 phases: $(STAMP)
 	$(VENV)/bin/python -m ops phases --stack $(STACK)
 
-test: $(DEV_STAMP)
+# The servers tests need (Debian's docker-registry) are installed by the project's own script; the
+# tests start them on loopback themselves.
+test-servers:
+	bash scripts/install-test-servers.sh
+
+test: $(DEV_STAMP) test-servers
 	$(VENV)/bin/python -m pytest -q
 
 lint: $(DEV_STAMP)

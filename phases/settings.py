@@ -520,9 +520,13 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
             target = _phase(raw["phase"])
         except _InvalidValueError as err:
             problems.append(f"{target_spec.full_key} {err}: fix it with {target_spec.fix()}")
-    required = {spec.key for spec in required_keys(target)} if target is not None else {"phase"}
+    required = {spec.key for spec in required_keys(target)} if target is not None else set()
 
     for spec in SPECS:
+        if spec.key == "phase":
+            if "phase" not in raw:
+                problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")
+            continue
         if spec.key not in raw:
             if spec.key in required and not _lifted(spec, raw):
                 problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")

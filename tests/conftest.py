@@ -1,0 +1,31 @@
+"""Shared fixtures: the repository root, the indri stack's config and offline plans per target phase."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ops import plan as offline_plan  # noqa: E402
+from ops.stack import load_stack  # noqa: E402
+
+_PLANS: dict[str, offline_plan.Plan] = {}
+
+
+@pytest.fixture
+def indri_plan() -> Callable[[str | None], offline_plan.Plan]:
+    """The offline plan of the indri stack for a target phase (None: the stack's own), built once per run."""
+
+    def build(phase: str | None = None) -> offline_plan.Plan:
+        key = phase or "<stack>"
+        if key not in _PLANS:
+            _PLANS[key] = offline_plan.build_plan(load_stack("indri", phase))
+        return _PLANS[key]
+
+    return build

@@ -1,0 +1,82 @@
+"""The phase engine: order, selection, prerequisites, refusal of what cannot be deployed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import phases
+from ops import harness
+from ops import plan as offline_plan
+from ops.stack import load_stack
+
+
+def test_registry_order_puts_5_1_between_5_and_6() -> None:
+    ids = [spec.id for spec in phases.REGISTRY]
+    assert ids == ["0", "1", "2", "3", "4", "5", "5.1", "6", "7", "8", "9"]
+    assert phases.lookup("5.1").requires == "5"
+    assert phases.lookup("6").requires == "5.1"
+
+
+def test_phase_resource_names() -> None:
+    assert phases.lookup("0").slug == "p0-foundation"
+    assert phases.lookup("5.1").slug == "p5-1-docker-driver"
+    assert phases.lookup("5.1").module == "phases.p5_1_docker_driver"
+
+
+def test_target_selects_every_phase_up_to_it() -> None:
+    assert [s.id for s in phases.chain("0")] == ["0"]
+    assert [s.id for s in phases.chain("5.1")] == ["0", "1", "2", "3", "4", "5", "5.1"]
+    assert [s.id for s in phases.chain("9")][-1] == "9"
+    with pytest.raises(phases.PhaseError, match="'7.5' is not a phase id"):
+        phases.chain("7.5")
+
+
+def test_a_prerequisite_after_its_dependant_is_a_registry_error() -> None:
+    broken = list(phases.REGISTRY)
+    broken[2] = dataclasses.replace(broken[2], requires="4")  # Grafana requiring Miniflux, listed later
+    with pytest.raises(phases.PhaseError, match=r"phase 2 \(Grafana\) requires phase 4"):
+        phases.check_registry(broken)
+    shuffled = [phases.REGISTRY[1], phases.REGISTRY[0], *phases.REGISTRY[2:]]
+    with pytest.raises(phases.PhaseError, match="in that order"):
+        phases.check_registry(shuffled)
+
+
+def test_unimplemented_phase_fails_loudly() -> None:
+    unimplemented = next(s for s in phases.REGISTRY if not s.implemented)
+    with pytest.raises(phases.PhaseError, match=rf"phase {unimplemented.id} \({unimplemented.title}\) "
+                                                r"is not implemented yet"):
+        phases.check_target(unimplemented.id)
+
+
+def test_unimplemented_target_fails_the_program_before_any_resource() -> None:
+    target = phases.REGISTRY[-1]
+    assert not target.implemented
+    with pytest.raises(harness.ProgramError, match="is not implemented yet") as caught:
+        offline_plan.build_plan(load_stack("indri", target.id))
+    assert "Traceback" not in str(caught.value)
+
+
+def test_blocked_phase_in_the_chain_is_refused() -> None:
+    with pytest.raises(phases.PhaseError, match=r"phase 0 \(Foundation\) is blocked: NAS down"):
+        phases.check_target("0", {"0": "NAS down"})
+
+
+def test_deployment_hand_over_names_what_is_missing() -> None:
+    deployment = phases.Deployment(settings=None)  # type: ignore[arg-type]
+    deployment.provide("cluster.kubeconfig", "x")
+    assert deployment.output("cluster.kubeconfig") == "x"
+    with pytest.raises(phases.PhaseError, match="no provider 'kubernetes'"):
+        deployment.provider("kubernetes")
+    with pytest.raises(phases.PhaseError, match="provided twice"):
+        deployment.provide("cluster.kubeconfig", "y")
+
+
+def test_every_implemented_phase_has_a_builder() -> None:
+    import importlib
+
+    for spec in phases.REGISTRY:
+        if spec.implemented:
+            assert callable(importlib.import_module(spec.module).build)
+

@@ -1,0 +1,145 @@
+"""The offline plan: the JSON contract, redaction of secrets, determinism, refusal of duplicates and leaks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ops import harness
+from ops import plan as offline_plan
+from ops.stack import ROOT, fake_secret, load_stack
+
+RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "phase", "provider", "inputs", "options"}
+OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete"}
+
+
+def test_plan_json_matches_the_contract(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    document = json.loads(indri_plan().text())
+    assert set(document) == {"stack", "project", "targetPhase", "phases", "resources", "exports"}
+    assert document["stack"] == "indri" and document["project"] == "blumeops"
+    assert document["targetPhase"] == load_stack("indri").target
+    assert [p["id"] for p in document["phases"]][:2] == ["0", "1"]
+    for phase in document["phases"]:
+        assert set(phase) == {"id", "title", "deployed"} and isinstance(phase["deployed"], bool)
+    assert document["resources"]
+    for resource in document["resources"]:
+        assert set(resource) == RESOURCE_KEYS
+        assert isinstance(resource["urn"], str) and resource["urn"].startswith("urn:pulumi:indri::blumeops::")
+        assert isinstance(resource["custom"], bool)
+        assert resource["parent"] is None or isinstance(resource["parent"], str)
+        assert resource["provider"] is None or resource["provider"].startswith("urn:pulumi:")
+        assert isinstance(resource["inputs"], dict)
+        assert set(resource["options"]) == OPTION_KEYS
+        assert isinstance(resource["options"]["protect"], bool)
+        assert isinstance(resource["options"]["dependsOn"], list)
+
+
+def test_resources_are_in_registration_order(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    seen: set[str] = set()
+    for resource in indri_plan().resources:
+        assert resource["parent"] is None or resource["parent"] in seen, resource["urn"]
+        assert resource["provider"] is None or resource["provider"] in seen, resource["urn"]
+        for dependency in resource["options"]["dependsOn"]:
+            assert dependency in seen, (resource["urn"], dependency)
+        seen.add(resource["urn"])
+
+
+def test_every_resource_belongs_to_a_deployed_phase(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    deployed = {p["id"] for p in plan.document["phases"] if p["deployed"]}
+    assert {r["phase"] for r in plan.resources} == deployed
+    phase_roots = [r for r in plan.resources if r["type"] == "blumeops:phase:Phase"]
+    assert [r["name"] for r in phase_roots][0] == "p0-foundation"
+    assert all(r["parent"] is None for r in phase_roots)
+
+
+def test_secrets_are_redacted(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    text = plan.text()
+    provider = next(r for r in plan.resources if r["type"] == "pulumi:providers:tailscale")
+    assert provider["inputs"]["oauthClientSecret"] == "[secret]"
+    stack = load_stack("indri")
+    assert stack.fake_secrets
+    for fake in stack.fake_secrets.values():
+        assert fake not in text
+        for artifact in plan.artifacts.values():
+            assert fake not in artifact
+
+
+def test_a_leaked_secret_fails_the_plan(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    leaky = offline_plan.Plan(json.loads(plan.text()), dict(plan.artifacts))
+    key = "blumeops:tailnet.oauthClientSecret"
+    leaky.artifacts["host/leak.txt"] = f"token={fake_secret(key)}"
+    with pytest.raises(offline_plan.PlanError, match="blumeops:tailnet.oauthClientSecret appears in host/leak.txt"):
+        offline_plan.check_secrets(leaky, {key: fake_secret(key)})
+
+
+def test_plan_is_byte_identical_across_runs() -> None:
+    first = offline_plan.build_plan(load_stack("indri"))
+    second = offline_plan.build_plan(load_stack("indri"))
+    assert first.text() == second.text()
+    assert first.artifacts == second.artifacts
+
+
+def test_duplicate_urns_fail_the_plan(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\n"
+        "class Thing(pulumi.ComponentResource):\n"
+        "    def __init__(self, name):\n"
+        "        super().__init__('blumeops:test:Thing', name, {}, None)\n"
+        "Thing('same')\nThing('same')\n"
+    )
+    stack = load_stack("indri")
+    stack.project = "blumeops"
+    original = offline_plan.harness.run_program
+
+    def run(program_dir, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return original(tmp_path, *args, **kwargs)
+
+    offline_plan.harness.run_program = run  # type: ignore[assignment]
+    try:
+        with pytest.raises(offline_plan.PlanError, match="duplicate URNs"):
+            offline_plan.build_plan(stack)
+    finally:
+        offline_plan.harness.run_program = original
+
+
+def test_redact_handles_wire_forms() -> None:
+    wire = {
+        "a": {harness.SIG_KEY: harness.SECRET_SIG, "value": "hunter2"},
+        "b": {harness.SIG_KEY: harness.RESOURCE_SIG, "urn": "urn:pulumi:s::p::t::n", "id": "x"},
+        "c": [harness.UNKNOWN, 1, {"d": True}],
+    }
+    assert offline_plan.redact(wire) == {"a": "[secret]", "b": "urn:pulumi:s::p::t::n",
+                                         "c": ["[unknown]", 1, {"d": True}]}
+
+
+def test_cli_writes_plan_and_prints_a_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "plan.json"
+    result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "indri", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "plan of stack indri: target phase" in result.stdout
+    assert "P0 Foundation (" in result.stdout
+    assert "\033[" not in result.stdout  # no colour when not on a terminal
+    assert json.loads(out.read_text())["stack"] == "indri"
+    assert (ROOT / "build" / "plan" / "indri" / "plan.json").read_text() == out.read_text()
+
+
+def test_cli_reports_a_bad_target_without_traceback() -> None:
+    result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "indri", "--phase", "9"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "phase" in result.stderr and "is not implemented yet" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_reports_a_missing_stack() -> None:
+    result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "nope"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "no stack file Pulumi.nope.yaml" in result.stderr

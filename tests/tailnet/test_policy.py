@@ -1,0 +1,96 @@
+"""The tailnet policy: it parses as Tailscale reads it, and defines and owns every tag the program uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import json5
+import pytest
+
+from components.tailnet.acl import PolicyError, render_policy
+
+
+@pytest.fixture(scope="module")
+def policy() -> dict[str, Any]:
+    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"]))
+    return parsed
+
+
+def program_tags(plan: Any) -> set[str]:
+    tags: set[str] = set()
+    for resource in plan.resources:
+        if resource["type"] == "tailscale:index/deviceTags:DeviceTags":
+            tags.update(resource["inputs"]["tags"])
+        if resource["type"] == "tailscale:index/service:Service":
+            tags.update(resource["inputs"].get("tags", []))
+    return tags
+
+
+def test_every_tag_the_program_uses_is_defined_and_owned(policy, indri_plan) -> None:  # type: ignore[no-untyped-def]
+    used = program_tags(indri_plan())
+    used |= {"tag:k8s-operator", "tag:k8s", "tag:ci"}  # the operator's own and its proxies' tags
+    assert {"tag:homelab", "tag:blumeops", "tag:nas", "tag:registry", "tag:k8s-api"} <= used
+    owners = policy["tagOwners"]
+    for tag in used:
+        assert tag in owners, f"{tag} is used but not defined in tagOwners"
+        assert owners[tag], f"{tag} has no owner"
+    assert "tag:k8s-operator" in owners["tag:k8s"]
+
+
+def test_every_tag_in_grants_and_tests_is_defined(policy) -> None:  # type: ignore[no-untyped-def]
+    owners = policy["tagOwners"]
+    mentioned = set()
+    for grant in policy["grants"]:
+        mentioned.update(x for x in grant["src"] + grant["dst"] if x.startswith("tag:"))
+    for test in policy["tests"]:
+        for entry in [test["src"], *test.get("accept", []), *test.get("deny", [])]:
+            if entry.startswith("tag:"):
+                mentioned.add(entry.rsplit(":", 1)[0] if entry.count(":") == 2 else entry)
+    assert mentioned <= set(owners), mentioned - set(owners)
+
+
+def test_services_are_auto_approved_for_indri(policy) -> None:  # type: ignore[no-untyped-def]
+    services = policy["autoApprovers"]["services"]
+    assert services["svc:registry"] == ["tag:registry"]
+    assert services["svc:k8s"] == ["tag:k8s-api"]
+
+
+def grant(policy: dict[str, Any], src: str, dst: str) -> set[str]:
+    return {p for g in policy["grants"] if src in g["src"] and dst in g["dst"] for p in g["ip"]}
+
+
+def test_the_grants_the_migration_needs(policy) -> None:  # type: ignore[no-untyped-def]
+    assert grant(policy, "tag:k8s", "tag:registry") == {"tcp:443"}
+    assert grant(policy, "tag:k8s", "tag:homelab") == {"tcp:3001", "tcp:2200"}
+    assert {"tcp:443", "tcp:5432"} <= grant(policy, "tag:homelab", "tag:k8s")
+    assert grant(policy, "autogroup:admin", "*") == {"*"}
+
+
+def test_acl_tests_use_the_configured_logins(policy) -> None:  # type: ignore[no-untyped-def]
+    sources = [t["src"] for t in policy["tests"]]
+    assert "admin@example.com" in sources and "member@example.com" in sources
+    assert policy["groups"]["group:allisonflix"] == ["admin@example.com", "member@example.com"]
+
+
+def test_rendering_keeps_comments_and_refuses_unknown_markers() -> None:
+    text = render_policy(["a@b.c"], ["d@e.f"])
+    assert text.startswith("// The tailnet policy")
+    assert "<admin-user>" not in text and "<admins>" not in text
+    with pytest.raises(PolicyError, match='unknown marker "<owner>"'):
+        render_policy(["a@b.c"], ["d@e.f"], text='{"x": ["<owner>"]}')
+    with pytest.raises(PolicyError, match="at least one admin"):
+        render_policy([], ["d@e.f"])
+
+
+def test_the_acl_resource_sends_the_rendered_policy(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    acl = next(r for r in plan.resources if r["type"] == "tailscale:index/acl:Acl")
+    sent = json5.loads(acl["inputs"]["acl"])
+    assert "tag:k8s-api" in sent["tagOwners"]
+    tags = [r for r in plan.resources if r["type"] == "tailscale:index/deviceTags:DeviceTags"]
+    assert len(tags) == 2
+    for resource in tags:
+        assert acl["urn"] in resource["options"]["dependsOn"]
+    services = {r["inputs"]["name"]: r for r in plan.resources if r["type"] == "tailscale:index/service:Service"}
+    assert set(services) >= {"svc:registry", "svc:k8s"}
+    assert services["svc:k8s"]["inputs"]["ports"] == ["tcp:443"]
