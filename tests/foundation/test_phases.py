@@ -29,7 +29,7 @@ def test_target_selects_every_phase_up_to_it() -> None:
     assert [s.id for s in phases.chain("0")] == ["0"]
     assert [s.id for s in phases.chain("5.1")] == ["0", "1", "2", "3", "4", "5", "5.1"]
     assert [s.id for s in phases.chain("9")][-1] == "9"
-    with pytest.raises(phases.PhaseError, match="'7.5' is not a phase id"):
+    with pytest.raises(phases.PhaseError, match=r"'7\.5' is not a phase id"):
         phases.chain("7.5")
 
 

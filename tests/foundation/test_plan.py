@@ -52,7 +52,7 @@ def test_every_resource_belongs_to_a_deployed_phase(indri_plan) -> None:  # type
     deployed = {p["id"] for p in plan.document["phases"] if p["deployed"]}
     assert {r["phase"] for r in plan.resources} == deployed
     phase_roots = [r for r in plan.resources if r["type"] == "blumeops:phase:Phase"]
-    assert [r["name"] for r in phase_roots][0] == "p0-foundation"
+    assert next(r["name"] for r in phase_roots) == "p0-foundation"
     assert all(r["parent"] is None for r in phase_roots)
 
 
@@ -74,7 +74,7 @@ def test_a_leaked_secret_fails_the_plan(indri_plan) -> None:  # type: ignore[no-
     leaky = offline_plan.Plan(json.loads(plan.text()), dict(plan.artifacts))
     key = "blumeops:tailnet.oauthClientSecret"
     leaky.artifacts["host/leak.txt"] = f"token={fake_secret(key)}"
-    with pytest.raises(offline_plan.PlanError, match="blumeops:tailnet.oauthClientSecret appears in host/leak.txt"):
+    with pytest.raises(offline_plan.PlanError, match=r"blumeops:tailnet\.oauthClientSecret appears in host/leak\.txt"):
         offline_plan.check_secrets(leaky, {key: fake_secret(key)})
 
 
