@@ -80,3 +80,20 @@ def test_every_implemented_phase_has_a_builder() -> None:
         if spec.implemented:
             assert callable(importlib.import_module(spec.module).build)
 
+
+
+def test_cli_phase_table_marks_the_target() -> None:
+    import subprocess
+    import sys
+
+    from ops.stack import ROOT
+
+    result = subprocess.run([sys.executable, "-m", "ops", "phases", "--stack", "indri"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    target = load_stack("indri").target
+    marked = [line for line in lines if line.startswith("->")]
+    assert len(marked) == 1 and marked[0].split()[1] == target
+    assert any(line.split()[0] == "5.1" and "Docker driver" in line for line in lines)
+    assert lines[-1].startswith(f"stack indri: target phase {target}")
