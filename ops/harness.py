@@ -5,14 +5,15 @@ of each one (inputs in their wire form, with secrets and resource references sti
 options ``MockResourceArgs`` does not carry). ``PlanMocks`` gives each resource plausible outputs so the
 program runs to the end as it would in a preview.
 
-The RPCs run on a one-thread executor, so registrations reach the monitor in the same order on every run:
-the plan is deterministic, which is what keeps ``pulumi up`` quiet on a re-run.
+Registrations are listed in the order the program constructs its resources (recorded synchronously as
+each constructor runs), not in the order the RPCs happen to reach the monitor from the SDK's worker
+threads: construction order is a valid registration order (a resource can only name parents, providers
+and dependencies that already exist) and it is the same on every run, so the plan is deterministic.
 """
 
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.resource as pulumi_resource
 import pulumi.runtime.config as runtime_config
 import pulumi.runtime.settings as runtime_settings
 from google.protobuf import json_format
@@ -195,9 +197,15 @@ def run_program(
     _LOGGER.handlers = [capture]
     _LOGGER.propagate = False
 
-    loop = _ensure_event_loop()  # type: ignore[no-untyped-call]
-    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    loop.set_default_executor(executor)
+    constructed: list[tuple[str, str]] = []
+    original_register = pulumi_resource.register_resource
+
+    def record_construction(res: Any, ty: str, name: str, *args: Any, **kwargs: Any) -> None:
+        constructed.append((ty, name))
+        original_register(res, ty, name, *args, **kwargs)
+
+    pulumi_resource.register_resource = record_construction
+    _ensure_event_loop()  # type: ignore[no-untyped-call]
     runtime_settings.ROOT.set(None)
     runtime_config.set_all_config(dict(config), list(secret_keys))
     mocks.set_mocks(plan_mocks, project=project, stack=stack, preview=True, logger=_LOGGER, monitor=monitor)
@@ -224,15 +232,28 @@ def run_program(
     except Exception as err:  # the program crashed: say where, once
         raise ProgramError(f"the program failed: {type(err).__name__}: {err}") from err
     finally:
+        pulumi_resource.register_resource = original_register
         if added_path:
             sys.path.remove(str(program_dir))
-        executor.shutdown(wait=True)
-        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor())
         runtime_settings.ROOT.set(None)
     errors = [message for level, message in capture.records if level == "error"]
     if errors:
         raise ProgramError("the program reported errors:\n" + "\n".join(errors))
-    return ProgramRun(monitor.registrations, exports, capture.records)
+    return ProgramRun(in_construction_order(monitor.registrations, constructed), exports, capture.records)
+
+
+def in_construction_order(registrations: Sequence[Registration],
+                          constructed: Sequence[tuple[str, str]]) -> list[Registration]:
+    """Sort registrations by when the program constructed them (same type and name: first come first)."""
+    positions: dict[tuple[str, str], list[int]] = {}
+    for index, key in enumerate(constructed):
+        positions.setdefault(key, []).append(index)
+    ranked = []
+    for arrival, registration in enumerate(registrations):
+        queue = positions.get((registration.type, registration.name))
+        rank = queue.pop(0) if queue else len(constructed) + arrival
+        ranked.append((rank, registration))
+    return [registration for _, registration in sorted(ranked, key=lambda pair: pair[0])]
 
 
 async def _resolve(value: Any) -> Any:
