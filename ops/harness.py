@@ -198,13 +198,13 @@ def run_program(
     _LOGGER.propagate = False
 
     constructed: list[tuple[str, str]] = []
-    original_register = pulumi_resource.register_resource
+    original_register = getattr(pulumi_resource, "register_resource")  # noqa: B009 (not re-exported)
 
     def record_construction(res: Any, ty: str, name: str, *args: Any, **kwargs: Any) -> None:
         constructed.append((ty, name))
         original_register(res, ty, name, *args, **kwargs)
 
-    pulumi_resource.register_resource = record_construction
+    setattr(pulumi_resource, "register_resource", record_construction)  # noqa: B010
     _ensure_event_loop()  # type: ignore[no-untyped-call]
     runtime_settings.ROOT.set(None)
     runtime_config.set_all_config(dict(config), list(secret_keys))
@@ -232,7 +232,7 @@ def run_program(
     except Exception as err:  # the program crashed: say where, once
         raise ProgramError(f"the program failed: {type(err).__name__}: {err}") from err
     finally:
-        pulumi_resource.register_resource = original_register
+        setattr(pulumi_resource, "register_resource", original_register)  # noqa: B010
         if added_path:
             sys.path.remove(str(program_dir))
         runtime_settings.ROOT.set(None)
