@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
@@ -179,7 +179,7 @@ class PolicyAnalyzer:
     def start(self) -> None:
         if not (self.policy_dir / "__main__.py").is_file():
             raise AnalyzerError(f"no policy pack at {self.policy_dir} (expected __main__.py)")
-        self._stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the served pack
         environment = dict(os.environ)
         environment.setdefault("PYTHONUNBUFFERED", "1")
         self._process = subprocess.Popen(
@@ -349,5 +349,9 @@ def render_report(report: AnalysisReport, stream: TextIO | None = None, color: b
             lines.append(f"{indent}{paint('dim', violation.urn)}")
     summary = (f"{len(report.mandatory)} mandatory, {len(report.advisory)} advisory violation(s) "
                f"in {report.resources_analyzed} resources")
-    lines.append(paint("ok", f"policy: passed ({summary})") if report.ok else paint(MANDATORY, f"policy: FAILED ({summary})"))
+    if report.ok:
+        verdict = paint("ok", f"policy: passed ({summary})")
+    else:
+        verdict = paint(MANDATORY, f"policy: FAILED ({summary})")
+    lines.append(verdict)
     return "\n".join(lines) + "\n"

@@ -5,7 +5,6 @@ The engine starts it as `python -m pulumi.policy <engine-address> policy`, which
 """
 
 from pulumi_policy import PolicyPack
-
 from rules import cluster, images, launch_agents, remote_commands, secrets
 
 PolicyPack(

@@ -105,11 +105,14 @@ def _term_allows_arm64(term: Mapping[str, Any]) -> bool:
 
 def validate_arm64_images(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     catalog = _catalog()
-    problems = list(image_problems(args.resource_type, args.props, catalog))
-    if problems and catalog.errors:
-        problems.extend(catalog.errors)
-    for problem in problems:
-        report_violation(f"{describe(args.resource_type, args.name, args.props)}: {problem}", None)
+    subject = describe(args.resource_type, args.name, args.props)
+    found = False
+    for problem in image_problems(args.resource_type, args.props, catalog):
+        found = True
+        report_violation(f"{subject}: {problem}", None)
+    if found:
+        for error in catalog.errors:
+            report_violation(f"{subject}: policy/images.yaml is broken: {error}", None)
 
 
 def validate_images_verified(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

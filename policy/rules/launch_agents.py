@@ -24,7 +24,9 @@ SHELL_BUILTINS = frozenset(
 )
 # Words after which the next word is the command that really runs.
 COMMAND_PREFIXES = frozenset({"exec", "command", "builtin", "time", "nohup", "!"})
-SHELL_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "{", "}", "for", "case", "esac", "in"})
+SHELL_KEYWORDS = frozenset(
+    {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "{", "}", "for", "case", "esac", "in"}
+)
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "\n", "(", ")", ";;", "|&"})
 REDIRECTS = frozenset({">", ">>", "<", "<<", ">&", "<&", "&>", ">|", "<>", "&>>"})
 _ASSIGNMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -55,9 +57,7 @@ def looks_like_path(value: str) -> bool:
         return False
     if "$" in value and "/" in value:
         return True
-    if "/" in value and not _URL_RE.match(value) and not value.startswith("-"):
-        return True
-    return False
+    return "/" in value and not _URL_RE.match(value) and not value.startswith("-")
 
 
 def argument_problems(arguments: list[str], skip: int | None = None) -> Iterator[str]:

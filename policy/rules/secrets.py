@@ -47,7 +47,8 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
 SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME")
 WELL_KNOWN_DEFAULTS = frozenset(
-    {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default", "123456"}
+    {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
+     "123456"}
 )
 
 

@@ -62,11 +62,20 @@ def pod_spec(resource_type: str, props: Any) -> Mapping[str, Any] | None:
 
 
 def container_images(spec: Mapping[str, Any]) -> Iterator[ImageUse]:
+    """Every container's image. An unknown image is raised after the known ones are yielded, so
+    the pack reports what it can judge and the engine still says what it could not."""
+    deferred: UnknownValueError | None = None
     for list_name in CONTAINER_LISTS:
         for index, container in enumerate(mapping_items(get(spec, list_name))):
             name = get_str(container, "name") or f"#{index}"
-            image = get(container, "image")
+            try:
+                image = get(container, "image")
+            except UnknownValueError as exc:
+                deferred = deferred or exc
+                continue
             yield ImageUse(f"{_CONTAINER_KIND[list_name]} '{name}'", image if isinstance(image, str) else None)
+    if deferred is not None:
+        raise deferred
 
 
 def _image_from_value(value: Any) -> str | None:

@@ -1,0 +1,186 @@
+"""protect-stateful-resources, tailscale-only-exposure, nfs-allowed-servers, ssh-pinned-host-key,
+no-plaintext-secrets."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from rules.cluster import nfs_allowed_servers, protect_stateful_resources, tailscale_only_exposure
+from rules.remote_commands import ssh_pinned_host_key
+from rules.secrets import no_plaintext_secrets
+
+
+def _host_key() -> str:
+    def field(data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + data
+
+    blob = field(b"ssh-ed25519") + field(bytes(32))
+    return "ssh-ed25519 " + base64.b64encode(blob).decode()
+
+
+HOST_KEY = _host_key()
+
+
+# -- protect-stateful-resources -------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        ("kubernetes:core/v1:PersistentVolumeClaim", {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
+        ("kubernetes:core/v1:PersistentVolume", {"spec": {"nfs": {"server": "sifaka", "path": "/volume1/x"}}}),
+        ("kubernetes:postgresql.cnpg.io/v1:Cluster", {"spec": {"instances": 1}}),
+        ("kubernetes:apps/v1:StatefulSet", {"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                                                     "template": {"spec": {"containers": []}}}}),
+    ],
+)
+def test_stateful_resources_must_be_protected(check: Any, resource_type: str, props: dict[str, Any]) -> None:
+    [message] = check(protect_stateful_resources, resource_type, props, name="data")
+    assert "protect=True" in message
+    assert check(protect_stateful_resources, resource_type, props, name="data", protect=True) == []
+
+
+def test_stateless_resources_need_no_protection(check: Any) -> None:
+    sts = {"spec": {"template": {"spec": {"containers": []}}}}
+    assert check(protect_stateful_resources, "kubernetes:apps/v1:StatefulSet", sts) == []
+    assert check(protect_stateful_resources, "kubernetes:apps/v1:Deployment", {"spec": {}}) == []
+
+
+# -- tailscale-only-exposure ------------------------------------------------------------------------
+
+SERVICE = "kubernetes:core/v1:Service"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "spec", "violations"),
+    [
+        (SERVICE, {"type": "LoadBalancer", "loadBalancerClass": "tailscale"}, 0),
+        (SERVICE, {"type": "LoadBalancer"}, 1),
+        (SERVICE, {"type": "LoadBalancer", "loadBalancerClass": "metallb"}, 1),
+        (SERVICE, {"type": "NodePort"}, 1),
+        (SERVICE, {"ports": [{"port": 80}]}, 0),
+        (SERVICE, {"type": "ExternalName", "externalName": "placeholder"}, 0),
+        (INGRESS, {"ingressClassName": "tailscale"}, 0),
+        (INGRESS, {"ingressClassName": "nginx"}, 1),
+        (INGRESS, {}, 1),
+    ],
+)
+def test_exposure(check: Any, resource_type: str, spec: dict[str, Any], violations: int) -> None:
+    messages = check(tailscale_only_exposure, resource_type, {"spec": spec}, name="web")
+    assert len(messages) == violations, messages
+
+
+# -- nfs-allowed-servers --------------------------------------------------------------------------
+
+def test_nfs_persistent_volume(check: Any) -> None:
+    pv = "kubernetes:core/v1:PersistentVolume"
+    for server in ("sifaka", "sifaka.tail8d86e.ts.net"):
+        assert check(nfs_allowed_servers, pv, {"spec": {"nfs": {"server": server, "path": "/v"}}}) == []
+    [message] = check(nfs_allowed_servers, pv, {"spec": {"nfs": {"server": "10.0.0.9", "path": "/v"}}})
+    assert "10.0.0.9" in message and "sifaka" in message
+    assert check(nfs_allowed_servers, pv, {"spec": {"nfs": {"server": "10.0.0.9", "path": "/v"}}},
+                 config={"allowedServers": ["10.0.0.9"]}) == []
+
+
+def test_nfs_pod_volume(check: Any) -> None:
+    props = {"spec": {"template": {"spec": {"containers": [], "volumes": [
+        {"name": "zims", "nfs": {"server": "nas.example.com", "path": "/zims"}},
+        {"name": "ok", "nfs": {"server": "sifaka", "path": "/x"}},
+        {"name": "cfg", "configMap": {"name": "x"}}]}}}}
+    [message] = check(nfs_allowed_servers, "kubernetes:apps/v1:Deployment", props)
+    assert "volume 'zims'" in message and "nas.example.com" in message
+
+
+# -- ssh-pinned-host-key ---------------------------------------------------------------------------
+
+COMMAND = "command:remote:Command"
+
+
+def remote(**connection: Any) -> dict[str, Any]:
+    return {"connection": connection, "create": "/bin/bash -euo pipefail -s", "stdin": "echo hi",
+            "logging": "stdoutAndStderr"}
+
+
+def test_pinned_connection_passes(check: Any) -> None:
+    assert check(ssh_pinned_host_key, COMMAND, remote(host="indri", port=22, user="erichblume", hostKey=HOST_KEY)) == []
+    # known_hosts style "<host> <type> <key>" is accepted too
+    line = f"indri {HOST_KEY}"
+    assert check(ssh_pinned_host_key, COMMAND, remote(host="indri", user="erichblume", hostKey=line)) == []
+
+
+def test_connection_without_host_key_or_user(check: Any) -> None:
+    messages = check(ssh_pinned_host_key, COMMAND, remote(host="indri", port=22))
+    assert len(messages) == 2
+    assert any("hostKey" in m and "ssh-keyscan" in m for m in messages)
+    assert any("user" in m for m in messages)
+    [message] = check(ssh_pinned_host_key, COMMAND, remote(host="indri", user="me", hostKey="indri"))
+    assert "not an SSH public key" in message
+    [message] = check(ssh_pinned_host_key, COMMAND, remote(host="indri", user="me", hostKey="ssh-rsa AAAA"))
+    assert "ssh-rsa" in message
+
+
+def test_secret_connection_is_judged_unwrapped(check: Any) -> None:
+    # The engine hands secrets to rules unwrapped; a secret connection is judged like a plain one.
+    assert check(ssh_pinned_host_key, "command:local:Command", {"create": "true"}) == []
+
+
+# -- no-plaintext-secrets ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "PGPASSWORD=hunter2 /opt/homebrew/bin/psql -h localhost",
+        "/usr/bin/curl https://admin:hunter2@grafana.example/api",
+        "mysql --password hunter2",
+        "tailscale up --auth-key=tskey-auth-abc123",
+        "echo '-----BEGIN OPENSSH PRIVATE KEY-----' > k",
+        "/bin/echo password=hunter2 >> /etc/x.conf",
+    ],
+)
+def test_secrets_in_command_strings(check: Any, command: str) -> None:
+    messages = check(no_plaintext_secrets, COMMAND, {"create": "/bin/true", "update": command}, name="step")
+    assert messages and all("`update`" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "/bin/bash -euo pipefail -s",
+        'PGPASSWORD="$(cat /Users/me/.pgpass-x)" /opt/homebrew/bin/psql',
+        "docker login --password-stdin registry",
+        "psql -c \"ALTER SYSTEM SET password_encryption = 'scram-sha-256'\"",
+        "curl https://registry.tail8d86e.ts.net/v2/_catalog",
+        'curl -u "$USER:$PASS" https://x',
+    ],
+)
+def test_commands_without_secrets(check: Any, command: str) -> None:
+    assert check(no_plaintext_secrets, COMMAND, {"create": command, "delete": command}) == []
+
+
+def test_stdin_is_where_secrets_belong(check: Any) -> None:
+    props = {"create": "/bin/bash -s", "stdin": "readonly PGPASSWORD='hunter2'\n"}
+    assert check(no_plaintext_secrets, COMMAND, props) == []
+
+
+def test_config_map_and_env(check: Any) -> None:
+    [message] = check(no_plaintext_secrets, "kubernetes:core/v1:ConfigMap",
+                      {"data": {"grafana.ini": "[database]\npassword = hunter2\n", "ok": "url = http://x"}})
+    assert "data.grafana.ini" in message
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "w", "image": "x:1", "env": [
+        {"name": "WOODPECKER_AGENT_SECRET", "value": "literal"},
+        {"name": "ADMIN_PASSWORD_FILE", "value": "/run/secrets/admin"},
+        {"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        {"name": "LISTEN_ADDR", "value": "0.0.0.0:8080"}]}]}}}}
+    [message] = check(no_plaintext_secrets, "kubernetes:apps/v1:Deployment", deployment)
+    assert "WOODPECKER_AGENT_SECRET" in message and "secretKeyRef" in message
+
+
+def test_secret_literals(check: Any) -> None:
+    secret = "kubernetes:core/v1:Secret"
+    good = {"stringData": {"password": "x8f9s0d8f7s6d5f"}, "data": {"key": base64.b64encode(b"v").decode()}}
+    assert check(no_plaintext_secrets, secret, good) == []
+    bad = {"stringData": {"password": "changeme"}, "data": {"k": "not base64!"}}
+    messages = check(no_plaintext_secrets, secret, bad)
+    assert len(messages) == 2
