@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import console, harness
+from ops import analyzer, console, harness, images
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -27,6 +27,8 @@ def _plan(args: argparse.Namespace) -> int:
         print(console.paint(line, style, out) if style == "bold" else line)
     for note in plan.stand_ins:
         print(console.paint(f"offline: {note}", "yellow", out))
+    report = offline_plan.check_policy(plan)
+    print(analyzer.render_report(report, out), end="")
     resources = [r for r in plan.resources if r["type"] != offline_plan.PHASE_TYPE]
     deployed = [p["id"] for p in plan.document["phases"] if p["deployed"]]
     print(
@@ -34,6 +36,10 @@ def _plan(args: argparse.Namespace) -> int:
         f"phases {', '.join(deployed)}, {len(resources)} resources, {len(plan.artifacts)} artifacts "
         f"in {directory.relative_to(ROOT)}"
     )
+    if not report.ok:
+        print(console.paint("error: ", "red", sys.stderr)
+              + f"{len(report.mandatory)} mandatory policy violation(s); the plan is refused", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -89,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     table = sub.add_parser("phases", help="the phase table, the target marked, resources per phase")
     table.add_argument("--stack", default="indri")
     table.set_defaults(func=_phases)
+    images.add_parser(sub)
     return root
 
 
@@ -97,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
-    except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError) as err:
+    except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
+            analyzer.AnalyzerError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 

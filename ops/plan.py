@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 import phases as phase_engine
-from ops import harness
+from ops import analyzer, harness
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"
@@ -160,6 +160,52 @@ def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:
     )
     if leaks:
         raise PlanError("secret values leaked into the plan:\n  " + "\n  ".join(leaks))
+
+
+def analyzer_properties(value: Any) -> Any:
+    """Wire-form inputs as the engine hands them to a policy pack: secrets stay marked (their values
+    hidden), unknowns stay unknown, resource references become their URNs."""
+    if isinstance(value, dict):
+        sig = value.get(harness.SIG_KEY)
+        if sig == harness.SECRET_SIG:
+            return {harness.SIG_KEY: harness.SECRET_SIG, "value": SECRET}
+        if sig == harness.RESOURCE_SIG:
+            return value.get("urn")
+        return {key: analyzer_properties(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [analyzer_properties(item) for item in value]
+    return value
+
+
+def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResource]:
+    """Every registration of a run, in the form the engine sends to ``Analyze``."""
+    by_urn = {r.urn: r for r in run.registrations}
+    resources = []
+    for record in run.registrations:
+        provider = by_urn.get(record.provider) if record.provider else None
+        resources.append(
+            analyzer.AnalyzerResource(
+                urn=record.urn,
+                type=record.type,
+                name=record.name,
+                properties=analyzer_properties(record.wire_inputs),
+                protect=record.protect,
+                parent=record.parent,
+                provider=analyzer.AnalyzerProvider(
+                    urn=provider.urn, type=provider.type, name=provider.name,
+                    properties=analyzer_properties(provider.wire_inputs),
+                ) if provider is not None else None,
+                ignore_changes=record.ignore_changes,
+                delete_before_replace=record.delete_before_replace,
+            )
+        )
+    return resources
+
+
+def check_policy(plan: Plan, policy_dir: Path | None = None) -> analyzer.AnalysisReport:
+    """Send every resource of the plan through the served policy pack; the caller fails on mandatory."""
+    assert plan.run is not None, "a plan read from JSON has no registrations to analyze"
+    return analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir)
 
 
 def _k8s_path(resource: Mapping[str, Any]) -> str | None:
