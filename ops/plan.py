@@ -73,6 +73,7 @@ class Plan:
     artifacts: dict[str, str] = field(default_factory=dict)  # relative path -> text
     stand_ins: list[str] = field(default_factory=list)
     run: harness.ProgramRun | None = None
+    fake_secrets: dict[str, str] = field(default_factory=dict)  # key -> the fake value ops put in
 
     @property
     def resources(self) -> list[dict[str, Any]]:
@@ -143,7 +144,7 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
         "resources": resources,
         "exports": redact(run.exports),
     }
-    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run)
+    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets))
     plan.artifacts = render_artifacts(plan)
     check_secrets(plan, stack.fake_secrets)
     return plan
@@ -163,12 +164,13 @@ def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:
 
 
 def analyzer_properties(value: Any) -> Any:
-    """Wire-form inputs as the engine hands them to a policy pack: secrets stay marked (their values
-    hidden), unknowns stay unknown, resource references become their URNs."""
+    """Wire-form inputs as the engine hands them to a policy pack: secrets marked and with their values
+    (the engine sends them: a rule must be able to check a pinned host key inside a secret connection;
+    offline they are the plan's fakes), unknowns unknown, resource references as their URNs."""
     if isinstance(value, dict):
         sig = value.get(harness.SIG_KEY)
         if sig == harness.SECRET_SIG:
-            return {harness.SIG_KEY: harness.SECRET_SIG, "value": SECRET}
+            return {harness.SIG_KEY: harness.SECRET_SIG, "value": analyzer_properties(value.get("value"))}
         if sig == harness.RESOURCE_SIG:
             return value.get("urn")
         return {key: analyzer_properties(item) for key, item in value.items()}
@@ -205,7 +207,12 @@ def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResourc
 def check_policy(plan: Plan, policy_dir: Path | None = None) -> analyzer.AnalysisReport:
     """Send every resource of the plan through the served policy pack; the caller fails on mandatory."""
     assert plan.run is not None, "a plan read from JSON has no registrations to analyze"
-    return analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir)
+    report = analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir)
+    said = "\n".join(f"{v.urn} {v.message}" for v in report.violations)
+    leaks = sorted(key for key, fake in plan.fake_secrets.items() if fake in said)
+    if leaks:
+        raise PlanError("the policy pack's messages repeat secret values of: " + ", ".join(leaks))
+    return report
 
 
 def _k8s_path(resource: Mapping[str, Any]) -> str | None:

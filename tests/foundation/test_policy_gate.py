@@ -74,13 +74,29 @@ def test_the_programs_own_plan_passes_the_pack(indri_plan) -> None:  # type: ign
     assert report.ok, [f"{v.policy}: {v.message}" for v in report.mandatory]
 
 
-def test_secrets_reach_the_pack_marked_but_without_their_values(indri_plan) -> None:  # type: ignore[no-untyped-def]
-    stack = load_stack("indri")
-    resources = offline_plan.analyzer_resources(indri_plan().run)
-    text = repr([r.properties for r in resources])
-    assert "1b47061264138c4ac30d75fd1eb44270" in text
-    for fake in stack.fake_secrets.values():
-        assert fake not in text
+def test_secrets_reach_the_pack_marked_as_the_engine_sends_them(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    resources = offline_plan.analyzer_resources(plan.run)
+    provider = next(r for r in resources if r.type == "pulumi:providers:tailscale")
+    secret = provider.properties["oauthClientSecret"]
+    assert secret["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"
+    assert secret["value"] == plan.fake_secrets["blumeops:tailnet.oauthClientSecret"]
+
+
+def test_a_policy_message_repeating_a_secret_fails_the_plan(indri_plan, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan()
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "__main__.py").write_text(
+        "from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy\n"
+        "def tell(args, report):\n"
+        "    if args.resource_type == 'pulumi:providers:tailscale':\n"
+        "        report('secret is ' + str(args.props['oauthClientSecret']))\n"
+        "PolicyPack('blabber', [ResourceValidationPolicy(name='blabber', description='says too much',\n"
+        "    validate=tell, enforcement_level=EnforcementLevel.ADVISORY)])\n"
+    )
+    with pytest.raises(offline_plan.PlanError, match=r"repeat secret values of: blumeops:tailnet\.oauthClientSecret"):
+        offline_plan.check_policy(plan, policy_dir=pack)
 
 
 def _images(plan: offline_plan.Plan) -> set[str]:

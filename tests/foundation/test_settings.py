@@ -11,7 +11,7 @@ import pytest
 from ops.stack import load_stack
 from phases import settings
 
-GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3RrZXlmb3JpbmRyaXRlc3RrZXlmb3JpbmRyaQ"
+GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWZvci1pbmRyaS10ZXN0LWtleS1mb3Ih"
 
 
 @pytest.fixture(autouse=True)
@@ -100,9 +100,15 @@ def test_missing_host_key_names_ssh_keyscan() -> None:
     assert "ssh-keyscan -t ed25519 indri" in problem
 
 
-def test_malformed_host_key() -> None:
-    [problem] = problems(base_config(**{"indri.hostKey": "not a key"}))
+@pytest.mark.parametrize(("key", "why"), [
+    ("not a key", "expected '<type> <base64>'"),
+    ("ssh-ed25519 AAAA%%%%", "not valid base64"),
+    ("ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", "does not belong to a ssh-ed25519 key"),
+])
+def test_malformed_host_key(key: str, why: str) -> None:
+    [problem] = problems(base_config(**{"indri.hostKey": key}))
     assert problem.startswith("blumeops:indri.hostKey expected '<type> <base64>'")
+    assert why in problem
 
 
 @pytest.mark.parametrize("port", ["http", "0", "70000", "50.5"])
