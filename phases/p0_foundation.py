@@ -1,16 +1,26 @@
-"""Phase 0, Foundation: the tailnet (policy, device tags, Tailscale Services).
-
-The host side of phase 0 (zot, minikube, serve entries, metrics agents, the cluster's k8s provider)
-joins this module with the host components.
-"""
+"""Phase 0, Foundation: the tailnet (policy, device tags, Tailscale Services) and the host side on indri
+(zot with svc:registry, minikube on Docker Desktop with svc:k8s, the metrics agents) and the cluster's
+Kubernetes provider, which every later phase uses."""
 
 from __future__ import annotations
 
 import pulumi
+import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
 
+from components.host import (
+    Host,
+    HostTools,
+    MetricsPaths,
+    MinikubeDockerCluster,
+    MinikubeDockerClusterArgs,
+    RegistryMirror,
+    ZotRegistry,
+    ZotRegistryArgs,
+)
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailscaleService
 from phases import Deployment, Phase
+from phases.settings import Settings
 
 INDRI_TAGS = ("tag:homelab", "tag:blumeops", "tag:registry", "tag:k8s-api")
 SIFAKA_TAGS = ("tag:nas", "tag:blumeops")
@@ -18,6 +28,85 @@ SIFAKA_TAGS = ("tag:nas", "tag:blumeops")
 # The Services indri advertises; the program creates them before any `tailscale serve --service` runs.
 REGISTRY_SERVICE = TailscaleService("svc:registry", ("tcp:443",), "zot registry on indri (HTTPS 443 -> :5050)")
 K8S_SERVICE = TailscaleService("svc:k8s", ("tcp:443",), "minikube API server on indri (TCP passthrough)")
+
+
+def indri(settings: Settings) -> Host:
+    tools = settings.indri.tools
+    return Host(
+        address=settings.indri.host,
+        port=settings.indri.port,
+        user=settings.indri.user,
+        uid=settings.indri.uid,
+        home=settings.indri.home,
+        host_key=settings.indri.host_key,
+        private_key=settings.indri.private_key,
+        tools=HostTools(
+            bash=tools.bash,
+            curl=tools.curl,
+            docker=tools.docker,
+            file=tools.file,
+            kubectl=tools.kubectl,
+            launchctl=tools.launchctl,
+            minikube=tools.minikube,
+            plutil=tools.plutil,
+            tailscale=tools.tailscale,
+        ),
+    )
+
+
+def service_host(service: str, tailnet: str) -> str:
+    """``svc:registry`` on ``tail8d86e.ts.net`` -> ``registry.tail8d86e.ts.net``."""
+    return f"{service.removeprefix('svc:')}.{tailnet}"
+
+
+def zot_args(settings: Settings, host: Host, service: pulumi.Resource | None) -> ZotRegistryArgs:
+    zot = settings.zot
+    return ZotRegistryArgs(
+        host=host,
+        binary=zot.binary,
+        config_path=zot.config_path,
+        data_dir=zot.data_dir,
+        log_dir=zot.log_dir,
+        port=zot.port,
+        upstreams=tuple(RegistryMirror(u.registry, u.url) for u in zot.upstreams),
+        metrics=metrics_paths(settings),
+        log_level=zot.log_level,
+        docker_hub_user=zot.docker_hub_user,
+        docker_hub_token=zot.docker_hub_token,
+        service=REGISTRY_SERVICE.name,
+        tailscale_service=service,
+    )
+
+
+def minikube_args(settings: Settings, host: Host, service: pulumi.Resource | None) -> MinikubeDockerClusterArgs:
+    minikube = settings.minikube
+    api_hostname = service_host(K8S_SERVICE.name, settings.tailnet.name)
+    return MinikubeDockerClusterArgs(
+        host=host,
+        profile=minikube.profile,
+        cpus=minikube.cpus,
+        memory_mb=minikube.memory_mb,
+        disk_size=minikube.disk_size,
+        apiserver_port=minikube.apiserver_port,
+        api_hostname=api_hostname,
+        apiserver_names=(api_hostname, settings.indri.host),
+        upstreams=tuple(RegistryMirror(u.registry, u.url) for u in settings.zot.upstreams),
+        zot_port=settings.zot.port,
+        private_registry=service_host(REGISTRY_SERVICE.name, settings.tailnet.name),
+        metrics=metrics_paths(settings),
+        allow_replace=minikube.allow_replace,
+        service=K8S_SERVICE.name,
+        tailscale_service=service,
+        kubeconfig=minikube.kubeconfig,
+    )
+
+
+def metrics_paths(settings: Settings) -> MetricsPaths:
+    return MetricsPaths(
+        textfile_dir=settings.metrics.textfile_dir,
+        log_dir=settings.metrics.log_dir,
+        script_dir=settings.metrics.script_dir,
+    )
 
 
 def build(phase: Phase, deployment: Deployment) -> None:
@@ -45,3 +134,18 @@ def build(phase: Phase, deployment: Deployment) -> None:
         opts=pulumi.ResourceOptions(parent=phase),
     )
     deployment.provide("tailnet.services", tailnet.services)
+    services: dict[str, tailscale.Service] = deployment.output("tailnet.services")
+
+    host = indri(settings)
+    on_phase = pulumi.ResourceOptions(parent=phase)
+    ZotRegistry("zot", zot_args(settings, host, services[REGISTRY_SERVICE.name]), on_phase)
+    cluster = MinikubeDockerCluster("minikube", minikube_args(settings, host, services[K8S_SERVICE.name]), on_phase)
+    deployment.provide("cluster.kubeconfig", cluster.kubeconfig)
+    k8s_provider = kubernetes.Provider(
+        "minikube",
+        kubeconfig=cluster.kubeconfig,
+        opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
+    )
+    deployment.provide("kubernetes", k8s_provider)
+    deployment.endpoints["registry"] = f"https://{service_host(REGISTRY_SERVICE.name, settings.tailnet.name)}"
+    deployment.endpoints["k8s"] = f"https://{service_host(K8S_SERVICE.name, settings.tailnet.name)}"

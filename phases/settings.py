@@ -13,6 +13,8 @@ offline preview works from a fresh clone while the real ``pulumi up`` still refu
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -137,19 +139,28 @@ def _phase(raw: Any) -> str:
     return value
 
 
-_HOST_KEY = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}$")
+_HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 
 
 def _host_key(raw: Any) -> str:
     value = _text(raw)
     parts = value.split()
     # Accept a whole `ssh-keyscan` line ("indri ssh-ed25519 AAAA...") as well as "ssh-ed25519 AAAA...".
-    if len(parts) == 3 and not parts[0].startswith(("ssh-", "ecdsa-")):
+    if len(parts) == 3 and parts[0] not in _HOST_KEY_TYPES:
         parts = parts[1:]
-    candidate = " ".join(parts[:2])
-    if not _HOST_KEY.match(candidate):
-        raise _InvalidValueError("expected '<type> <base64>' as printed by `ssh-keyscan -t ed25519 indri`")
-    return candidate
+    expected = "expected '<type> <base64>' as printed by `ssh-keyscan -t ed25519 indri`"
+    if len(parts) != 2 or parts[0] not in _HOST_KEY_TYPES:
+        raise _InvalidValueError(expected)
+    key_type, encoded = parts
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _InvalidValueError(f"{expected}; the key is not valid base64") from None
+    # The key blob starts with its own type name (RFC 4253 string): it must match the stated type.
+    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4 : 4 + length].decode("ascii", "replace") != key_type:
+        raise _InvalidValueError(f"{expected}; the key's data does not belong to a {key_type} key")
+    return f"{key_type} {encoded}"
 
 
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -250,6 +261,26 @@ def _version(raw: Any) -> str:
     return value
 
 
+_STORAGE_QUANTITY = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
+
+
+def _storage_quantity(raw: Any) -> str:
+    value = _text(raw)
+    if not _STORAGE_QUANTITY.match(value):
+        raise _InvalidValueError(f"{value!r} is not a Kubernetes size like 10Gi")
+    return value
+
+
+ZOT_LOG_LEVELS = ("panic", "fatal", "error", "warn", "info", "debug", "trace")
+
+
+def _zot_log_level(raw: Any) -> str:
+    value = _text(raw).lower()
+    if value not in ZOT_LOG_LEVELS:
+        raise _InvalidValueError(f"{value!r} is not a zot log level; use one of {', '.join(ZOT_LOG_LEVELS)}")
+    return value
+
+
 HOME = "/Users/erichblume"
 
 SPECS: tuple[Spec, ...] = (
@@ -264,7 +295,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("indri.uid", _count(0, 2**31 - 1), "uid of that user (launchctl gui/<uid>)", default=501, example="501"),
     Spec("indri.home", _absolute_path, "home directory of that user", default=HOME),
     Spec("indri.hostKey", _host_key, "pinned SSH host key of indri", required_from="0",
-         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9mZmxpbmVTdGFuZEluTm90SW5kcmlzUmVhbEtleQ",
+         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWluZHJpcy1rZXkh",
          example="\"$(ssh-keyscan -t ed25519 indri 2>/dev/null | cut -d' ' -f2-)\""),
     Spec("indri.sshPrivateKey", _text, "SSH private key (default: the SSH agent)", secret=True,
          example="< ~/.ssh/id_ed25519"),
@@ -273,6 +304,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("tools.brew", _absolute_path, "Homebrew", default="/opt/homebrew/bin/brew"),
     Spec("tools.curl", _absolute_path, "curl", default="/usr/bin/curl"),
     Spec("tools.docker", _absolute_path, "Docker Desktop CLI", default="/usr/local/bin/docker"),
+    Spec("tools.file", _absolute_path, "file(1), which tells the zot binary's architecture", default="/usr/bin/file"),
     Spec("tools.kubectl", _absolute_path, "kubectl", default="/opt/homebrew/bin/kubectl"),
     Spec("tools.launchctl", _absolute_path, "launchctl", default="/bin/launchctl"),
     Spec("tools.minikube", _absolute_path, "minikube", default="/opt/homebrew/bin/minikube"),
@@ -313,6 +345,7 @@ SPECS: tuple[Spec, ...] = (
              "ecr-public.aws.com": "https://ecr-public.aws.com",
          },
          example="'{\"docker.io\": \"https://registry-1.docker.io\"}'"),
+    Spec("zot.logLevel", _zot_log_level, "zot log level", default="info"),
     Spec("zot.dockerHubUser", _text, "Docker Hub user for zot's sync (anonymous allows 10 pulls/hour)"),
     Spec("zot.dockerHubToken", _text, "Docker Hub access token for that user", secret=True),
     # minikube on indri
@@ -346,13 +379,18 @@ SPECS: tuple[Spec, ...] = (
     Spec("argocd.forgeSshPrivateKey", _text, "SSH key (a Forgejo user key) ArgoCD reads the forge with",
          secret=True, required_from="1", example="< forge-argocd-key"),
     Spec("argocd.forgeHostKey", _host_key, "SSH host key of the forge on indri:2200", required_from="1",
-         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9mZmxpbmVTdGFuZEluTm90VGhlRm9yZ2VLZXk",
+         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWZvcmdlcy1rZXkh",
          example="\"$(ssh-keyscan -p 2200 -t ed25519 indri.tail8d86e.ts.net 2>/dev/null | cut -d' ' -f2-)\""),
     Spec("cnpg.chartVersion", _version, "cloudnative-pg chart version", default="0.29.0"),
     Spec("postgres.eblumePassword", _text, "password of the eblume superuser role", secret=True,
          required_from="1", example="<password>"),
     Spec("postgres.borgmaticPassword", _text, "password of the borgmatic (read-only) role", secret=True,
          required_from="1", example="<password>"),
+    Spec("postgres.instances", _count(1, 9), "PostgreSQL instances of blumeops-pg", default=1, example="1"),
+    Spec("postgres.storageSize", _storage_quantity, "volume size of each blumeops-pg instance", default="10Gi",
+         example="10Gi"),
+    Spec("postgres.storageClass", _hostname, "StorageClass of the blumeops-pg volumes", default="standard",
+         example="standard"),
 )
 
 SPEC_BY_KEY: Mapping[str, Spec] = {spec.key: spec for spec in SPECS}
@@ -377,6 +415,7 @@ class ToolPaths:
     brew: str
     curl: str
     docker: str
+    file: str
     kubectl: str
     launchctl: str
     minikube: str
@@ -416,6 +455,7 @@ class ZotSettings:
     log_dir: str
     port: int
     upstreams: tuple[Upstream, ...]
+    log_level: str
     docker_hub_user: str | None
     docker_hub_token: pulumi.Output[str] | None
 
@@ -458,6 +498,9 @@ class PostgresSettings:
     cnpg_chart_version: str
     eblume_password: pulumi.Output[str] | None
     borgmatic_password: pulumi.Output[str] | None
+    instances: int
+    storage_size: str
+    storage_class: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,6 +652,7 @@ def _assemble(v: Mapping[str, Any], target: str, project: str, stack: str) -> Se
                 brew=v["tools.brew"],
                 curl=v["tools.curl"],
                 docker=v["tools.docker"],
+                file=v["tools.file"],
                 kubectl=v["tools.kubectl"],
                 launchctl=v["tools.launchctl"],
                 minikube=v["tools.minikube"],
@@ -633,6 +677,7 @@ def _assemble(v: Mapping[str, Any], target: str, project: str, stack: str) -> Se
             log_dir=v["zot.logDir"],
             port=v["zot.port"],
             upstreams=v["zot.upstreams"],
+            log_level=v["zot.logLevel"],
             docker_hub_user=v["zot.dockerHubUser"],
             docker_hub_token=v["zot.dockerHubToken"],
         ),
@@ -665,6 +710,9 @@ def _assemble(v: Mapping[str, Any], target: str, project: str, stack: str) -> Se
             cnpg_chart_version=v["cnpg.chartVersion"],
             eblume_password=v["postgres.eblumePassword"],
             borgmatic_password=v["postgres.borgmaticPassword"],
+            instances=v["postgres.instances"],
+            storage_size=v["postgres.storageSize"],
+            storage_class=v["postgres.storageClass"],
         ),
         phases=PHASE_IDS[: phase_index(target) + 1],
     )

@@ -1,0 +1,26 @@
+"""The host side of blumeops: steps on indri over SSH (HostScript), LaunchAgents, zot, minikube, serve entries."""
+
+from components.host.connection import Host, HostTools
+from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
+from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.serve import TailscaleServe, TailscaleServeArgs
+from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
+
+__all__ = [
+    "Host",
+    "HostScriptArgs",
+    "HostStep",
+    "HostTools",
+    "LaunchAgent",
+    "LaunchAgentArgs",
+    "MetricsPaths",
+    "MinikubeDockerCluster",
+    "MinikubeDockerClusterArgs",
+    "RegistryMirror",
+    "TailscaleServe",
+    "TailscaleServeArgs",
+    "ZotRegistry",
+    "ZotRegistryArgs",
+    "host_script",
+]

@@ -1,0 +1,64 @@
+"""How the program reaches indri: the SSH connection (pinned host key, explicit user) and the host's facts
+(home, uid, absolute tool paths) every host step renders into its preamble."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+
+
+@dataclass(frozen=True, slots=True)
+class HostTools:
+    """Absolute paths of the tools the host steps and agents run: a non-interactive SSH shell and launchd
+    both have PATH=/usr/bin:/bin:/usr/sbin:/sbin, without Homebrew or Docker Desktop."""
+
+    bash: str
+    curl: str
+    docker: str
+    file: str
+    kubectl: str
+    launchctl: str
+    minikube: str
+    plutil: str
+    tailscale: str
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A macOS host reached over SSH as ``user``, whose key is pinned to ``host_key``.
+
+    Authentication is the SSH agent unless ``private_key`` (a secret Output) is given.
+    """
+
+    address: str
+    port: int
+    user: str
+    uid: int
+    home: str
+    host_key: str
+    tools: HostTools
+    private_key: pulumi.Output[str] | None = None
+
+    @property
+    def gui_domain(self) -> str:
+        """The launchd domain of the user's LaunchAgents (exists while the user is logged in at the GUI)."""
+        return f"gui/{self.uid}"
+
+    @property
+    def launch_agents_dir(self) -> str:
+        return f"{self.home}/Library/LaunchAgents"
+
+    @property
+    def minikube_home(self) -> str:
+        return f"{self.home}/.minikube"
+
+    def connection(self) -> command.remote.ConnectionArgs:
+        return command.remote.ConnectionArgs(
+            host=self.address,
+            port=self.port,
+            user=self.user,
+            host_key=self.host_key,
+            private_key=self.private_key,
+        )

@@ -1,0 +1,184 @@
+"""LaunchAgent: one launchd job of the host's user, from a plist rendered with ``plistlib``."""
+
+from __future__ import annotations
+
+import plistlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.host.connection import Host
+from components.host.script import HostScriptArgs, HostStep, host_script
+
+LAUNCH_AGENT_TYPE = "blumeops:host:LaunchAgent"
+CALENDAR_KEYS = frozenset({"Minute", "Hour", "Day", "Weekday", "Month"})
+
+
+def path_problem(value: str) -> str | None:
+    """Why ``value`` is not an absolute path launchd can use (None when it is)."""
+    if not value:
+        return "is empty"
+    if value.startswith("~"):
+        return "starts with ~, which launchd does not expand"
+    if "$" in value:
+        return "uses a $variable, which launchd does not expand"
+    if not value.startswith("/"):
+        return "is relative"
+    return None
+
+
+def _argument_problem(value: str) -> str | None:
+    if value.startswith("~") or "$" in value:
+        return path_problem(value)
+    if value.startswith(("./", "../")):
+        return "is a relative path"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchAgentArgs:
+    host: Host
+    label: str
+    program_arguments: Sequence[str]
+    standard_out_path: str
+    standard_error_path: str
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str | None = None
+    run_at_load: bool = True
+    keep_alive: bool = False
+    start_interval: int | None = None
+    start_calendar_interval: Mapping[str, int] | None = None
+    # seconds between bootstrap attempts, times the attempt number (bootout finishes asynchronously)
+    retry_delay_seconds: int = 1
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not self.label or "/" in self.label or self.label != self.label.strip():
+            problems.append(f"label {self.label!r} is not a launchd label")
+        if not self.program_arguments:
+            problems.append("programArguments is empty: its first element is the program's absolute path")
+        else:
+            problem = path_problem(self.program_arguments[0])
+            if problem:
+                problems.append(f"programArguments[0] {self.program_arguments[0]!r} {problem}")
+            for index, argument in enumerate(self.program_arguments[1:], start=1):
+                problem = _argument_problem(argument)
+                if problem:
+                    problems.append(f"programArguments[{index}] {argument!r} {problem}")
+        paths = {
+            "standardOutPath": self.standard_out_path,
+            "standardErrorPath": self.standard_error_path,
+            "workingDirectory": self.working_directory,
+        }
+        for key, value in paths.items():
+            if value is not None:
+                problem = path_problem(value)
+                if problem:
+                    problems.append(f"{key} {value!r} {problem}")
+        for name, value in self.environment_variables.items():
+            if name == "PATH":
+                for index, entry in enumerate(value.split(":")):
+                    problem = path_problem(entry)
+                    if problem:
+                        problems.append(f"environmentVariables.PATH entry {index} {entry!r} {problem}")
+            elif value.startswith("~") or "$" in value:
+                problems.append(f"environmentVariables.{name} {value!r} uses ~ or a $variable, which launchd "
+                                "does not expand")
+        if self.start_interval is not None and self.start_interval <= 0:
+            problems.append(f"startInterval {self.start_interval} must be a positive number of seconds")
+        if self.start_calendar_interval is not None:
+            unknown = set(self.start_calendar_interval) - CALENDAR_KEYS
+            if unknown:
+                problems.append(f"startCalendarInterval has unknown keys {sorted(unknown)}")
+        if problems:
+            raise ValueError(
+                f"LaunchAgent {self.label}: " + "; ".join(problems)
+                + " (launchd runs no shell, expands no ~ or $VAR and has PATH=/usr/bin:/bin:/usr/sbin:/sbin:"
+                " write absolute paths)"
+            )
+
+    @property
+    def plist_path(self) -> str:
+        return f"{self.host.launch_agents_dir}/{self.label}.plist"
+
+    def plist(self) -> str:
+        """The plist launchd reads, rendered with plistlib (XML, keys sorted)."""
+        document: dict[str, Any] = {
+            "Label": self.label,
+            "ProgramArguments": list(self.program_arguments),
+            "RunAtLoad": self.run_at_load,
+            "KeepAlive": self.keep_alive,
+            "StandardOutPath": self.standard_out_path,
+            "StandardErrorPath": self.standard_error_path,
+        }
+        if self.environment_variables:
+            document["EnvironmentVariables"] = dict(self.environment_variables)
+        if self.working_directory is not None:
+            document["WorkingDirectory"] = self.working_directory
+        if self.start_interval is not None:
+            document["StartInterval"] = self.start_interval
+        if self.start_calendar_interval is not None:
+            document["StartCalendarInterval"] = dict(self.start_calendar_interval)
+        return plistlib.dumps(document, sort_keys=True).decode().rstrip("\n")
+
+    def step(self, name: str) -> HostStep:
+        log_dirs = sorted({path.rsplit("/", 1)[0] for path in (self.standard_out_path, self.standard_error_path)})
+        return HostStep(
+            name=name,
+            script="launch-agent",
+            variables={
+                "LABEL": self.label,
+                "PLIST_PATH": self.plist_path,
+                "PLIST": self.plist(),
+                "GUI_DOMAIN": self.host.gui_domain,
+                "LAUNCHCTL": self.host.tools.launchctl,
+                "PLUTIL": self.host.tools.plutil,
+                "LOG_DIRS": "\n".join(log_dirs),
+                "RETRY_DELAY": self.retry_delay_seconds,
+            },
+        )
+
+
+class LaunchAgent(pulumi.ComponentResource):
+    """Puts ``~/Library/LaunchAgents/<label>.plist`` on the host (written by its absolute path) and loads it
+    in ``gui/<uid>``; reloads it (bootout + bootstrap) only when the plist changed.
+
+    Undo: deleting it boots the job out and removes the plist (``<name>-install``'s delete).
+    """
+
+    def __init__(self, name: str, args: LaunchAgentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        step = args.step(f"{name}-install")
+        super().__init__(
+            LAUNCH_AGENT_TYPE,
+            name,
+            {
+                "label": args.label,
+                "plistPath": args.plist_path,
+                "programArguments": list(args.program_arguments),
+                "environmentVariables": dict(args.environment_variables),
+                "workingDirectory": args.working_directory,
+                "standardOutPath": args.standard_out_path,
+                "standardErrorPath": args.standard_error_path,
+                "runAtLoad": args.run_at_load,
+                "keepAlive": args.keep_alive,
+                "startInterval": args.start_interval,
+                "startCalendarInterval": (
+                    dict(args.start_calendar_interval) if args.start_calendar_interval is not None else None
+                ),
+                "artifacts": {
+                    f"host/launchagents/{args.label}.plist": args.plist() + "\n",
+                    f"host/scripts/{step.name}.sh": step.render(),
+                },
+            },
+            opts,
+        )
+        self.label = args.label
+        self.plist_path = args.plist_path
+        self.install = host_script(
+            step.name,
+            HostScriptArgs(host=args.host, step=step, identity=(args.label,)),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"label": args.label, "plistPath": args.plist_path})

@@ -1,0 +1,318 @@
+"""MinikubeDockerCluster: minikube on Docker Desktop (docker driver, containerd runtime), its registry
+mirrors, the ``svc:k8s`` entry that follows the API server's dynamic port, and the kubeconfig."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.host.connection import Host
+from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.zot import MetricsPaths, RegistryMirror
+
+CLUSTER_TYPE = "blumeops:host:MinikubeDockerCluster"
+API_SERVE_LABEL = "mcquack.eblume.k8s-api-serve"
+METRICS_LABEL = "mcquack.eblume.minikube-metrics"
+DRIVER = "docker"
+CONTAINER_RUNTIME = "containerd"
+# Host name of the Mac as seen from the node and pods (minikube adds it to /etc/hosts and CoreDNS).
+HOST_ALIAS = "host.minikube.internal"
+AGENT_PATH = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+_DISK = re.compile(r"^([1-9][0-9]*)(m|mb|g|gb)$")
+
+
+def disk_size_mb(size: str) -> int:
+    """minikube's ``--disk-size`` in MB, as its profile config.json records it (``200g`` -> 204800)."""
+    match = _DISK.match(size.lower())
+    if not match:
+        raise ValueError(f"{size!r} is not a disk size like 200g")
+    number = int(match.group(1))
+    return number * 1024 if match.group(2).startswith("g") else number
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def mirror_hosts_toml(upstream: RegistryMirror, zot_port: int) -> str:
+    """containerd's hosts.toml for ``upstream``: pull through zot's ``/v2/<registry>`` namespace first."""
+    mirror = f"http://{HOST_ALIAS}:{zot_port}/v2/{upstream.registry}"
+    return (
+        f"# {upstream.registry}: pull through zot's /{upstream.registry} namespace on the Mac, then the upstream.\n"
+        f"server = {_toml_string(upstream.url)}\n\n"
+        f"[host.{_toml_string(mirror)}]\n"
+        '  capabilities = ["pull", "resolve"]\n'
+        "  # zot serves the upstream under /v2/<registry>: the path is used as written, not with /v2 appended\n"
+        "  override_path = true\n"
+    )
+
+
+def private_hosts_toml(zot_port: int) -> str:
+    """containerd's hosts.toml for the private registry name: straight to zot on the Mac (plain HTTP)."""
+    zot = f"http://{HOST_ALIAS}:{zot_port}"
+    return (
+        "# the homelab's own images: zot on the Mac, reached from the node without the tailnet.\n"
+        f"server = {_toml_string(zot)}\n\n"
+        f"[host.{_toml_string(zot)}]\n"
+        '  capabilities = ["pull", "resolve", "push"]\n'
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MinikubeDockerClusterArgs:
+    host: Host
+    profile: str
+    cpus: int
+    memory_mb: int
+    disk_size: str
+    apiserver_port: int  # inside the node; the host port Docker publishes it on is dynamic
+    api_hostname: str  # "k8s.tail8d86e.ts.net": the Tailscale Service name clients use
+    apiserver_names: Sequence[str]  # extra certificate SANs (api_hostname among them)
+    upstreams: Sequence[RegistryMirror]
+    zot_port: int
+    private_registry: str  # "registry.tail8d86e.ts.net"
+    metrics: MetricsPaths
+    allow_replace: bool = False
+    listen_address: str = "0.0.0.0"
+    service: str = "svc:k8s"
+    # The tailscale.Service of ``service``: the serve step waits for it.
+    tailscale_service: pulumi.Resource | None = None
+    # A kubeconfig given in settings (previews from a machine that cannot reach the host): used instead of
+    # the one the kubeconfig step reads.
+    kubeconfig: pulumi.Output[str] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        disk_size_mb(self.disk_size)
+        if self.api_hostname not in self.apiserver_names:
+            raise ValueError(f"MinikubeDockerCluster: {self.api_hostname} must be among the apiserver names "
+                             "(the API server's certificate must name it for TCP passthrough)")
+
+    @property
+    def kubeconfig_path(self) -> str:
+        return f"{self.host.home}/.kube/config"
+
+    @property
+    def api_server_url(self) -> str:
+        return f"https://{self.api_hostname}"
+
+    def mirrors(self) -> dict[str, str]:
+        """registry host -> hosts.toml, for every upstream and the private registry name."""
+        files = {upstream.registry: mirror_hosts_toml(upstream, self.zot_port) for upstream in self.upstreams}
+        files[self.private_registry] = private_hosts_toml(self.zot_port)
+        return dict(sorted(files.items()))
+
+    def mirror_path(self, registry: str) -> str:
+        return f"{self.host.minikube_home}/files/etc/containerd/certs.d/{registry}/hosts.toml"
+
+    def start_flags(self) -> list[str]:
+        """``minikube start`` flags, for reading (the script builds the same list from its preamble)."""
+        return [
+            f"--driver={DRIVER}", f"--container-runtime={CONTAINER_RUNTIME}", f"--cpus={self.cpus}",
+            f"--memory={self.memory_mb}", f"--disk-size={self.disk_size}",
+            *(f"--apiserver-names={name}" for name in self.apiserver_names),
+            f"--apiserver-port={self.apiserver_port}", f"--listen-address={self.listen_address}",
+        ]
+
+    def cluster_step(self, name: str) -> HostStep:
+        variables: dict[str, str | int | bool] = {
+            "PROFILE": self.profile,
+            "DRIVER": DRIVER,
+            "CONTAINER_RUNTIME": CONTAINER_RUNTIME,
+            "CPUS": self.cpus,
+            "MEMORY_MB": self.memory_mb,
+            "DISK_SIZE": self.disk_size,
+            "DISK_SIZE_MB": disk_size_mb(self.disk_size),
+            "APISERVER_NAMES": "\n".join(self.apiserver_names),
+            "APISERVER_PORT": self.apiserver_port,
+            "LISTEN_ADDRESS": self.listen_address,
+            "ALLOW_REPLACE": self.allow_replace,
+            "MINIKUBE_HOME": self.host.minikube_home,
+            "MINIKUBE": self.host.tools.minikube,
+            "DOCKER": self.host.tools.docker,
+            "PLUTIL": self.host.tools.plutil,
+        }
+        mirrors = self.mirrors()
+        variables["MIRROR_COUNT"] = len(mirrors)
+        for index, (registry, toml) in enumerate(mirrors.items(), start=1):
+            variables[f"MIRROR_{index}_REGISTRY"] = registry
+            variables[f"MIRROR_{index}_TOML"] = toml.rstrip("\n")
+        return HostStep(name, "minikube-cluster", variables)
+
+    def api_serve_script(self, name: str = "k8s-api-serve") -> HostStep:
+        return HostStep(
+            name,
+            "k8s-api-serve",
+            {
+                "PROFILE": self.profile,
+                "APISERVER_PORT": self.apiserver_port,
+                "SERVICE": self.service,
+                "SERVE_PORT": 443,
+                "DOCKER": self.host.tools.docker,
+                "TAILSCALE": self.host.tools.tailscale,
+                "PLUTIL": self.host.tools.plutil,
+            },
+        )
+
+    @property
+    def api_serve_script_path(self) -> str:
+        return f"{self.metrics.script_dir}/k8s-api-serve"
+
+    @property
+    def metrics_script_path(self) -> str:
+        return f"{self.metrics.script_dir}/minikube-metrics"
+
+    def install_step(self, name: str, path: str, content: str) -> HostStep:
+        return HostStep(name, "install-file", {"FILE_PATH": path, "FILE_MODE": "0755", "FILE_CONTENT": content})
+
+    def kubeconfig_step(self, name: str) -> HostStep:
+        return HostStep(
+            name,
+            "minikube-kubeconfig",
+            {
+                "PROFILE": self.profile,
+                "KUBECTL": self.host.tools.kubectl,
+                "KUBECONFIG_PATH": self.kubeconfig_path,
+                "API_SERVER_URL": self.api_server_url,
+            },
+        )
+
+    def metrics_script(self) -> str:
+        return HostStep(
+            "minikube-metrics",
+            "minikube-metrics",
+            {
+                "PROFILE": self.profile,
+                "MINIKUBE": self.host.tools.minikube,
+                "KUBECTL": self.host.tools.kubectl,
+                "DOCKER": self.host.tools.docker,
+                "KUBECONFIG_PATH": self.kubeconfig_path,
+                "MINIKUBE_HOME": self.host.minikube_home,
+                "TEXTFILE": f"{self.metrics.textfile_dir}/minikube.prom",
+            },
+        ).render()
+
+    def _agent_environment(self) -> dict[str, str]:
+        # minikube and docker read ~/.minikube and ~/.docker; minikube runs `docker` by name.
+        return {"HOME": self.host.home, "PATH": AGENT_PATH}
+
+    def api_serve_agent(self) -> LaunchAgentArgs:
+        return LaunchAgentArgs(
+            host=self.host,
+            label=API_SERVE_LABEL,
+            program_arguments=(self.host.tools.bash, self.api_serve_script_path, "agent"),
+            environment_variables=self._agent_environment(),
+            standard_out_path=f"{self.metrics.log_dir}/mcquack.k8s-api-serve.out.log",
+            standard_error_path=f"{self.metrics.log_dir}/mcquack.k8s-api-serve.err.log",
+            run_at_load=True,
+            start_interval=60,
+        )
+
+    def metrics_agent(self) -> LaunchAgentArgs:
+        return LaunchAgentArgs(
+            host=self.host,
+            label=METRICS_LABEL,
+            program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
+            environment_variables=self._agent_environment(),
+            standard_out_path=f"{self.metrics.log_dir}/mcquack.minikube-metrics.out.log",
+            standard_error_path=f"{self.metrics.log_dir}/mcquack.minikube-metrics.err.log",
+            run_at_load=True,
+            start_interval=60,
+        )
+
+
+class MinikubeDockerCluster(pulumi.ComponentResource):
+    """Puts on the host: the minikube profile (docker driver, containerd runtime; started only when not
+    Running), containerd ``hosts.toml`` mirrors into zot via minikube's file sync, the ``svc:k8s`` serve
+    entry pointing at the API server's current host port, the LaunchAgents mcquack.eblume.k8s-api-serve
+    (re-points it every 60 s) and mcquack.eblume.minikube-metrics, and reads the kubeconfig
+    (``kubeconfig``, a secret: server ``https://<api_hostname>``, certificates embedded).
+
+    The cluster step is protected: destroying it deletes the cluster and its data, so Pulumi refuses until
+    it is unprotected (``pulumi state unprotect``). Its delete runs ``minikube delete`` and removes the
+    mirror files; the other steps' deletes clear the serve entry, unload the agents, remove their scripts.
+    """
+
+    def __init__(self, name: str, args: MinikubeDockerClusterArgs,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        cluster_step = args.cluster_step(f"{name}-cluster")
+        serve_step = args.api_serve_script(f"{name}-api-serve")
+        kubeconfig_step = args.kubeconfig_step(f"{name}-kubeconfig")
+        serve_script = args.api_serve_script().render()
+        metrics_script = args.metrics_script()
+        serve_install = args.install_step(f"{name}-api-serve-script", args.api_serve_script_path, serve_script)
+        metrics_install = args.install_step(f"{name}-metrics-script", args.metrics_script_path, metrics_script)
+        artifacts: dict[str, str] = {
+            f"host/containerd/certs.d/{registry}/hosts.toml": toml for registry, toml in args.mirrors().items()
+        }
+        for step in (cluster_step, serve_step, kubeconfig_step, serve_install, metrics_install):
+            artifacts[f"host/scripts/{step.name}.sh"] = step.render()
+        artifacts["host/bin/k8s-api-serve"] = serve_script
+        artifacts["host/bin/minikube-metrics"] = metrics_script
+        props: dict[str, Any] = {
+            "profile": args.profile,
+            "driver": DRIVER,
+            "containerRuntime": CONTAINER_RUNTIME,
+            "cpus": args.cpus,
+            "memoryMb": args.memory_mb,
+            "diskSize": args.disk_size,
+            "apiserverNames": list(args.apiserver_names),
+            "apiserverPort": args.apiserver_port,
+            "listenAddress": args.listen_address,
+            "allowReplace": args.allow_replace,
+            "mirrors": sorted(args.mirrors()),
+            "service": args.service,
+            "apiServer": args.api_server_url,
+            "artifacts": artifacts,
+        }
+        super().__init__(CLUSTER_TYPE, name, props, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.cluster = host_script(
+            cluster_step.name,
+            HostScriptArgs(host=args.host, step=cluster_step, identity=(args.profile,)),
+            pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        serve_depends: list[pulumi.Resource] = [self.cluster]
+        if args.tailscale_service is not None:
+            serve_depends.append(args.tailscale_service)
+        self.api_serve = host_script(
+            serve_step.name,
+            HostScriptArgs(host=args.host, step=serve_step, identity=(args.service,)),
+            pulumi.ResourceOptions(parent=self, depends_on=serve_depends),
+        )
+        self.api_serve_script = host_script(
+            serve_install.name,
+            HostScriptArgs(host=args.host, step=serve_install, identity=(args.api_serve_script_path,)),
+            child,
+        )
+        self.api_serve_agent = LaunchAgent(
+            f"{name}-api-serve-agent",
+            args.api_serve_agent(),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.api_serve_script, self.api_serve]),
+        )
+        self.metrics_script = host_script(
+            metrics_install.name,
+            HostScriptArgs(host=args.host, step=metrics_install, identity=(args.metrics_script_path,)),
+            child,
+        )
+        self.metrics_agent = LaunchAgent(
+            f"{name}-metrics-agent",
+            args.metrics_agent(),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.metrics_script]),
+        )
+        self.kubeconfig: pulumi.Output[str]
+        if args.kubeconfig is not None:
+            self.kubeconfig_command = None
+            self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
+        else:
+            self.kubeconfig_command = host_script(
+                kubeconfig_step.name,
+                HostScriptArgs(host=args.host, step=kubeconfig_step, secret_stdout=True),
+                pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            )
+            self.kubeconfig = pulumi.Output.secret(self.kubeconfig_command.stdout)
+        self.register_outputs({"apiServer": args.api_server_url, "profile": args.profile})

@@ -1,0 +1,16 @@
+# ---- components/host/scripts/install-file.sh: one file a LaunchAgent runs (a metrics or serve script) ----
+# create: replace FILE_PATH atomically with FILE_CONTENT (mode FILE_MODE) when it differs.
+# delete: remove FILE_PATH.
+# Preamble: FILE_PATH FILE_MODE FILE_CONTENT
+
+step_create() {
+  if replace_if_changed "$FILE_PATH" "$FILE_MODE" "$FILE_CONTENT"; then
+    log "wrote $FILE_PATH"
+  fi
+}
+
+step_delete() {
+  remove_file "$FILE_PATH"
+}
+
+run_action "$@"

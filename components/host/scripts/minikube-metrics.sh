@@ -1,0 +1,48 @@
+# ---- components/host/scripts/minikube-metrics.sh: run by the LaunchAgent mcquack.eblume.minikube-metrics ----
+# agent: write minikube_up, minikube_apiserver_up and node/pod/namespace counts (all 0 when down) to TEXTFILE
+#        via a temp file + rename.
+# Preamble: PROFILE MINIKUBE KUBECTL DOCKER KUBECONFIG_PATH MINIKUBE_HOME TEXTFILE
+
+PATH="$(dirname "$DOCKER"):$PATH"
+export PATH MINIKUBE_HOME
+
+count() {
+  local listing
+  listing=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get "$@" --no-headers 2>/dev/null) || {
+    printf '0'
+    return 0
+  }
+  printf '%s\n' "$listing" | grep -c . || true
+}
+
+step_agent() {
+  local up=0 api=0 nodes=0 pods=0 namespaces=0 host
+  host=$("$MINIKUBE" status -p "$PROFILE" --format '{{.Host}}' 2>/dev/null) || true
+  if [[ "$host" == Running ]]; then
+    up=1
+    if "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get --raw /healthz >/dev/null 2>&1; then
+      api=1
+      nodes=$(count nodes)
+      pods=$(count pods --all-namespaces)
+      namespaces=$(count namespaces)
+    fi
+  fi
+  stage_file "$TEXTFILE" 0644 "# HELP minikube_up Whether the minikube profile $PROFILE is Running (1) or not (0).
+# TYPE minikube_up gauge
+minikube_up $up
+# HELP minikube_apiserver_up Whether the API server answers /healthz (1) or not (0).
+# TYPE minikube_apiserver_up gauge
+minikube_apiserver_up $api
+# HELP minikube_node_count Nodes of the cluster.
+# TYPE minikube_node_count gauge
+minikube_node_count $nodes
+# HELP minikube_pod_count Pods in all namespaces.
+# TYPE minikube_pod_count gauge
+minikube_pod_count $pods
+# HELP minikube_namespace_count Namespaces.
+# TYPE minikube_namespace_count gauge
+minikube_namespace_count $namespaces"
+  commit_file "$TEXTFILE"
+}
+
+run_action "$@"

@@ -1,0 +1,16 @@
+# ---- components/host/scripts/zot-metrics.sh: run by the LaunchAgent mcquack.eblume.zot-metrics ----
+# agent: probe zot's catalog and write the gauge zot_up (1/0) to TEXTFILE via a temp file + rename.
+# Preamble: CURL PROBE_URL TEXTFILE
+
+step_agent() {
+  local up=0
+  if "$CURL" -fsS -o /dev/null --max-time 10 "$PROBE_URL"; then
+    up=1
+  fi
+  stage_file "$TEXTFILE" 0644 "# HELP zot_up Whether zot answers on $PROBE_URL (1) or not (0).
+# TYPE zot_up gauge
+zot_up $up"
+  commit_file "$TEXTFILE"
+}
+
+run_action "$@"

@@ -1,0 +1,293 @@
+"""ZotRegistry: the zot OCI registry on the host, a pull-through cache of the upstream registries and the
+home of the homelab's own images, served to the tailnet as ``svc:registry``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+
+from components.host.connection import Host
+from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.serve import TailscaleServe, TailscaleServeArgs
+
+ZOT_TYPE = "blumeops:host:ZotRegistry"
+ZOT_LABEL = "mcquack.eblume.zot"
+ZOT_METRICS_LABEL = "mcquack.eblume.zot-metrics"
+DIST_SPEC_VERSION = "1.1.1"
+CREDENTIALS_FILE = "sync-credentials.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryMirror:
+    """An upstream zot mirrors on demand: ``<registry>/<repo>`` is served as zot's ``/<registry>/<repo>``."""
+
+    registry: str  # "docker.io"
+    url: str  # "https://registry-1.docker.io"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsPaths:
+    textfile_dir: str  # node_exporter textfile collector directory
+    log_dir: str  # logs of the metrics agents
+    script_dir: str  # where the agents' scripts are installed
+
+
+@dataclass(frozen=True, slots=True)
+class ZotRegistryArgs:
+    host: Host
+    binary: str
+    config_path: str
+    data_dir: str
+    log_dir: str
+    port: int
+    upstreams: Sequence[RegistryMirror]
+    metrics: MetricsPaths
+    log_level: str = "info"
+    docker_hub_user: str | None = None
+    docker_hub_token: pulumi.Output[str] | None = None
+    service: str = "svc:registry"
+    # The tailscale.Service of ``service``: the serve entry waits for it.
+    tailscale_service: pulumi.Resource | None = None
+    ready_attempts: int = 60
+    ready_delay_seconds: int = 2
+
+    def __post_init__(self) -> None:
+        if (self.docker_hub_user is None) != (self.docker_hub_token is None):
+            raise ValueError("ZotRegistry: Docker Hub credentials need both the user and the token")
+        registries = [upstream.registry for upstream in self.upstreams]
+        if len(set(registries)) != len(registries):
+            raise ValueError(f"ZotRegistry: an upstream registry is listed twice in {registries}")
+
+    @property
+    def config_dir(self) -> str:
+        return self.config_path.rsplit("/", 1)[0]
+
+    @property
+    def credentials_path(self) -> str:
+        return f"{self.config_dir}/{CREDENTIALS_FILE}"
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.docker_hub_user is not None
+
+    @property
+    def docker_hub_host(self) -> str:
+        """The host zot's credentials file is keyed by: the docker.io upstream's URL host."""
+        for upstream in self.upstreams:
+            if upstream.registry == "docker.io":
+                return urlsplit(upstream.url).netloc
+        return "registry-1.docker.io"
+
+    def config(self) -> dict[str, Any]:
+        sync: dict[str, Any] = {"enable": True}
+        if self.has_credentials:
+            sync["credentialsFile"] = self.credentials_path
+        sync["registries"] = [
+            {
+                "urls": [upstream.url],
+                "content": [{"prefix": "**", "destination": f"/{upstream.registry}"}],
+                "onDemand": True,
+                "tlsVerify": True,
+                "maxRetries": 3,
+                "retryDelay": "10s",
+                # with http.compat docker2s2, Docker manifests keep their digests: digest-pinned pulls hit
+                "preserveDigest": True,
+            }
+            for upstream in self.upstreams
+        ]
+        return {
+            "distSpecVersion": DIST_SPEC_VERSION,
+            "storage": {"rootDirectory": self.data_dir, "gc": True, "gcDelay": "1h", "gcInterval": "24h"},
+            # port 5050 by default: macOS AirPlay Receiver holds 5000
+            "http": {"address": "0.0.0.0", "port": str(self.port), "compat": ["docker2s2"]},
+            "log": {"level": self.log_level},
+            "extensions": {
+                "metrics": {"enable": True, "prometheus": {"path": "/metrics"}},
+                "search": {"enable": True, "cve": {"updateInterval": "24h"}},
+                "ui": {"enable": True},
+                "sync": sync,
+            },
+        }
+
+    def config_text(self) -> str:
+        return json.dumps(self.config(), indent=2)
+
+    @staticmethod
+    def credentials_json(host: str, user: str, token: str) -> str:
+        return json.dumps({host: {"username": user, "password": token}}, indent=2)
+
+    @property
+    def out_log(self) -> str:
+        return f"{self.log_dir}/mcquack.zot.out.log"
+
+    @property
+    def err_log(self) -> str:
+        return f"{self.log_dir}/mcquack.zot.err.log"
+
+    @property
+    def metrics_script_path(self) -> str:
+        return f"{self.metrics.script_dir}/zot-metrics"
+
+    def config_step(self, name: str) -> HostStep:
+        variables: dict[str, str | int | bool] = {
+            "ZOT_BINARY": self.binary,
+            "ZOT_CONFIG_PATH": self.config_path,
+            "ZOT_CONFIG": self.config_text(),
+            "ZOT_DATA_DIR": self.data_dir,
+            "CREDENTIALS_PATH": self.credentials_path,
+            "FILE_TOOL": self.host.tools.file,
+            "ZOT_LABEL": ZOT_LABEL,
+            "GUI_DOMAIN": self.host.gui_domain,
+            "LAUNCHCTL": self.host.tools.launchctl,
+        }
+        if self.has_credentials:
+            return HostStep(name, "zot-config", variables, secrets=("CREDENTIALS_JSON",))
+        return HostStep(name, "zot-config", {**variables, "CREDENTIALS_JSON": ""})
+
+    def agent(self) -> LaunchAgentArgs:
+        return LaunchAgentArgs(
+            host=self.host,
+            label=ZOT_LABEL,
+            program_arguments=(self.binary, "serve", self.config_path),
+            standard_out_path=self.out_log,
+            standard_error_path=self.err_log,
+            run_at_load=True,
+            keep_alive=True,
+        )
+
+    def ready_step(self, name: str) -> HostStep:
+        digest = hashlib.sha256((self.config_text() + self.agent().plist()).encode()).hexdigest()[:16]
+        return HostStep(
+            name,
+            "zot-ready",
+            {
+                "READY_URL": f"http://localhost:{self.port}/v2/",
+                "READY_ATTEMPTS": self.ready_attempts,
+                "READY_DELAY": self.ready_delay_seconds,
+                "CURL": self.host.tools.curl,
+                "ZOT_LABEL": ZOT_LABEL,
+                "ZOT_ERR_LOG": self.err_log,
+                "GUI_DOMAIN": self.host.gui_domain,
+                "CONFIG_DIGEST": digest,
+            },
+        )
+
+    def metrics_script(self) -> str:
+        """The script mcquack.eblume.zot-metrics runs (installed at ``metrics_script_path``)."""
+        return HostStep(
+            "zot-metrics",
+            "zot-metrics",
+            {
+                "CURL": self.host.tools.curl,
+                "PROBE_URL": f"http://localhost:{self.port}/v2/_catalog",
+                "TEXTFILE": f"{self.metrics.textfile_dir}/zot.prom",
+            },
+        ).render()
+
+    def metrics_script_step(self, name: str) -> HostStep:
+        return HostStep(
+            name,
+            "install-file",
+            {"FILE_PATH": self.metrics_script_path, "FILE_MODE": "0755", "FILE_CONTENT": self.metrics_script()},
+        )
+
+    def metrics_agent(self) -> LaunchAgentArgs:
+        return LaunchAgentArgs(
+            host=self.host,
+            label=ZOT_METRICS_LABEL,
+            program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
+            standard_out_path=f"{self.metrics.log_dir}/mcquack.zot-metrics.out.log",
+            standard_error_path=f"{self.metrics.log_dir}/mcquack.zot-metrics.err.log",
+            run_at_load=True,
+            keep_alive=False,
+            start_interval=60,
+        )
+
+    def serve(self) -> TailscaleServeArgs:
+        return TailscaleServeArgs(
+            host=self.host,
+            service=self.service,
+            protocol="https",
+            port=443,
+            target=f"http://localhost:{self.port}",
+            tailscale_service=self.tailscale_service,
+        )
+
+
+class ZotRegistry(pulumi.ComponentResource):
+    """Puts zot on the host: its config.json (and the Docker Hub credentials file, 0600, when configured),
+    the LaunchAgent mcquack.eblume.zot that runs it, a readiness wait on ``/v2/``, the ``svc:registry``
+    serve entry (HTTPS 443 -> ``http://localhost:<port>``) and the zot-metrics agent.
+
+    The binary is built from source by hand (the config step checks it exists and is arm64).
+    Undo: deleting it clears the serve entry, unloads and removes both agents and the metrics script,
+    and removes config.json and the credentials file; the image cache in ``data_dir`` stays.
+    """
+
+    def __init__(self, name: str, args: ZotRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        config_step = args.config_step(f"{name}-config")
+        ready_step = args.ready_step(f"{name}-ready")
+        metrics_step = args.metrics_script_step(f"{name}-metrics-script")
+        super().__init__(
+            ZOT_TYPE,
+            name,
+            {
+                "binary": args.binary,
+                "configPath": args.config_path,
+                "dataDir": args.data_dir,
+                "port": str(args.port),
+                "label": ZOT_LABEL,
+                "upstreams": {upstream.registry: upstream.url for upstream in args.upstreams},
+                "dockerHubCredentials": args.has_credentials,
+                "service": args.service,
+                "artifacts": {
+                    "host/zot/config.json": args.config_text() + "\n",
+                    f"host/scripts/{config_step.name}.sh": config_step.render(),
+                    f"host/scripts/{ready_step.name}.sh": ready_step.render(),
+                    f"host/scripts/{metrics_step.name}.sh": metrics_step.render(),
+                    "host/bin/zot-metrics": args.metrics_script(),
+                },
+            },
+            opts,
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        secrets: dict[str, pulumi.Output[str]] = {}
+        if args.docker_hub_user is not None and args.docker_hub_token is not None:
+            user, host = args.docker_hub_user, args.docker_hub_host
+            secrets["CREDENTIALS_JSON"] = pulumi.Output.secret(
+                args.docker_hub_token.apply(lambda token: ZotRegistryArgs.credentials_json(host, user, token))
+            )
+        self.config = host_script(
+            config_step.name,
+            HostScriptArgs(host=args.host, step=config_step, secret_values=secrets, identity=(args.config_path,)),
+            child,
+        )
+        self.agent = LaunchAgent(
+            f"{name}-agent", args.agent(), pulumi.ResourceOptions(parent=self, depends_on=[self.config])
+        )
+        self.ready = host_script(
+            ready_step.name,
+            HostScriptArgs(host=args.host, step=ready_step),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.agent]),
+        )
+        self.serve = TailscaleServe(
+            f"{name}-serve", args.serve(), pulumi.ResourceOptions(parent=self, depends_on=[self.ready])
+        )
+        self.metrics_script = host_script(
+            metrics_step.name,
+            HostScriptArgs(host=args.host, step=metrics_step, identity=(args.metrics_script_path,)),
+            child,
+        )
+        self.metrics_agent = LaunchAgent(
+            f"{name}-metrics-agent",
+            args.metrics_agent(),
+            pulumi.ResourceOptions(parent=self, depends_on=[self.metrics_script]),
+        )
+        self.register_outputs({"label": ZOT_LABEL, "service": args.service})

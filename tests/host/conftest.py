@@ -1,0 +1,163 @@
+"""Fixtures of the host tests: a fake machine (temp home + the stub toolbox in tests/host/toolbox) on which
+the rendered host scripts run under bash, exactly as indri would receive them on stdin."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
+from components.host.minikube import MinikubeDockerClusterArgs
+from components.host.zot import ZotRegistryArgs
+
+TOOLBOX = Path(__file__).resolve().parent / "toolbox"
+BASH = shutil.which("bash") or "/bin/bash"
+FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9mZmxpbmVTdGFuZEluTm90SW5kcmlzUmVhbEtleQ"
+# Calls that change the machine; a second run of a step must make none of them.
+MUTATING = (
+    ("launchctl", "bootstrap"), ("launchctl", "bootout"), ("launchctl", "kickstart"),
+    ("minikube", "start"), ("minikube", "delete"), ("minikube", "stop"), ("minikube", "cp"),
+    ("tailscale", "serve --service"), ("tailscale", "serve clear"),
+)
+UPSTREAMS = (
+    RegistryMirror("docker.io", "https://registry-1.docker.io"),
+    RegistryMirror("ghcr.io", "https://ghcr.io"),
+    RegistryMirror("quay.io", "https://quay.io"),
+)
+
+
+@dataclass
+class Machine:
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def host(self) -> Host:
+        tool = lambda name: str(self.bin / name)  # noqa: E731
+        return Host(
+            address="indri", port=22, user="tester", uid=501, home=str(self.home), host_key=FAKE_HOST_KEY,
+            tools=HostTools(
+                bash=BASH, curl=tool("curl"), docker=tool("docker"), file=tool("file"), kubectl=tool("kubectl"),
+                launchctl=tool("launchctl"), minikube=tool("minikube"), plutil=tool("plutil"),
+                tailscale=tool("tailscale"),
+            ),
+        )
+
+    def metrics(self) -> MetricsPaths:
+        return MetricsPaths(
+            textfile_dir=str(self.home / "textfile"), log_dir=str(self.home / "log"),
+            script_dir=str(self.home / "bin"),
+        )
+
+    def zot_args(self, **changes: object) -> ZotRegistryArgs:
+        values: dict[str, object] = {
+            "host": self.host(), "binary": str(self.bin / "zot"),
+            "config_path": str(self.home / ".config/zot/config.json"), "data_dir": str(self.home / "zot"),
+            "log_dir": str(self.home / "Library/Logs"), "port": 5050, "upstreams": UPSTREAMS,
+            "metrics": self.metrics(), "ready_attempts": 2, "ready_delay_seconds": 0,
+        }
+        values.update(changes)
+        return ZotRegistryArgs(**values)  # type: ignore[arg-type]
+
+    def cluster_args(self, **changes: object) -> MinikubeDockerClusterArgs:
+        values: dict[str, object] = {
+            "host": self.host(), "profile": "minikube", "cpus": 6, "memory_mb": 11264, "disk_size": "200g",
+            "apiserver_port": 6443, "api_hostname": "k8s.tail8d86e.ts.net",
+            "apiserver_names": ("k8s.tail8d86e.ts.net", "indri"), "upstreams": UPSTREAMS, "zot_port": 5050,
+            "private_registry": "registry.tail8d86e.ts.net", "metrics": self.metrics(),
+        }
+        values.update(changes)
+        return MinikubeDockerClusterArgs(**values)  # type: ignore[arg-type]
+
+    # ---- running -----------------------------------------------------------------------------------
+
+    def run(self, step: HostStep, action: str = "create", secrets: Mapping[str, str] | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the step as indri would: its rendering on stdin of `bash -euo pipefail -s -- <action>`."""
+        return self.run_text(step.render(secrets or {}), action, check=check)
+
+    def run_text(self, text: str, action: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STUB_STATE": str(self.state),
+            "TMPDIR": str(self.root / "tmp"), "HOME": str(self.home), "LANG": "C",
+        }
+        result = subprocess.run(
+            [BASH, "-euo", "pipefail", "-s", "--", action], input=text, text=True, capture_output=True,
+            env=env, timeout=30, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{action} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    # ---- observing ---------------------------------------------------------------------------------
+
+    def calls(self) -> list[str]:
+        log = self.state / "calls.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def mutating_calls(self, since: int = 0) -> list[str]:
+        return [call for call in self.calls()[since:]
+                if any(call.startswith(f"{tool} ") and f" {verb}" in f" {call}" for tool, verb in MUTATING)]
+
+    def restarts(self) -> list[str]:
+        log = self.state / "restarts.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+    def files(self) -> dict[str, tuple[bytes, int, int]]:
+        """Every file under home and the stub state (but the call log): content, mode, mtime."""
+        snapshot: dict[str, tuple[bytes, int, int]] = {}
+        for base in (self.home, self.state):
+            for path in sorted(base.rglob("*")):
+                if path.is_file() and path.name not in ("calls.log",):
+                    stat = path.stat()
+                    snapshot[str(path)] = (path.read_bytes(), stat.st_mode, stat.st_mtime_ns)
+        return snapshot
+
+    def tree(self) -> set[str]:
+        """Every file under home and the machine state (but the stubs' own logs); empty directories
+        (shared parents such as ~/.config, ~/bin) do not count."""
+        paths = set()
+        for base in (self.home, self.state):
+            for path in base.rglob("*"):
+                if path.is_file() and path.name not in ("calls.log", "restarts.log", "next-port"):
+                    paths.add(str(path.relative_to(self.root)))
+        return paths
+
+    def fail(self, key: str) -> None:
+        (self.state / "fail").mkdir(exist_ok=True)
+        (self.state / "fail" / key).touch()
+
+    def heal(self, key: str) -> None:
+        (self.state / "fail" / key).unlink()
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    m = Machine(tmp_path)
+    for directory in (m.home, m.bin, m.state, tmp_path / "tmp"):
+        directory.mkdir()
+    for tool in TOOLBOX.iterdir():
+        if tool.name == "plutil.py":
+            # -S: no site import, so the fake starts fast
+            (m.bin / "plutil").write_text(f"#!{sys.executable} -S\n" + tool.read_text())
+            (m.bin / "plutil").chmod(0o755)
+        elif tool.is_file():
+            shutil.copy2(tool, m.bin / tool.name)
+    yield m

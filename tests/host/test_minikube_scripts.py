@@ -1,0 +1,189 @@
+"""MinikubeDockerCluster's steps and agent scripts, rendered exactly as the program renders them."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from tests.host.conftest import Machine
+
+
+def write_profile(machine: Machine, driver: str = "docker", runtime: str = "containerd", status: str = "Running",
+                  cpus: int = 6, memory: int = 11264, disk: int = 204800) -> None:
+    config = machine.home / ".minikube/profiles/minikube/config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"Name": "minikube", "Driver": driver, "CPUs": cpus, "Memory": memory,
+                                  "DiskSize": disk, "KubernetesConfig": {"ContainerRuntime": runtime}}))
+    (machine.state / "minikube").mkdir(exist_ok=True)
+    (machine.state / "minikube/minikube.status").write_text(status + "\n")
+    (machine.state / "minikube/minikube.port").write_text("39535\n")
+
+
+def serve_target(machine: Machine) -> list[str]:
+    return (machine.state / "serve" / "svc:k8s").read_text().split()
+
+
+def create_cluster(machine: Machine, **changes: object) -> None:
+    args = machine.cluster_args(**changes)
+    machine.run(args.cluster_step("minikube-cluster"))
+    machine.run(args.api_serve_script("minikube-api-serve"))
+    machine.run(args.install_step("minikube-api-serve-script", args.api_serve_script_path,
+                                  args.api_serve_script().render()))
+    machine.run(args.api_serve_agent().step("minikube-api-serve-agent-install"))
+    machine.run(args.install_step("minikube-metrics-script", args.metrics_script_path, args.metrics_script()))
+    machine.run(args.metrics_agent().step("minikube-metrics-agent-install"))
+
+
+def test_first_run_starts_the_cluster_with_the_mirrors(machine: Machine) -> None:
+    create_cluster(machine)
+    args = machine.cluster_args()
+    starts = [call for call in machine.calls() if call.startswith("minikube start")]
+    assert starts == ["minikube start --profile=minikube " + " ".join(args.start_flags())]
+    assert "--container-runtime=containerd" in starts[0] and "--driver=docker" in starts[0]
+    for registry, toml in args.mirrors().items():
+        assert Path(args.mirror_path(registry)).read_text() == toml
+        # file sync copied it into the node before containerd started
+        assert (machine.state / f"node/etc/containerd/certs.d/{registry}/hosts.toml").read_text() == toml
+    assert serve_target(machine) == ["tcp", "443", "tcp://localhost:40001"]
+    assert (machine.state / "launchd/mcquack.eblume.k8s-api-serve").exists()
+    assert (machine.state / "launchd/mcquack.eblume.minikube-metrics").exists()
+
+
+def test_second_run_changes_nothing(machine: Machine) -> None:
+    create_cluster(machine)
+    before, calls = machine.files(), len(machine.calls())
+    create_cluster(machine)
+    assert machine.mutating_calls(since=calls) == []
+    assert machine.files() == before
+
+
+def test_running_profile_is_not_restarted(machine: Machine) -> None:
+    write_profile(machine, status="Running")
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))
+    assert [c for c in machine.calls() if c.startswith("minikube start")] == []
+    # mirrors changed under a running node: copied in with `minikube cp` (no containerd restart needed)
+    cps = [c for c in machine.calls() if " cp " in c]
+    assert len(cps) == len(machine.cluster_args().mirrors())
+
+
+def test_stopped_profile_is_started(machine: Machine) -> None:
+    write_profile(machine, status="Stopped")
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))
+    assert len([c for c in machine.calls() if c.startswith("minikube start")]) == 1
+    assert (machine.state / "minikube/minikube.status").read_text().strip() == "Running"
+
+
+def test_wrong_driver_is_refused_with_instructions(machine: Machine) -> None:
+    write_profile(machine, driver="podman", runtime="cri-o")
+    result = machine.run(machine.cluster_args().cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0
+    assert "'podman' driver" in result.stderr and "allowReplace" in result.stderr and "back up" in result.stderr
+    assert machine.mutating_calls() == []
+
+
+def test_wrong_driver_is_replaced_when_allowed(machine: Machine) -> None:
+    write_profile(machine, driver="qemu2")
+    machine.run(machine.cluster_args(allow_replace=True).cluster_step("minikube-cluster"))
+    mutations = machine.mutating_calls()
+    assert mutations[0] == "minikube delete -p minikube" and mutations[1].startswith("minikube start")
+    config = json.loads((machine.home / ".minikube/profiles/minikube/config.json").read_text())
+    assert config["Driver"] == "docker"
+
+
+def test_resource_mismatch_is_a_clear_refusal(machine: Machine) -> None:
+    write_profile(machine, cpus=4, memory=7800)
+    result = machine.run(machine.cluster_args().cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0
+    assert "cpus=4 memory=7800MB" in result.stderr and "cannot resize" in result.stderr
+    assert "minikube delete -p minikube" in result.stderr
+    assert machine.mutating_calls() == []
+
+
+def test_docker_desktop_down_is_a_clear_error(machine: Machine) -> None:
+    (machine.state / "docker-down").touch()
+    result = machine.run(machine.cluster_args().cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0 and "Docker Desktop is not running" in result.stderr and "GUI" in result.stderr
+    assert not (machine.home / ".minikube/files").exists()
+
+
+def test_failed_start_is_reported(machine: Machine) -> None:
+    machine.fail("minikube-start")
+    result = machine.run(machine.cluster_args().cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0 and "minikube start -p minikube` failed" in result.stderr
+
+
+def test_api_port_change_repoints_svc_k8s(machine: Machine) -> None:
+    create_cluster(machine)
+    args = machine.cluster_args()
+    assert serve_target(machine)[2] == "tcp://localhost:40001"
+    # a restart: Docker publishes the API server on a new host port
+    (machine.state / "minikube/minikube.status").write_text("Stopped\n")
+    machine.run(args.cluster_step("minikube-cluster"))
+    calls = len(machine.calls())
+    machine.run_text(Path(args.api_serve_script_path).read_text(), "agent")  # the agent's next run
+    assert serve_target(machine) == ["tcp", "443", "tcp://localhost:40002"]
+    assert machine.mutating_calls(since=calls) == ["tailscale serve --service=svc:k8s --tcp=443 tcp://localhost:40002"]
+    # and the step itself, run again, finds it pointed right
+    calls = len(machine.calls())
+    machine.run(args.api_serve_script("minikube-api-serve"))
+    assert machine.mutating_calls(since=calls) == []
+
+
+def test_api_serve_agent_tolerates_a_stopped_cluster_but_the_step_does_not(machine: Machine) -> None:
+    write_profile(machine, status="Stopped")
+    args = machine.cluster_args()
+    machine.run_text(args.api_serve_script().render(), "agent")
+    result = machine.run(args.api_serve_script("minikube-api-serve"), check=False)
+    assert result.returncode != 0 and "is the minikube profile minikube running" in result.stderr
+
+
+def test_kubeconfig_step_prints_only_the_rewritten_kubeconfig(machine: Machine) -> None:
+    create_cluster(machine)
+    result = machine.run(machine.cluster_args().kubeconfig_step("minikube-kubeconfig"))
+    assert "server: https://k8s.tail8d86e.ts.net\n" in result.stdout
+    assert "127.0.0.1" not in result.stdout
+    assert "client-key-data:" in result.stdout and "certificate-authority-data:" in result.stdout
+    assert result.stdout.startswith("apiVersion: v1")
+
+
+def test_metrics_agent_script(machine: Machine) -> None:
+    args = machine.cluster_args()
+    textfile = machine.home / "textfile/minikube.prom"
+    machine.run_text(args.metrics_script(), "agent")
+    assert "minikube_up 0" in textfile.read_text() and "minikube_pod_count 0" in textfile.read_text()
+    create_cluster(machine)
+    machine.run_text(args.metrics_script(), "agent")
+    text = textfile.read_text()
+    for line in ("minikube_up 1", "minikube_apiserver_up 1", "minikube_node_count 1", "minikube_pod_count 3",
+                 "minikube_namespace_count 4"):
+        assert line in text.splitlines()
+
+
+def test_delete_after_create_restores_the_machine(machine: Machine) -> None:
+    before = machine.tree()
+    create_cluster(machine)
+    args = machine.cluster_args()
+    machine.run(args.metrics_agent().step("minikube-metrics-agent-install"), "delete")
+    machine.run(args.install_step("minikube-metrics-script", args.metrics_script_path, args.metrics_script()), "delete")
+    machine.run(args.api_serve_agent().step("minikube-api-serve-agent-install"), "delete")
+    machine.run(args.install_step("minikube-api-serve-script", args.api_serve_script_path,
+                                  args.api_serve_script().render()), "delete")
+    machine.run(args.api_serve_script("minikube-api-serve"), "delete")
+    machine.run(args.cluster_step("minikube-cluster"), "delete")
+    assert {p for p in machine.tree() if not p.startswith("home/log")} == before
+    assert not (machine.home / ".minikube/files").exists()
+
+
+def test_hosts_toml_map_to_zots_namespaces(machine: Machine) -> None:
+    args = machine.cluster_args()
+    mirrors = args.mirrors()
+    assert set(mirrors) == {"docker.io", "ghcr.io", "quay.io", "registry.tail8d86e.ts.net"}
+    for upstream in args.upstreams:
+        parsed = tomllib.loads(mirrors[upstream.registry])
+        assert parsed["server"] == upstream.url
+        host = parsed["host"][f"http://host.minikube.internal:5050/v2/{upstream.registry}"]
+        assert host == {"capabilities": ["pull", "resolve"], "override_path": True}
+    private = tomllib.loads(mirrors["registry.tail8d86e.ts.net"])
+    assert private["server"] == "http://host.minikube.internal:5050"
+    assert private["host"]["http://host.minikube.internal:5050"]["capabilities"] == ["pull", "resolve", "push"]

@@ -1,0 +1,59 @@
+"""Fake plutil: `-lint <file>` (plistlib) and `-extract <keypath> raw|json -o - <file>` over JSON or plists,
+with JSON output escaping '/' as '\\/' the way macOS's NSJSONSerialization does."""
+
+import json
+import os
+import plistlib
+import sys
+
+state = os.environ["STUB_STATE"]
+args = sys.argv[1:]
+with open(os.path.join(state, "calls.log"), "a") as log:
+    log.write("plutil " + " ".join(args) + "\n")
+sub = args[0].lstrip("-") if args else ""
+for key in ("plutil", f"plutil-{sub}"):
+    if os.path.exists(os.path.join(state, "fail", key)):
+        print(f"stub plutil: injected failure of plutil {' '.join(args)}", file=sys.stderr)
+        sys.exit(1)
+
+
+def load(path):
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return json.loads(data)
+    except ValueError:
+        return plistlib.loads(data)
+
+
+if sub == "lint":
+    path = args[1]
+    try:
+        with open(path, "rb") as handle:
+            plistlib.load(handle)
+    except Exception as err:
+        print(f"{path}: {err}")
+        sys.exit(1)
+    print(f"{path}: OK")
+elif sub == "extract":
+    keypath, fmt, path = args[1], args[2], args[-1]
+    value = load(path)
+    for part in keypath.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            print(f"Could not extract value, error: No value at that key path or invalid key path: {keypath}",
+                  file=sys.stderr)
+            sys.exit(1)
+    if fmt == "raw":
+        if isinstance(value, (dict, list)):
+            print("Could not extract value, error: raw format requires a scalar", file=sys.stderr)
+            sys.exit(1)
+        sys.stdout.write(("true" if value else "false") if isinstance(value, bool) else str(value))
+    else:
+        sys.stdout.write(json.dumps(value, separators=(",", ":")).replace("/", "\\/"))
+else:
+    print(f"stub plutil: unsupported {' '.join(args)}", file=sys.stderr)
+    sys.exit(64)
