@@ -16,10 +16,11 @@ import pytest
 from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
 from components.host.minikube import MinikubeDockerClusterArgs
 from components.host.zot import ZotRegistryArgs
+from phases.settings import SPEC_BY_KEY
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
 BASH = shutil.which("bash") or "/bin/bash"
-FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9mZmxpbmVTdGFuZEluTm90SW5kcmlzUmVhbEtleQ"
+FAKE_HOST_KEY = str(SPEC_BY_KEY["indri.hostKey"].stand_in)
 # Calls that change the machine; a second run of a step must make none of them.
 MUTATING = (
     ("launchctl", "bootstrap"), ("launchctl", "bootout"), ("launchctl", "kickstart"),

@@ -1,0 +1,187 @@
+"""The cluster objects every blumeops component and app builds the same way, each defined once here.
+
+- ``kubernetes_opts``: the options of every Kubernetes child (explicit provider, parent; never the
+  ambient default provider).
+- ``namespace``: a Namespace.
+- ``secret_from_config``: a Secret whose values come from stack config secrets (always sent as secrets).
+- ``tailscale_ingress``: an Ingress served by the Tailscale operator at ``https://<host>.<tailnet>``.
+- ``tailscale_load_balancer``: a LoadBalancer Service (``loadBalancerClass: tailscale``) at ``<host>``.
+- ``ProxyClassRef``: the ProxyClass every exposure names, carried with its resource so each Ingress or
+  LoadBalancer depends on it (the operator ignores a proxy whose ProxyClass does not exist yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+PROXY_CLASS_KEY = "tailscale.com/proxy-class"
+HOSTNAME_ANNOTATION = "tailscale.com/hostname"
+TAILSCALE = "tailscale"  # the operator's IngressClass and loadBalancerClass
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A container image pinned by tag (never ``latest``/``stable``)."""
+
+    repository: str  # fully qualified: docker.io/tailscale/tailscale
+    tag: str
+
+    def __post_init__(self) -> None:
+        if self.tag in ("", "latest", "stable", "unstable") or "/" not in self.repository:
+            raise ValueError(f"{self.repository}:{self.tag} is not a pinned, fully qualified image")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyClassRef:
+    """A Tailscale ProxyClass by name, with the resource that creates it (to depend on)."""
+
+    name: str
+    resource: pulumi.Resource
+
+
+def kubernetes_opts(
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+    *,
+    protect: bool = False,
+    ignore_changes: Sequence[str] = (),
+    replace_on_changes: Sequence[str] = (),
+    delete_before_replace: bool = False,
+) -> pulumi.ResourceOptions:
+    """Options of a Kubernetes child: the explicit provider, the component as parent, its dependencies."""
+    return pulumi.ResourceOptions(
+        provider=provider,
+        parent=parent,
+        depends_on=list(depends_on) or None,
+        protect=protect or None,
+        ignore_changes=list(ignore_changes) or None,
+        replace_on_changes=list(replace_on_changes) or None,
+        delete_before_replace=delete_before_replace or None,
+    )
+
+
+def namespace(
+    resource_name: str,
+    name: str,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+) -> k8s.core.v1.Namespace:
+    """The Namespace ``name`` (deleting it deletes everything in it: protected state inside keeps it
+    from being removed while Pulumi still tracks that state)."""
+    return k8s.core.v1.Namespace(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+        opts=kubernetes_opts(provider, parent),
+    )
+
+
+def secret_from_config(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    string_data: Mapping[str, pulumi.Input[str]],
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    secret_type: str = "Opaque",
+    labels: Mapping[str, str] | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.core.v1.Secret:
+    """A Secret whose every value is sent as a Pulumi secret, whatever the caller passed in."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels) if labels else None),
+        type=secret_type,
+        string_data={key: pulumi.Output.secret(value) for key, value in string_data.items()},
+        opts=kubernetes_opts(provider, parent, depends_on),
+    )
+
+
+def tailscale_ingress(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    hostname: str,
+    service_name: str,
+    service_port: int,
+    proxy_class: ProxyClassRef,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.networking.v1.Ingress:
+    """An Ingress the Tailscale operator serves at ``https://<hostname>.<tailnet>`` (TLS from Let's Encrypt,
+    ending at the proxy), forwarding to ``service_name:service_port``. The host is the first label of
+    ``tls.hosts``; it is created after its ProxyClass."""
+    if "." in hostname:
+        raise ValueError(f"Tailscale Ingress host {hostname!r} must be a short name (the tailnet adds the rest)")
+    return k8s.networking.v1.Ingress(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels={PROXY_CLASS_KEY: proxy_class.name},
+            annotations={PROXY_CLASS_KEY: proxy_class.name},
+        ),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=TAILSCALE,
+            default_backend=k8s.networking.v1.IngressBackendArgs(
+                service=k8s.networking.v1.IngressServiceBackendArgs(
+                    name=service_name,
+                    port=k8s.networking.v1.ServiceBackendPortArgs(number=service_port),
+                ),
+            ),
+            tls=[k8s.networking.v1.IngressTLSArgs(hosts=[hostname])],
+        ),
+        opts=kubernetes_opts(provider, parent, [proxy_class.resource, *depends_on]),
+    )
+
+
+def tailscale_load_balancer(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    hostname: str,
+    selector: Mapping[str, str],
+    port: int,
+    proxy_class: ProxyClassRef,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.core.v1.Service:
+    """A LoadBalancer Service the Tailscale operator exposes as the device ``<hostname>`` (TCP ``port``).
+
+    The operator does not rename a device whose ``tailscale.com/hostname`` changes, so a new hostname
+    replaces the Service, deleting the old one first (same Kubernetes name)."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels={PROXY_CLASS_KEY: proxy_class.name},
+            annotations={HOSTNAME_ANNOTATION: hostname, PROXY_CLASS_KEY: proxy_class.name},
+        ),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            type="LoadBalancer",
+            load_balancer_class=TAILSCALE,
+            selector=dict(selector),
+            ports=[k8s.core.v1.ServicePortArgs(name=f"tcp-{port}", port=port, target_port=port, protocol="TCP")],
+        ),
+        opts=kubernetes_opts(
+            provider,
+            parent,
+            [proxy_class.resource, *depends_on],
+            replace_on_changes=[f'metadata.annotations["{HOSTNAME_ANNOTATION}"]'],
+            delete_before_replace=True,
+        ),
+    )
