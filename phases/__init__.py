@@ -46,7 +46,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
               "tailnet ACL, tags and Tailscale Services; zot; minikube (docker driver); svc:registry, svc:k8s; "
               "metrics agents; k8s provider", True),
     PhaseSpec("1", "kubernetes", "Kubernetes infrastructure", "0",
-              "Tailscale operator, ArgoCD, CloudNativePG operator, PostgreSQL cluster blumeops-pg", False),
+              "Tailscale operator, ArgoCD, CloudNativePG operator, PostgreSQL cluster blumeops-pg", True),
     PhaseSpec("2", "grafana", "Grafana", "1", "Grafana in monitoring; retire the brew Grafana and svc:grafana",
               False),
     PhaseSpec("3", "postgres-data", "PostgreSQL data and backups", "1",

@@ -97,3 +97,14 @@ def test_cli_phase_table_marks_the_target() -> None:
     assert len(marked) == 1 and marked[0].split()[1] == target
     assert any(line.split()[0] == "5.1" and "Docker driver" in line for line in lines)
     assert lines[-1].startswith(f"stack indri: target phase {target}")
+
+
+def test_lower_targets_give_a_strict_subset(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    implemented = [s.id for s in phases.REGISTRY if s.implemented]
+    assert len(implemented) >= 2, "needs two implemented phases to compare"
+    previous: set[str] | None = None
+    for phase_id in implemented:
+        urns = {r["urn"] for r in indri_plan(phase_id).resources}
+        if previous is not None:
+            assert previous < urns, f"plan at {phase_id} does not strictly contain the lower target's"
+        previous = urns
