@@ -103,6 +103,27 @@ def _phase_of(registrations: Iterable[harness.Registration]) -> dict[str, str | 
     return phase_ids
 
 
+def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any]:
+    """One registration as a resource of the plan JSON (the contract at the top of this module)."""
+    return {
+        "urn": record.urn,
+        "type": record.type,
+        "name": record.name,
+        "custom": record.custom,
+        "parent": record.parent,
+        "phase": phase,
+        "provider": record.provider,
+        "inputs": redact(record.wire_inputs),
+        "options": {
+            "protect": record.protect,
+            "dependsOn": list(record.depends_on),
+            "deleteBeforeReplace": record.delete_before_replace,
+            "ignoreChanges": list(record.ignore_changes),
+            "retainOnDelete": record.retain_on_delete,
+        },
+    }
+
+
 def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
     """Run the program for ``stack`` and assemble the plan; raises ProgramError or PlanError."""
     run = harness.run_program(program_dir, stack.project, stack.stack, stack.config, stack.secret_keys)
@@ -113,26 +134,7 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
                         + "\n  ".join(duplicates))
     phase_ids = _phase_of(run.registrations)
     deployed = {p for p in phase_ids.values() if p is not None}
-    resources = [
-        {
-            "urn": r.urn,
-            "type": r.type,
-            "name": r.name,
-            "custom": r.custom,
-            "parent": r.parent,
-            "phase": phase_ids[r.urn],
-            "provider": r.provider,
-            "inputs": redact(r.wire_inputs),
-            "options": {
-                "protect": r.protect,
-                "dependsOn": list(r.depends_on),
-                "deleteBeforeReplace": r.delete_before_replace,
-                "ignoreChanges": list(r.ignore_changes),
-                "retainOnDelete": r.retain_on_delete,
-            },
-        }
-        for r in run.registrations
-    ]
+    resources = [plan_entry(r, phase_ids[r.urn]) for r in run.registrations]
     document = {
         "stack": stack.stack,
         "project": stack.project,

@@ -133,8 +133,8 @@ def build(phase: Phase, deployment: Deployment) -> None:
         ),
         opts=pulumi.ResourceOptions(parent=phase),
     )
-    deployment.provide("tailnet.services", tailnet.services)
-    services: dict[str, tailscale.Service] = deployment.output("tailnet.services")
+    deployment.provide("tailnet.acl", tailnet.acl)
+    services = tailnet.services
 
     host = indri(settings)
     on_phase = pulumi.ResourceOptions(parent=phase)

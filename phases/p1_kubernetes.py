@@ -1,10 +1,9 @@
 """Phase 1, Kubernetes infrastructure: the Tailscale operator, Argo CD, CloudNativePG and ``blumeops-pg``.
 
 Needs from phase 0 the cluster's Kubernetes provider (``kubernetes``), the Tailscale provider
-(``tailscale``) and the tailnet's Services (``tailnet.services``, created after the policy that defines
-the operator's tags). Provides ``cluster.proxy_class`` (every later Ingress and LoadBalancer names it and
-depends on it) and ``postgres.cluster`` (the PostgresCluster: its namespace, ``-app`` Secret, ``-rw``
-Service).
+(``tailscale``) and the tailnet's policy (``tailnet.acl``, which defines and owns the operator's tags).
+Provides ``cluster.proxy_class`` (every later Ingress and LoadBalancer names it and depends on it) and
+``postgres.cluster`` (the PostgresCluster: its namespace, ``-app`` Secret, ``-rw`` Service).
 """
 
 from __future__ import annotations
@@ -57,9 +56,8 @@ def build(phase: Phase, deployment: Deployment) -> None:
             provider=kubernetes,
             version=operator_settings.chart_version,
             tailscale_provider=deployment.provider("tailscale"),
-            # The Services are created after the policy that defines tag:k8s-operator: waiting for them
-            # keeps the client from being created with a tag the tailnet does not know yet.
-            oauth_client_after=tuple(deployment.output("tailnet.services").values()),
+            # The client carries tag:k8s-operator, which only exists once the policy defining it is applied.
+            oauth_client_after=(deployment.output("tailnet.acl"),),
             egress=(forge_egress,),
         )
     else:

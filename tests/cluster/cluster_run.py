@@ -42,10 +42,8 @@ PROGRAM = textwrap.dedent(
     deployment.provide("kubernetes", k8s.Provider("kubernetes", kubeconfig=pulumi.Output.secret(fake_kubeconfig())))
     tailscale_provider = tailscale.Provider("tailscale", oauth_client_id="id", oauth_client_secret="secret")
     deployment.provide("tailscale", tailscale_provider)
-    deployment.provide("tailnet.services", {
-        "svc:k8s": tailscale.Service("tailnet-k8s", name="svc:k8s", ports=["tcp:443"],
-                                     opts=pulumi.ResourceOptions(provider=tailscale_provider)),
-    })
+    deployment.provide("tailnet.acl", tailscale.Acl("tailnet-acl", acl="{}",
+                                                    opts=pulumi.ResourceOptions(provider=tailscale_provider)))
     phase = phases.Phase(phases.lookup("1"))
     p1_kubernetes.build(phase, deployment)
     phase.register_outputs({})
@@ -107,26 +105,12 @@ def run_phase1(tmp: Path, overrides: dict[str, str], target: str = "1") -> Run:
     }
     result = harness.run_program(program_dir, config.project, config.stack, config.config, config.secret_keys,
                                  extra_outputs=outputs)
-    resources = [
-        {
-            "urn": r.urn,
-            "type": r.type,
-            "name": r.name,
-            "custom": r.custom,
-            "parent": r.parent,
-            "provider": r.provider,
-            "inputs": plan.redact(r.wire_inputs),
-            "revealed": reveal(r.wire_inputs),
-            "options": {
-                "protect": r.protect,
-                "dependsOn": list(r.depends_on),
-                "deleteBeforeReplace": r.delete_before_replace,
-                "ignoreChanges": list(r.ignore_changes),
-                "replaceOnChanges": list(r.replace_on_changes),
-            },
-        }
-        for r in result.registrations
-    ]
+    resources = []
+    for record in result.registrations:
+        entry = plan.plan_entry(record, phase=None)
+        entry["revealed"] = reveal(record.wire_inputs)
+        entry["options"]["replaceOnChanges"] = list(record.replace_on_changes)
+        resources.append(entry)
     fakes = dict(config.fake_secrets)
     if overrides.get("blumeops:operator.createOauthClient") == "true":
         fakes["oauth client key"] = FAKE_OAUTH_KEY

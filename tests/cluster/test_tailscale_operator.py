@@ -53,8 +53,8 @@ def test_created_oauth_client_feeds_the_secret(phase1_created_client: Run) -> No
     assert client["inputs"]["scopes"] == ["devices:core", "auth_keys", "services"]
     assert client["inputs"]["tags"] == ["tag:k8s-operator"]
     assert client["provider"] == run.named("tailscale")["urn"]
-    # created after the tailnet policy defines tag:k8s-operator (through phase 0's Services)
-    assert run.named("tailnet-k8s")["urn"] in client["options"]["dependsOn"]
+    # created after the tailnet policy that defines tag:k8s-operator
+    assert run.named("tailnet-acl")["urn"] in client["options"]["dependsOn"]
     secret = run.named("tailscale-operator-oauth")
     assert client["urn"] in secret["options"]["dependsOn"]
     data = secret["revealed"]["stringData"]
