@@ -98,7 +98,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 remote=bool(request.remote),
                 parent=None if request.parent.endswith("::" + _stack_type_name()) else (request.parent or None),
                 provider=provider.rsplit("::", 1)[0] if provider else None,
-                wire_inputs=json_format.MessageToDict(request.object),
+                wire_inputs=whole_numbers(json_format.MessageToDict(request.object)),
                 protect=bool(request.protect),
                 depends_on=tuple(sorted(set(request.dependencies))),
                 delete_before_replace=bool(request.deleteBeforeReplace),
@@ -108,6 +108,18 @@ class RecordingMonitor(mocks.MockMonitor):
             )
         )
         return response
+
+
+def whole_numbers(value: Any) -> Any:
+    """protobuf Structs carry every number as a double; give back the integers the program wrote
+    (a port is 5432, not 5432.0, in the plan and in the rendered manifests)."""
+    if isinstance(value, dict):
+        return {key: whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _stack_type_name() -> str:

@@ -145,3 +145,24 @@ def test_cli_reports_a_missing_stack() -> None:
     result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "nope"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "no stack file Pulumi.nope.yaml" in result.stderr
+
+
+def test_whole_numbers_stay_integers(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    floats: list[str] = []
+
+    def walk(value: object, path: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        elif isinstance(value, float) and value.is_integer():
+            floats.append(path)
+
+    plan = indri_plan()
+    walk(plan.document, "plan")
+    assert not floats, floats[:5]
+    ports = [r["inputs"]["spec"]["ports"] for r in plan.resources
+             if r["type"] == "kubernetes:core/v1:Service" and "spec" in r["inputs"]]
+    assert ports and all(isinstance(p["port"], int) for group in ports for p in group)
