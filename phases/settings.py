@@ -342,6 +342,7 @@ SPECS: tuple[Spec, ...] = (
              "registry.k8s.io": "https://registry.k8s.io",
              "code.forgejo.org": "https://code.forgejo.org",
              "codeberg.org": "https://codeberg.org",
+             "data.forgejo.org": "https://data.forgejo.org",
              "ecr-public.aws.com": "https://ecr-public.aws.com",
          },
          example="'{\"docker.io\": \"https://registry-1.docker.io\"}'"),

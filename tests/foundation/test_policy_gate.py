@@ -125,3 +125,16 @@ def test_cli_plan_refuses_nothing_for_the_program_and_prints_the_verdict() -> No
                             cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "policy: passed" in result.stdout
+
+
+def test_the_packs_mirrored_registries_are_the_ones_zot_syncs(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from phases import settings
+
+    mirrored = set(yaml.safe_load((POLICY_DIR / "images.yaml").read_text())["registries"]["mirrored"])
+    upstreams = {u.registry for u in settings._parse_default(settings.SPEC_BY_KEY["zot.upstreams"])}
+    assert mirrored == upstreams | {"registry.tail8d86e.ts.net"}
+    zot_config = indri_plan().artifacts["host/zot/config.json"]
+    for registry in upstreams:
+        assert f'"/{registry}"' in zot_config, registry

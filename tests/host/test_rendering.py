@@ -25,7 +25,8 @@ SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 UPSTREAMS = {
     "docker.io": "https://registry-1.docker.io", "ghcr.io": "https://ghcr.io", "quay.io": "https://quay.io",
     "registry.k8s.io": "https://registry.k8s.io", "code.forgejo.org": "https://code.forgejo.org",
-    "codeberg.org": "https://codeberg.org", "ecr-public.aws.com": "https://ecr-public.aws.com",
+    "codeberg.org": "https://codeberg.org", "data.forgejo.org": "https://data.forgejo.org",
+    "ecr-public.aws.com": "https://ecr-public.aws.com",
 }
 
 
