@@ -74,23 +74,53 @@ def argument_problems(arguments: list[str], skip: int | None = None) -> Iterator
                     yield f"programArguments[{index}] {argument!r} {problem}"
 
 
+# Shell options that take the next argument as their value (`bash -o pipefail -c ...`).
+SHELL_OPTIONS_WITH_VALUE = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
+# Programs that run the command named after them (`/usr/bin/env zot serve` runs `zot` by PATH lookup).
+COMMAND_RUNNERS = frozenset({"env", "nice", "nohup", "caffeinate", "arch", "sudo", "exec", "command", "time"})
+_ENV_OPTIONS_WITH_VALUE = frozenset({"-u", "-C", "-P", "-S", "--unset", "--chdir"})
+_FD_REDIRECT_RE = re.compile(r"^[0-9]+$")
+
+
 def shell_script_index(arguments: list[str]) -> int | None:
     """The index of the `-c` string when the program is a shell started with -c, else None."""
     program = arguments[0] if arguments else ""
     if program.rsplit("/", 1)[-1] not in SHELLS:
         return None
-    for index, argument in enumerate(arguments[1:], start=1):
+    index = 1
+    while index < len(arguments):
+        argument = arguments[index]
         if argument == "--":
             return None
+        if argument in SHELL_OPTIONS_WITH_VALUE:
+            index += 2
+            continue
         if argument.startswith("-") and not argument.startswith("--") and "c" in argument[1:]:
             return index + 1
         if not argument.startswith(("-", "+")):
             return None
+        index += 1
+    return None
+
+
+def runner_target(arguments: list[str]) -> int | None:
+    """When the program only runs another command (`/usr/bin/env zot serve`), the index of that command."""
+    if not arguments or arguments[0].rsplit("/", 1)[-1] not in COMMAND_RUNNERS:
+        return None
+    index = 1
+    while index < len(arguments):
+        argument = arguments[index]
+        if argument in _ENV_OPTIONS_WITH_VALUE:
+            index += 2
+        elif argument.startswith("-") or _ASSIGNMENT_RE.match(argument):
+            index += 1
+        else:
+            return index
     return None
 
 
 def command_words(script: str) -> list[str]:
-    """The first word of every simple command in `script` (the word after exec/command/... too)."""
+    """The first word of every simple command in `script` (the word after exec/command/env... too)."""
     lexer = shlex.shlex(script, posix=True, punctuation_chars=";&|()<>\n")
     lexer.whitespace = " \t\r"
     lexer.whitespace_split = True
@@ -99,7 +129,7 @@ def command_words(script: str) -> list[str]:
     words: list[str] = []
     expect_command = True
     skip_next = False
-    for token in tokens:
+    for position, token in enumerate(tokens):
         if skip_next:
             skip_next = False
             continue
@@ -109,12 +139,19 @@ def command_words(script: str) -> list[str]:
         if token in REDIRECTS:
             skip_next = True
             continue
+        following = tokens[position + 1] if position + 1 < len(tokens) else ""
+        if _FD_REDIRECT_RE.match(token) and following in REDIRECTS:
+            continue  # `2>&1`, `2>file`: the number names a file descriptor, not a command
         if not expect_command:
             continue
         if token in SHELL_KEYWORDS or _ASSIGNMENT_RE.match(token):
             continue
-        if token in COMMAND_PREFIXES:
+        if token in COMMAND_PREFIXES or token.rsplit("/", 1)[-1] in COMMAND_RUNNERS:
+            if token.rsplit("/", 1)[-1] not in COMMAND_PREFIXES:
+                words.append(token)  # /usr/bin/env itself must be absolute too
             continue
+        if token.startswith("-") and words and words[-1].rsplit("/", 1)[-1] in COMMAND_RUNNERS:
+            continue  # an option of env/nice/...
         words.append(token)
         expect_command = False
     return words
@@ -143,6 +180,12 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
         if problem:
             yield f"program (programArguments[0]) {arguments[0]!r} {problem}"
         script_index = shell_script_index(arguments)
+        target = runner_target(arguments)
+        if target is not None:
+            problem = path_problem(arguments[target])
+            if problem:
+                yield (f"programArguments[{target}] {arguments[target]!r} is the command "
+                       f"{arguments[0].rsplit('/', 1)[-1]} runs, and it {problem}")
         yield from argument_problems(arguments, skip=script_index)
         if script_index is not None:
             if script_index >= len(arguments):

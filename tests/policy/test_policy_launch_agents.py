@@ -125,3 +125,24 @@ def test_unknown_path_raises_for_the_engine(check: Any) -> None:
 
 def test_other_types_are_ignored(check: Any) -> None:
     assert check(absolute_launchagent_paths, "blumeops:host:ZotRegistry", agent(programArguments=["zot"])) == []
+
+
+@pytest.mark.parametrize("options", [["-o", "pipefail"], ["-O", "extglob"], ["+o", "posix"], ["-e", "-o", "errexit"]])
+def test_shell_options_with_values_do_not_hide_the_script(check: Any, options: list[str]) -> None:
+    [message] = violations(check, agent(programArguments=["/bin/bash", *options, "-c", "zot serve"]))
+    assert "'zot'" in message
+
+
+def test_env_runs_a_bare_command(check: Any) -> None:
+    [message] = violations(check, agent(programArguments=["/usr/bin/env", "ZOT_LOG=info", "zot", "serve"]))
+    assert "programArguments[2] 'zot' is the command env runs" in message
+    assert violations(check, agent(programArguments=["/usr/bin/env", "-i", "A=1", ZOT, "serve"])) == []
+    messages = violations(check, agent(programArguments=["/bin/sh", "-c", "env -i A=1 zot serve"]))
+    assert sorted(m.split("runs ")[1].split(",")[0] for m in messages) == ["'env'", "'zot'"]
+
+
+def test_fd_redirects_are_not_commands(check: Any) -> None:
+    script = f"exec 2>&1 {ZOT} serve >{HOME}/zot.log"
+    assert violations(check, agent(programArguments=["/bin/sh", "-c", script])) == []
+    assert command_words("exec 2>&1 zot") == ["zot"]
+    assert command_words("/usr/bin/env -i zot 2>/dev/null") == ["/usr/bin/env", "zot"]
