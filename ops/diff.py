@@ -36,6 +36,11 @@ def load_plan(path: Path) -> dict[str, Any]:
         raise DiffError(f"cannot read plan {path}: {err}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
         raise DiffError(f"{path} is not a plan (no resources list); make one with `python -m ops plan --out`")
+    for index, entry in enumerate(document["resources"]):
+        if not (isinstance(entry, dict) and isinstance(entry.get("urn"), str)
+                and isinstance(entry.get("inputs"), dict) and isinstance(entry.get("options"), dict)):
+            raise DiffError(f"{path}: resources[{index}] is not a plan resource (needs urn, inputs and options); "
+                            "make the plan with `python -m ops plan --out`")
     return document
 
 

@@ -70,7 +70,13 @@ class ProgramRun:
 
 
 class ProgramError(Exception):
-    """The program refused to run (bad settings, unimplemented phase) or crashed."""
+    """The program refused to run (bad settings, unimplemented phase) or crashed.
+
+    ``registered`` counts the resources it had registered before stopping (0 for a refusal)."""
+
+    def __init__(self, message: str, registered: int = 0) -> None:
+        super().__init__(message)
+        self.registered = registered
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -240,9 +246,9 @@ def run_program(
         for key, value in outputs.items():
             exports[key] = _sync_await(_resolve(value))
     except pulumi.RunError as err:
-        raise ProgramError(str(err)) from None
+        raise ProgramError(str(err), len(monitor.registrations)) from None
     except Exception as err:  # the program crashed: say where, once
-        raise ProgramError(f"the program failed: {type(err).__name__}: {err}") from err
+        raise ProgramError(f"the program failed: {type(err).__name__}: {err}", len(monitor.registrations)) from err
     finally:
         setattr(pulumi_resource, "register_resource", original_register)  # noqa: B010
         if added_path:
@@ -250,7 +256,7 @@ def run_program(
         runtime_settings.ROOT.set(None)
     errors = [message for level, message in capture.records if level == "error"]
     if errors:
-        raise ProgramError("the program reported errors:\n" + "\n".join(errors))
+        raise ProgramError("the program reported errors:\n" + "\n".join(errors), len(monitor.registrations))
     return ProgramRun(in_construction_order(monitor.registrations, constructed), exports, capture.records)
 
 

@@ -95,8 +95,10 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> Stack
 
     target = result.config.get(f"{stack_settings.NAMESPACE}:phase")
     if target in stack_settings.PHASE_IDS:
+        prefix = f"{stack_settings.NAMESPACE}:"
+        own = {key[len(prefix):]: value for key, value in result.config.items() if key.startswith(prefix)}
         for spec in stack_settings.required_keys(target):
-            if spec.full_key in result.config:
+            if spec.full_key in result.config or stack_settings.lifted(spec, own):
                 continue
             if spec.secret:
                 fake = fake_secret(spec.full_key)

@@ -105,12 +105,22 @@ def check_target(target: str, blocked: dict[str, str] | None = None,
     for spec in selected:
         if blocked and spec.id in blocked:
             raise PhaseError(f"phase {spec.id} ({spec.title}) is blocked: {blocked[spec.id]}")
-        if not spec.implemented:
-            raise PhaseError(
-                f"phase {spec.id} ({spec.title}) is not implemented yet: lower blumeops:phase to "
-                f"{_last_implemented(registry)} with `pulumi config set blumeops:phase "
-                f"{_last_implemented(registry)}`"
-            )
+    missing = [spec for spec in selected if not spec.implemented]
+    if missing:
+        wanted = selected[-1]
+        on_the_way = [spec.id for spec in missing if spec is not wanted]
+        also = f" (nor are phases {', '.join(on_the_way)} on the way to it)" if on_the_way else ""
+        if wanted.implemented:
+            first = missing[0]
+            head = f"phase {wanted.id} ({wanted.title}) needs phase {first.id} ({first.title}), which"
+            also = f" (nor are phases {', '.join(s.id for s in missing[1:])})" if len(missing) > 1 else ""
+        else:
+            head = f"phase {wanted.id} ({wanted.title})"
+        last = _last_implemented(registry)
+        raise PhaseError(
+            f"{head} is not implemented yet{also}: lower blumeops:phase to {last} with "
+            f"`pulumi config set blumeops:phase {last}`"
+        )
     return selected
 
 

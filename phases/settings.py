@@ -572,9 +572,16 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
                 problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")
             continue
         if spec.key not in raw:
-            if spec.key in required and not _lifted(spec, raw):
+            if spec.key in required and not lifted(spec, raw):
                 problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")
             values[spec.key] = _parse_default(spec)
+            continue
+        if not spec.secret and runtime_config.is_config_secret(spec.full_key):
+            problems.append(
+                f"{spec.full_key} is stored as a secret, but it is not one ({spec.help}) and would be sent "
+                f"in plain text anyway: re-set it with `pulumi config set {spec.full_key} {spec.example}` "
+                f"(without --secret)"
+            )
             continue
         if spec.secret and not runtime_config.is_config_secret(spec.full_key):
             problems.append(
@@ -616,7 +623,7 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
     return _assemble(values, target, project or pulumi.get_project(), stack or pulumi.get_stack())
 
 
-def _lifted(spec: Spec, raw: Mapping[str, Any]) -> bool:
+def lifted(spec: Spec, raw: Mapping[str, Any]) -> bool:
     """Whether the boolean named by ``spec.unless`` is set to true (which lifts the requirement)."""
     if spec.unless is None or spec.unless not in raw:
         return False

@@ -67,6 +67,11 @@ def test_cli_exit_codes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert ok.returncode == 0 and "0 to add, 0 to change, 0 to remove" in ok.stdout
     fail = subprocess.run([*run, str(old), str(bad)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert fail.returncode == 1 and "- urn:pg  [PROTECTED: would be deleted]" in fail.stdout
+    malformed = tmp_path / "malformed.json"
+    malformed.write_text(json.dumps({"resources": [{"x": 1}]}))
+    error = subprocess.run([*run, str(old), str(malformed)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert error.returncode == 1 and "resources[0] is not a plan resource" in error.stderr
+    assert "Traceback" not in error.stderr
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     error = subprocess.run([*run, str(broken), str(old)], cwd=ROOT, capture_output=True, text=True, timeout=60)

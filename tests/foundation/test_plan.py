@@ -166,3 +166,19 @@ def test_whole_numbers_stay_integers(indri_plan) -> None:  # type: ignore[no-unt
     ports = [r["inputs"]["spec"]["ports"] for r in plan.resources
              if r["type"] == "kubernetes:core/v1:Service" and "spec" in r["inputs"]]
     assert ports and all(isinstance(p["port"], int) for group in ports for p in group)
+
+
+def test_stand_ins_only_for_what_the_stack_needs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    stack = load_stack("indri", "1")
+    assert "blumeops:operator.oauthClientSecret" in stack.fake_secrets
+    assert "blumeops:operator.oauthClientId" in stack.config
+    # when the program creates the operator's OAuth client, no client id or secret is invented
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    text = (ROOT / "Pulumi.indri.yaml").read_text()
+    (tmp_path / "Pulumi.indri.yaml").write_text(
+        text.replace("config:\n", 'config:\n  blumeops:operator.createOauthClient: "true"\n', 1))
+    lifted = load_stack("indri", "1", root=tmp_path)
+    assert lifted.config["blumeops:operator.createOauthClient"] == "true"
+    assert "blumeops:operator.oauthClientId" not in lifted.config
+    assert "blumeops:operator.oauthClientSecret" not in lifted.fake_secrets
+    assert not any("operator.oauthClient" in note for note in lifted.stand_ins)

@@ -158,7 +158,28 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(caught.value.problems) == 4
     message = str(caught.value)
     assert message.startswith("the stack config has 4 problems:")
-    assert "Traceback" not in message
+    assert message.count("\n  - ") == 4
+
+
+def test_bad_config_stops_the_program_before_any_resource() -> None:
+    from ops import harness
+    from ops import plan as offline_plan
+
+    stack = load_stack("indri")
+    stack.config["blumeops:tools.kubectl"] = "kubectl"
+    stack.config["blumeops:zot.port"] = "AirPlay"
+    with pytest.raises(harness.ProgramError) as caught:
+        offline_plan.build_plan(stack)
+    assert caught.value.registered == 0
+    assert str(caught.value).startswith("the stack config has 2 problems:")
+    assert "blumeops:tools.kubectl 'kubectl' is relative" in str(caught.value)
+
+
+def test_a_plain_setting_stored_as_a_secret_is_refused_without_echoing_it() -> None:
+    config = base_config(**{"tailnet.admins": '["hidden-login@example.com"]'})
+    [problem] = problems(config, secrets=("blumeops:tailnet.oauthClientSecret", "blumeops:tailnet.admins"))
+    assert problem.startswith("blumeops:tailnet.admins is stored as a secret, but it is not one")
+    assert "without --secret" in problem and "hidden-login" not in problem
 
 
 def test_every_spec_has_a_parseable_default_or_is_required_or_optional() -> None:
