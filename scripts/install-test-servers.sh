@@ -15,16 +15,23 @@ if [[ -x "$registry_bin" ]]; then
     exit 0
 fi
 
-if [[ "$(id -u)" -ne 0 ]]; then
-    echo "install-test-servers: $registry_bin is missing and this is not root;" \
-         "run: sudo apt-get update && sudo apt-get install -y docker-registry" >&2
-    exit 1
-fi
+# Outside CI (an operator's Mac, a machine without root) the registry tests skip with this reason;
+# in CI (CI=true) they must run, so a missing registry is an error here already.
+cannot_install() {
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "install-test-servers: $1" >&2
+        exit 1
+    fi
+    echo "install-test-servers: $1; the tests that need it will be skipped" >&2
+    exit 0
+}
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-test-servers: $registry_bin is missing and apt-get is not available;" \
-         "install Debian's docker-registry package (distribution 2.8) by other means" >&2
-    exit 1
+    cannot_install "$registry_bin is missing and apt-get is not available (install Debian's docker-registry, distribution 2.8, by other means)"
+fi
+
+if [[ "$(id -u)" -ne 0 ]]; then
+    cannot_install "$registry_bin is missing and this is not root (run: sudo apt-get update && sudo apt-get install -y docker-registry)"
 fi
 
 echo "install-test-servers: installing docker-registry with apt-get"
