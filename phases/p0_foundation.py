@@ -9,6 +9,7 @@ import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
 
 from components.host import (
+    AgentName,
     Host,
     HostTools,
     MetricsPaths,
@@ -24,6 +25,17 @@ from phases.settings import Settings
 
 INDRI_TAGS = ("tag:homelab", "tag:blumeops", "tag:registry", "tag:k8s-api")
 SIFAKA_TAGS = ("tag:nas", "tag:blumeops")
+
+# The host's LaunchAgents keep the homelab's "mcquack" names (label, and log files <log_dir>/<stem>.*.log).
+ZOT_AGENT = AgentName("mcquack.eblume.zot", "mcquack.zot")
+ZOT_METRICS_AGENT = AgentName("mcquack.eblume.zot-metrics", "mcquack.zot-metrics")
+K8S_API_SERVE_AGENT = AgentName("mcquack.eblume.k8s-api-serve", "mcquack.k8s-api-serve")
+MINIKUBE_METRICS_AGENT = AgentName("mcquack.eblume.minikube-metrics", "mcquack.minikube-metrics")
+# How zot was built on indri (zot is not in Homebrew): its source is mirrored on the host's forge.
+ZOT_BUILD_HINT = (
+    "on indri: git clone http://localhost:3001/eblume/zot.git ~/code/3rd/zot && cd ~/code/3rd/zot && "
+    "mise use go@1.25 && mise x -- make binary, which writes bin/zot-darwin-arm64"
+)
 
 # The Services indri advertises; the program creates them before any `tailscale serve --service` runs.
 REGISTRY_SERVICE = TailscaleService("svc:registry", ("tcp:443",), "zot registry on indri (HTTPS 443 -> :5050)")
@@ -70,7 +82,10 @@ def zot_args(settings: Settings, host: Host, service: pulumi.Resource | None) ->
         port=zot.port,
         upstreams=tuple(RegistryMirror(u.registry, u.url) for u in zot.upstreams),
         metrics=metrics_paths(settings),
+        agent_name=ZOT_AGENT,
+        metrics_agent_name=ZOT_METRICS_AGENT,
         log_level=zot.log_level,
+        build_hint=ZOT_BUILD_HINT,
         docker_hub_user=zot.docker_hub_user,
         docker_hub_token=zot.docker_hub_token,
         service=REGISTRY_SERVICE.name,
@@ -94,6 +109,8 @@ def minikube_args(settings: Settings, host: Host, service: pulumi.Resource | Non
         zot_port=settings.zot.port,
         private_registry=service_host(REGISTRY_SERVICE.name, settings.tailnet.name),
         metrics=metrics_paths(settings),
+        api_serve_agent_name=K8S_API_SERVE_AGENT,
+        metrics_agent_name=MINIKUBE_METRICS_AGENT,
         allow_replace=minikube.allow_replace,
         service=K8S_SERVICE.name,
         tailscale_service=service,

@@ -1,13 +1,15 @@
-"""The host side of blumeops: steps on indri over SSH (HostScript), LaunchAgents, zot, minikube, serve entries."""
+"""The host side of blumeops: steps on a macOS host over SSH (HostScript), LaunchAgents, zot, minikube,
+serve entries."""
 
 from components.host.connection import Host, HostTools
-from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
 
 __all__ = [
+    "AgentName",
     "Host",
     "HostScriptArgs",
     "HostStep",

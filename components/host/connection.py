@@ -1,4 +1,4 @@
-"""How the program reaches indri: the SSH connection (pinned host key, explicit user) and the host's facts
+"""How the program reaches a macOS host: the SSH connection (pinned host key, explicit user) and the host's facts
 (home, uid, absolute tool paths) every host step renders into its preamble."""
 
 from __future__ import annotations
@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_command as command
+
+# launchd's PATH for a job, and a non-interactive SSH shell's
+SYSTEM_PATH = ("/usr/bin", "/bin", "/usr/sbin", "/sbin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,17 @@ class HostTools:
     minikube: str
     plutil: str
     tailscale: str
+
+    def search_path(self) -> str:
+        """A PATH for the agents that run these tools (minikube runs ``docker`` by name): the tools'
+        directories, then launchd's default ``/usr/bin:/bin:/usr/sbin:/sbin``."""
+        directories: list[str] = []
+        for tool in (self.minikube, self.docker, self.kubectl, self.tailscale, self.curl, self.plutil, self.file,
+                     self.launchctl, self.bash):
+            directory = tool.rsplit("/", 1)[0] or "/"
+            if directory not in directories and directory not in SYSTEM_PATH:
+                directories.append(directory)
+        return ":".join((*directories, *SYSTEM_PATH))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,29 @@ from components.host.script import HostScriptArgs, HostStep, host_script
 
 LAUNCH_AGENT_TYPE = "blumeops:host:LaunchAgent"
 CALENDAR_KEYS = frozenset({"Minute", "Hour", "Day", "Weekday", "Month"})
+# The marker a step leaves next to a file a job reads (``restart_marker`` in scripts/lib.sh): the job's
+# restart is pending until the LaunchAgent step removes it after a successful restart.
+RESTART_MARKER_SUFFIX = ".blumeops-restart-pending"
+
+
+def restart_marker(path: str) -> str:
+    return f"{path}{RESTART_MARKER_SUFFIX}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentName:
+    """A LaunchAgent's label and the stem of its log files (``<log_dir>/<log_stem>.out.log``, ``.err.log``).
+
+    The names are the homelab's convention, so they come from the phase, not from the components."""
+
+    label: str
+    log_stem: str
+
+    def out_log(self, log_dir: str) -> str:
+        return f"{log_dir}/{self.log_stem}.out.log"
+
+    def err_log(self, log_dir: str) -> str:
+        return f"{log_dir}/{self.log_stem}.err.log"
 
 
 def path_problem(value: str) -> str | None:
@@ -52,6 +75,12 @@ class LaunchAgentArgs:
     start_calendar_interval: Mapping[str, int] | None = None
     # seconds between bootstrap attempts, times the attempt number (bootout finishes asynchronously)
     retry_delay_seconds: int = 1
+    # Markers (``restart_marker(path)``) other steps leave when a file the job reads (a config) changed: the
+    # step restarts the job once (``kickstart -k``, or the reload a changed plist needs anyway) and removes them.
+    restart_markers: Sequence[str] = ()
+    # A digest of those files, in the step's preamble only so that their change re-runs the step (Pulumi
+    # re-runs a step when its stdin changes). An Output (derived from a secret) is sent as a secret.
+    restart_signal: str | pulumi.Output[str] = ""
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -86,6 +115,10 @@ class LaunchAgentArgs:
             elif value.startswith("~") or "$" in value:
                 problems.append(f"environmentVariables.{name} {value!r} uses ~ or a $variable, which launchd "
                                 "does not expand")
+        for marker in self.restart_markers:
+            problem = path_problem(marker)
+            if problem or not marker.endswith(RESTART_MARKER_SUFFIX):
+                problems.append(f"restart marker {marker!r} is not restart_marker(<absolute path>)")
         if self.start_interval is not None and self.start_interval <= 0:
             problems.append(f"startInterval {self.start_interval} must be a positive number of seconds")
         if self.start_calendar_interval is not None:
@@ -125,25 +158,28 @@ class LaunchAgentArgs:
 
     def step(self, name: str) -> HostStep:
         log_dirs = sorted({path.rsplit("/", 1)[0] for path in (self.standard_out_path, self.standard_error_path)})
-        return HostStep(
-            name=name,
-            script="launch-agent",
-            variables={
-                "LABEL": self.label,
-                "PLIST_PATH": self.plist_path,
-                "PLIST": self.plist(),
-                "GUI_DOMAIN": self.host.gui_domain,
-                "LAUNCHCTL": self.host.tools.launchctl,
-                "PLUTIL": self.host.tools.plutil,
-                "LOG_DIRS": "\n".join(log_dirs),
-                "RETRY_DELAY": self.retry_delay_seconds,
-            },
-        )
+        variables: dict[str, str | int | bool] = {
+            "LABEL": self.label,
+            "PLIST_PATH": self.plist_path,
+            "PLIST": self.plist(),
+            "GUI_DOMAIN": self.host.gui_domain,
+            "LAUNCHCTL": self.host.tools.launchctl,
+            "PLUTIL": self.host.tools.plutil,
+            "LOG_DIRS": "\n".join(log_dirs),
+            "RETRY_DELAY": self.retry_delay_seconds,
+            "RESTART_MARKERS": "\n".join(self.restart_markers),
+        }
+        signal = self.restart_signal
+        if isinstance(signal, pulumi.Output):
+            return HostStep(name=name, script="launch-agent", variables=variables, secrets=("RESTART_SIGNAL",))
+        return HostStep(name=name, script="launch-agent", variables={**variables, "RESTART_SIGNAL": signal})
 
 
 class LaunchAgent(pulumi.ComponentResource):
     """Puts ``~/Library/LaunchAgents/<label>.plist`` on the host (written by its absolute path) and loads it
-    in ``gui/<uid>``; reloads it (bootout + bootstrap) only when the plist changed.
+    in ``gui/<uid>``; reloads it (bootout + bootstrap) only when the plist changed, restarts it
+    (``kickstart -k``) when a step it depends on left one of ``restart_markers``, and retries a failed
+    reload or restart on the next run.
 
     Undo: deleting it boots the job out and removes the plist (``<name>-install``'s delete).
     """
@@ -176,9 +212,12 @@ class LaunchAgent(pulumi.ComponentResource):
         )
         self.label = args.label
         self.plist_path = args.plist_path
+        secrets: dict[str, pulumi.Output[str]] = {}
+        if isinstance(args.restart_signal, pulumi.Output):
+            secrets["RESTART_SIGNAL"] = pulumi.Output.secret(args.restart_signal)
         self.install = host_script(
             step.name,
-            HostScriptArgs(host=args.host, step=step, identity=(args.label,)),
+            HostScriptArgs(host=args.host, step=step, secret_values=secrets, identity=(args.label,)),
             pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"label": args.label, "plistPath": args.plist_path})

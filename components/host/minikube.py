@@ -11,18 +11,21 @@ from typing import Any
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.zot import MetricsPaths, RegistryMirror
 
 CLUSTER_TYPE = "blumeops:host:MinikubeDockerCluster"
-API_SERVE_LABEL = "mcquack.eblume.k8s-api-serve"
-METRICS_LABEL = "mcquack.eblume.minikube-metrics"
 DRIVER = "docker"
 CONTAINER_RUNTIME = "containerd"
+# Drivers of the profiles the step may replace (delete and recreate) when allowReplace is set; any other
+# driver is refused, and a docker profile is never deleted by the program.
+LEGACY_DRIVERS = ("podman", "qemu2", "qemu", "hyperkit", "virtualbox", "vfkit")
 # Host name of the Mac as seen from the node and pods (minikube adds it to /etc/hosts and CoreDNS).
 HOST_ALIAS = "host.minikube.internal"
-AGENT_PATH = "/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+# The first line of every hosts.toml the program writes: the step removes only files that carry it (the ones
+# of registries it no longer mirrors), never the operator's own.
+MANAGED_MARK = "# managed by blumeops"
 _DISK = re.compile(r"^([1-9][0-9]*)(m|mb|g|gb)$")
 
 
@@ -43,6 +46,7 @@ def mirror_hosts_toml(upstream: RegistryMirror, zot_port: int) -> str:
     """containerd's hosts.toml for ``upstream``: pull through zot's ``/v2/<registry>`` namespace first."""
     mirror = f"http://{HOST_ALIAS}:{zot_port}/v2/{upstream.registry}"
     return (
+        f"{MANAGED_MARK}\n"
         f"# {upstream.registry}: pull through zot's /{upstream.registry} namespace on the Mac, then the upstream.\n"
         f"server = {_toml_string(upstream.url)}\n\n"
         f"[host.{_toml_string(mirror)}]\n"
@@ -56,6 +60,7 @@ def private_hosts_toml(zot_port: int) -> str:
     """containerd's hosts.toml for the private registry name: straight to zot on the Mac (plain HTTP)."""
     zot = f"http://{HOST_ALIAS}:{zot_port}"
     return (
+        f"{MANAGED_MARK}\n"
         "# the homelab's own images: zot on the Mac, reached from the node without the tailnet.\n"
         f"server = {_toml_string(zot)}\n\n"
         f"[host.{_toml_string(zot)}]\n"
@@ -71,12 +76,14 @@ class MinikubeDockerClusterArgs:
     memory_mb: int
     disk_size: str
     apiserver_port: int  # inside the node; the host port Docker publishes it on is dynamic
-    api_hostname: str  # "k8s.tail8d86e.ts.net": the Tailscale Service name clients use
+    api_hostname: str  # "k8s.<tailnet>.ts.net": the Tailscale Service name clients use
     apiserver_names: Sequence[str]  # extra certificate SANs (api_hostname among them)
     upstreams: Sequence[RegistryMirror]
     zot_port: int
-    private_registry: str  # "registry.tail8d86e.ts.net"
+    private_registry: str  # "registry.<tailnet>.ts.net"
     metrics: MetricsPaths
+    api_serve_agent_name: AgentName  # the LaunchAgent that re-points the API serve entry
+    metrics_agent_name: AgentName  # the LaunchAgent that writes the minikube gauges
     allow_replace: bool = False
     listen_address: str = "0.0.0.0"
     service: str = "svc:k8s"
@@ -131,6 +138,8 @@ class MinikubeDockerClusterArgs:
             "APISERVER_PORT": self.apiserver_port,
             "LISTEN_ADDRESS": self.listen_address,
             "ALLOW_REPLACE": self.allow_replace,
+            "LEGACY_DRIVERS": "\n".join(LEGACY_DRIVERS),
+            "MANAGED_MARK": MANAGED_MARK,
             "MINIKUBE_HOME": self.host.minikube_home,
             "MINIKUBE": self.host.tools.minikube,
             "DOCKER": self.host.tools.docker,
@@ -198,16 +207,16 @@ class MinikubeDockerClusterArgs:
 
     def _agent_environment(self) -> dict[str, str]:
         # minikube and docker read ~/.minikube and ~/.docker; minikube runs `docker` by name.
-        return {"HOME": self.host.home, "PATH": AGENT_PATH}
+        return {"HOME": self.host.home, "PATH": self.host.tools.search_path()}
 
     def api_serve_agent(self) -> LaunchAgentArgs:
         return LaunchAgentArgs(
             host=self.host,
-            label=API_SERVE_LABEL,
+            label=self.api_serve_agent_name.label,
             program_arguments=(self.host.tools.bash, self.api_serve_script_path, "agent"),
             environment_variables=self._agent_environment(),
-            standard_out_path=f"{self.metrics.log_dir}/mcquack.k8s-api-serve.out.log",
-            standard_error_path=f"{self.metrics.log_dir}/mcquack.k8s-api-serve.err.log",
+            standard_out_path=self.api_serve_agent_name.out_log(self.metrics.log_dir),
+            standard_error_path=self.api_serve_agent_name.err_log(self.metrics.log_dir),
             run_at_load=True,
             start_interval=60,
         )
@@ -215,11 +224,11 @@ class MinikubeDockerClusterArgs:
     def metrics_agent(self) -> LaunchAgentArgs:
         return LaunchAgentArgs(
             host=self.host,
-            label=METRICS_LABEL,
+            label=self.metrics_agent_name.label,
             program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
             environment_variables=self._agent_environment(),
-            standard_out_path=f"{self.metrics.log_dir}/mcquack.minikube-metrics.out.log",
-            standard_error_path=f"{self.metrics.log_dir}/mcquack.minikube-metrics.err.log",
+            standard_out_path=self.metrics_agent_name.out_log(self.metrics.log_dir),
+            standard_error_path=self.metrics_agent_name.err_log(self.metrics.log_dir),
             run_at_load=True,
             start_interval=60,
         )
@@ -227,14 +236,15 @@ class MinikubeDockerClusterArgs:
 
 class MinikubeDockerCluster(pulumi.ComponentResource):
     """Puts on the host: the minikube profile (docker driver, containerd runtime; started only when not
-    Running), containerd ``hosts.toml`` mirrors into zot via minikube's file sync, the ``svc:k8s`` serve
-    entry pointing at the API server's current host port, the LaunchAgents mcquack.eblume.k8s-api-serve
-    (re-points it every 60 s) and mcquack.eblume.minikube-metrics, and reads the kubeconfig
-    (``kubeconfig``, a secret: server ``https://<api_hostname>``, certificates embedded).
+    Running), containerd ``hosts.toml`` mirrors into zot via minikube's file sync (marked as managed; the
+    ones of registries no longer mirrored are removed, from the node too), the ``svc:k8s`` serve entry
+    pointing at the API server's current host port, the LaunchAgents ``api_serve_agent_name`` (re-points it
+    every 60 s) and ``metrics_agent_name``, and reads the kubeconfig (``kubeconfig``, a secret: server
+    ``https://<api_hostname>``, certificates embedded).
 
     The cluster step is protected: destroying it deletes the cluster and its data, so Pulumi refuses until
-    it is unprotected (``pulumi state unprotect``). Its delete runs ``minikube delete`` and removes the
-    mirror files; the other steps' deletes clear the serve entry, unload the agents, remove their scripts.
+    it is unprotected (``pulumi state unprotect``). Its delete runs ``minikube delete`` and removes every
+    managed mirror file; the other steps' deletes clear the serve entry, unload the agents, remove their scripts.
     """
 
     def __init__(self, name: str, args: MinikubeDockerClusterArgs,

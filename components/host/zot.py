@@ -13,13 +13,11 @@ from urllib.parse import urlsplit
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, restart_marker
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 
 ZOT_TYPE = "blumeops:host:ZotRegistry"
-ZOT_LABEL = "mcquack.eblume.zot"
-ZOT_METRICS_LABEL = "mcquack.eblume.zot-metrics"
 DIST_SPEC_VERSION = "1.1.1"
 CREDENTIALS_FILE = "sync-credentials.json"
 
@@ -49,7 +47,11 @@ class ZotRegistryArgs:
     port: int
     upstreams: Sequence[RegistryMirror]
     metrics: MetricsPaths
+    agent_name: AgentName  # the LaunchAgent that runs zot
+    metrics_agent_name: AgentName  # the LaunchAgent that writes zot_up
     log_level: str = "info"
+    # How to build the binary on this host, added to the generic "build zot from source" instruction.
+    build_hint: str = ""
     docker_hub_user: str | None = None
     docker_hub_token: pulumi.Output[str] | None = None
     service: str = "svc:registry"
@@ -110,7 +112,8 @@ class ZotRegistryArgs:
             "log": {"level": self.log_level},
             "extensions": {
                 "metrics": {"enable": True, "prometheus": {"path": "/metrics"}},
-                "search": {"enable": True, "cve": {"updateInterval": "24h"}},
+                # search without cve: CVE scanning would download Trivy's databases every day
+                "search": {"enable": True},
                 "ui": {"enable": True},
                 "sync": sync,
             },
@@ -125,11 +128,23 @@ class ZotRegistryArgs:
 
     @property
     def out_log(self) -> str:
-        return f"{self.log_dir}/mcquack.zot.out.log"
+        return self.agent_name.out_log(self.log_dir)
 
     @property
     def err_log(self) -> str:
-        return f"{self.log_dir}/mcquack.zot.err.log"
+        return self.agent_name.err_log(self.log_dir)
+
+    @property
+    def restart_marker(self) -> str:
+        """The marker the config step leaves when config.json or the credentials changed: the agent step
+        restarts zot once and removes it."""
+        return restart_marker(self.config_path)
+
+    def restart_signal(self, credentials_json: str = "") -> str:
+        """A digest of what zot reads besides its plist (config.json and the credentials file). It is in the
+        agent step's and the ready step's preambles, so a change of either file re-runs both: one restart,
+        then the readiness wait. Derived from the credentials, it travels as a secret."""
+        return hashlib.sha256(f"{self.config_text()}\0{credentials_json}".encode()).hexdigest()[:16]
 
     @property
     def metrics_script_path(self) -> str:
@@ -143,44 +158,49 @@ class ZotRegistryArgs:
             "ZOT_DATA_DIR": self.data_dir,
             "CREDENTIALS_PATH": self.credentials_path,
             "FILE_TOOL": self.host.tools.file,
-            "ZOT_LABEL": ZOT_LABEL,
-            "GUI_DOMAIN": self.host.gui_domain,
-            "LAUNCHCTL": self.host.tools.launchctl,
+            "BUILD_HINT": self.build_hint,
         }
         if self.has_credentials:
             return HostStep(name, "zot-config", variables, secrets=("CREDENTIALS_JSON",))
         return HostStep(name, "zot-config", {**variables, "CREDENTIALS_JSON": ""})
 
-    def agent(self) -> LaunchAgentArgs:
+    def agent(self, restart_signal: str | pulumi.Output[str] | None = None) -> LaunchAgentArgs:
+        """zot's LaunchAgent: the one step that restarts zot (for a changed plist, config or credentials).
+
+        ``restart_signal`` defaults to ``restart_signal()`` (no credentials)."""
         return LaunchAgentArgs(
             host=self.host,
-            label=ZOT_LABEL,
+            label=self.agent_name.label,
             program_arguments=(self.binary, "serve", self.config_path),
             standard_out_path=self.out_log,
             standard_error_path=self.err_log,
             run_at_load=True,
             keep_alive=True,
+            restart_markers=(self.restart_marker,),
+            restart_signal=self.restart_signal() if restart_signal is None else restart_signal,
         )
 
-    def ready_step(self, name: str) -> HostStep:
-        digest = hashlib.sha256((self.config_text() + self.agent().plist()).encode()).hexdigest()[:16]
-        return HostStep(
-            name,
-            "zot-ready",
-            {
-                "READY_URL": f"http://localhost:{self.port}/v2/",
-                "READY_ATTEMPTS": self.ready_attempts,
-                "READY_DELAY": self.ready_delay_seconds,
-                "CURL": self.host.tools.curl,
-                "ZOT_LABEL": ZOT_LABEL,
-                "ZOT_ERR_LOG": self.err_log,
-                "GUI_DOMAIN": self.host.gui_domain,
-                "CONFIG_DIGEST": digest,
-            },
-        )
+    def ready_step(self, name: str, restart_signal: str | pulumi.Output[str] | None = None) -> HostStep:
+        """The readiness wait; it re-runs whenever the agent step may have restarted zot (same signal, same
+        plist). An Output ``restart_signal`` (derived from the credentials) is sent as a secret."""
+        plist_digest = hashlib.sha256(self.agent().plist().encode()).hexdigest()[:16]
+        variables: dict[str, str | int | bool] = {
+            "READY_URL": f"http://localhost:{self.port}/v2/",
+            "READY_ATTEMPTS": self.ready_attempts,
+            "READY_DELAY": self.ready_delay_seconds,
+            "CURL": self.host.tools.curl,
+            "AGENT_LABEL": self.agent_name.label,
+            "ZOT_ERR_LOG": self.err_log,
+            "GUI_DOMAIN": self.host.gui_domain,
+            "PLIST_DIGEST": plist_digest,
+        }
+        signal = self.restart_signal() if restart_signal is None else restart_signal
+        if isinstance(signal, pulumi.Output):
+            return HostStep(name, "zot-ready", variables, secrets=("RESTART_SIGNAL",))
+        return HostStep(name, "zot-ready", {**variables, "RESTART_SIGNAL": signal})
 
     def metrics_script(self) -> str:
-        """The script mcquack.eblume.zot-metrics runs (installed at ``metrics_script_path``)."""
+        """The script the metrics agent runs (installed at ``metrics_script_path``)."""
         return HostStep(
             "zot-metrics",
             "zot-metrics",
@@ -201,10 +221,10 @@ class ZotRegistryArgs:
     def metrics_agent(self) -> LaunchAgentArgs:
         return LaunchAgentArgs(
             host=self.host,
-            label=ZOT_METRICS_LABEL,
+            label=self.metrics_agent_name.label,
             program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
-            standard_out_path=f"{self.metrics.log_dir}/mcquack.zot-metrics.out.log",
-            standard_error_path=f"{self.metrics.log_dir}/mcquack.zot-metrics.err.log",
+            standard_out_path=self.metrics_agent_name.out_log(self.metrics.log_dir),
+            standard_error_path=self.metrics_agent_name.err_log(self.metrics.log_dir),
             run_at_load=True,
             keep_alive=False,
             start_interval=60,
@@ -223,8 +243,9 @@ class ZotRegistryArgs:
 
 class ZotRegistry(pulumi.ComponentResource):
     """Puts zot on the host: its config.json (and the Docker Hub credentials file, 0600, when configured),
-    the LaunchAgent mcquack.eblume.zot that runs it, a readiness wait on ``/v2/``, the ``svc:registry``
-    serve entry (HTTPS 443 -> ``http://localhost:<port>``) and the zot-metrics agent.
+    the LaunchAgent ``agent_name`` that runs it (the only step that restarts zot: once, when its plist, the
+    config or the credentials changed), a readiness wait on ``/v2/`` after every such change, the
+    ``svc:registry`` serve entry (HTTPS 443 -> ``http://localhost:<port>``) and the metrics agent.
 
     The binary is built from source by hand (the config step checks it exists and is arm64).
     Undo: deleting it clears the serve entry, unloads and removes both agents and the metrics script,
@@ -232,8 +253,19 @@ class ZotRegistry(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: ZotRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        secrets: dict[str, pulumi.Output[str]] = {}
+        signal: str | pulumi.Output[str] = args.restart_signal()
+        if args.docker_hub_user is not None and args.docker_hub_token is not None:
+            user, host = args.docker_hub_user, args.docker_hub_host
+            credentials: pulumi.Output[str] = pulumi.Output.secret(
+                args.docker_hub_token.apply(lambda token: ZotRegistryArgs.credentials_json(host, user, token))
+            )
+            secrets["CREDENTIALS_JSON"] = credentials
+            # a digest of the secret: kept secret too (it travels only inside secret stdins)
+            digest: pulumi.Output[str] = credentials.apply(args.restart_signal)
+            signal = pulumi.Output.secret(digest)
         config_step = args.config_step(f"{name}-config")
-        ready_step = args.ready_step(f"{name}-ready")
+        ready_step = args.ready_step(f"{name}-ready", signal)
         metrics_step = args.metrics_script_step(f"{name}-metrics-script")
         super().__init__(
             ZOT_TYPE,
@@ -243,7 +275,7 @@ class ZotRegistry(pulumi.ComponentResource):
                 "configPath": args.config_path,
                 "dataDir": args.data_dir,
                 "port": str(args.port),
-                "label": ZOT_LABEL,
+                "label": args.agent_name.label,
                 "upstreams": {upstream.registry: upstream.url for upstream in args.upstreams},
                 "dockerHubCredentials": args.has_credentials,
                 "service": args.service,
@@ -258,23 +290,19 @@ class ZotRegistry(pulumi.ComponentResource):
             opts,
         )
         child = pulumi.ResourceOptions(parent=self)
-        secrets: dict[str, pulumi.Output[str]] = {}
-        if args.docker_hub_user is not None and args.docker_hub_token is not None:
-            user, host = args.docker_hub_user, args.docker_hub_host
-            secrets["CREDENTIALS_JSON"] = pulumi.Output.secret(
-                args.docker_hub_token.apply(lambda token: ZotRegistryArgs.credentials_json(host, user, token))
-            )
         self.config = host_script(
             config_step.name,
             HostScriptArgs(host=args.host, step=config_step, secret_values=secrets, identity=(args.config_path,)),
             child,
         )
+        # after the config step: it leaves the restart marker this step acts on
         self.agent = LaunchAgent(
-            f"{name}-agent", args.agent(), pulumi.ResourceOptions(parent=self, depends_on=[self.config])
+            f"{name}-agent", args.agent(signal), pulumi.ResourceOptions(parent=self, depends_on=[self.config])
         )
+        ready_secrets = {"RESTART_SIGNAL": signal} if isinstance(signal, pulumi.Output) else {}
         self.ready = host_script(
             ready_step.name,
-            HostScriptArgs(host=args.host, step=ready_step),
+            HostScriptArgs(host=args.host, step=ready_step, secret_values=ready_secrets),
             pulumi.ResourceOptions(parent=self, depends_on=[self.agent]),
         )
         self.serve = TailscaleServe(
@@ -290,4 +318,4 @@ class ZotRegistry(pulumi.ComponentResource):
             args.metrics_agent(),
             pulumi.ResourceOptions(parent=self, depends_on=[self.metrics_script]),
         )
-        self.register_outputs({"label": ZOT_LABEL, "service": args.service})
+        self.register_outputs({"label": args.agent_name.label, "service": args.service})

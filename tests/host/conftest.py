@@ -16,6 +16,7 @@ import pytest
 from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
 from components.host.minikube import MinikubeDockerClusterArgs
 from components.host.zot import ZotRegistryArgs
+from phases.p0_foundation import K8S_API_SERVE_AGENT, MINIKUBE_METRICS_AGENT, ZOT_AGENT, ZOT_METRICS_AGENT
 from phases.settings import SPEC_BY_KEY
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
@@ -24,7 +25,7 @@ FAKE_HOST_KEY = str(SPEC_BY_KEY["indri.hostKey"].stand_in)
 # Calls that change the machine; a second run of a step must make none of them.
 MUTATING = (
     ("launchctl", "bootstrap"), ("launchctl", "bootout"), ("launchctl", "kickstart"),
-    ("minikube", "start"), ("minikube", "delete"), ("minikube", "stop"), ("minikube", "cp"),
+    ("minikube", "start"), ("minikube", "delete"), ("minikube", "stop"), ("minikube", "cp"), ("minikube", "ssh"),
     ("tailscale", "serve --service"), ("tailscale", "serve clear"),
 )
 UPSTREAMS = (
@@ -73,6 +74,7 @@ class Machine:
             "config_path": str(self.home / ".config/zot/config.json"), "data_dir": str(self.home / "zot"),
             "log_dir": str(self.home / "Library/Logs"), "port": 5050, "upstreams": UPSTREAMS,
             "metrics": self.metrics(), "ready_attempts": 2, "ready_delay_seconds": 0,
+            "agent_name": ZOT_AGENT, "metrics_agent_name": ZOT_METRICS_AGENT,
         }
         values.update(changes)
         return ZotRegistryArgs(**values)  # type: ignore[arg-type]
@@ -83,6 +85,7 @@ class Machine:
             "apiserver_port": 6443, "api_hostname": "k8s.tail8d86e.ts.net",
             "apiserver_names": ("k8s.tail8d86e.ts.net", "indri"), "upstreams": UPSTREAMS, "zot_port": 5050,
             "private_registry": "registry.tail8d86e.ts.net", "metrics": self.metrics(),
+            "api_serve_agent_name": K8S_API_SERVE_AGENT, "metrics_agent_name": MINIKUBE_METRICS_AGENT,
         }
         values.update(changes)
         return MinikubeDockerClusterArgs(**values)  # type: ignore[arg-type]

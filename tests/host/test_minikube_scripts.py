@@ -6,7 +6,10 @@ import json
 import tomllib
 from pathlib import Path
 
-from tests.host.conftest import Machine
+import pytest
+
+from components.host.minikube import MANAGED_MARK
+from tests.host.conftest import UPSTREAMS, Machine
 
 
 def write_profile(machine: Machine, driver: str = "docker", runtime: str = "containerd", status: str = "Running",
@@ -179,6 +182,7 @@ def test_hosts_toml_map_to_zots_namespaces(machine: Machine) -> None:
     args = machine.cluster_args()
     mirrors = args.mirrors()
     assert set(mirrors) == {"docker.io", "ghcr.io", "quay.io", "registry.tail8d86e.ts.net"}
+    assert all(toml.startswith(f"{MANAGED_MARK}\n") for toml in mirrors.values())
     for upstream in args.upstreams:
         parsed = tomllib.loads(mirrors[upstream.registry])
         assert parsed["server"] == upstream.url
@@ -187,3 +191,119 @@ def test_hosts_toml_map_to_zots_namespaces(machine: Machine) -> None:
     private = tomllib.loads(mirrors["registry.tail8d86e.ts.net"])
     assert private["server"] == "http://host.minikube.internal:5050"
     assert private["host"]["http://host.minikube.internal:5050"]["capabilities"] == ["pull", "resolve", "push"]
+
+
+# ---- the driver guard reads the profile or stops -------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["plutil-extract", "empty-driver", "empty-runtime", "not-json"])
+def test_unreadable_profile_stops_the_step_and_deletes_nothing(machine: Machine, fault: str) -> None:
+    write_profile(machine, driver="" if fault == "empty-driver" else "docker",
+                  runtime="" if fault == "empty-runtime" else "containerd")
+    config = machine.home / ".minikube/profiles/minikube/config.json"
+    if fault == "plutil-extract":
+        machine.fail("plutil-extract")
+    elif fault == "not-json":
+        config.write_text('{"Name": "minikube", "Driver": "dock')
+    before = config.read_bytes()
+    result = machine.run(machine.cluster_args(allow_replace=True).cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0
+    assert str(config) in result.stderr and "without changing the profile" in result.stderr
+    assert ("cannot read" if fault in ("plutil-extract", "not-json") else "has an empty") in result.stderr
+    assert machine.mutating_calls() == []
+    assert config.read_bytes() == before
+
+
+def test_docker_profile_with_another_runtime_is_never_deleted(machine: Machine) -> None:
+    write_profile(machine, driver="docker", runtime="docker", status="Running")
+    result = machine.run(machine.cluster_args(allow_replace=True).cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0
+    assert "'docker' runtime" in result.stderr and "never deletes a docker profile" in result.stderr
+    assert machine.mutating_calls() == []
+
+
+def test_only_known_legacy_drivers_are_replaced(machine: Machine) -> None:
+    write_profile(machine, driver="krunkit")
+    result = machine.run(machine.cluster_args(allow_replace=True).cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0 and "'krunkit' driver, which this step does not replace" in result.stderr
+    assert "podman qemu2" in result.stderr
+    assert machine.mutating_calls() == []
+
+
+# ---- mirrors: the program removes what it drops, and only what it wrote --------------------------------
+
+
+def node_mirror(machine: Machine, registry: str) -> Path:
+    return machine.state / f"node/etc/containerd/certs.d/{registry}/hosts.toml"
+
+
+def operator_mirror(machine: Machine) -> Path:
+    path = machine.home / ".minikube/files/etc/containerd/certs.d/mirror.example.org/hosts.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text('server = "https://mirror.example.org"\n')
+    return path
+
+
+def test_dropped_upstream_is_removed_from_the_file_sync_and_the_node(machine: Machine) -> None:
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))  # the cluster step only
+    args = machine.cluster_args(upstreams=UPSTREAMS[:2])
+    dropped = Path(args.mirror_path("quay.io"))
+    assert dropped.exists() and node_mirror(machine, "quay.io").exists()
+    calls = len(machine.calls())
+    machine.run(args.cluster_step("minikube-cluster"))
+    assert not dropped.exists() and not dropped.parent.exists()
+    assert not node_mirror(machine, "quay.io").exists() and not node_mirror(machine, "quay.io").parent.exists()
+    for registry in args.mirrors():
+        assert Path(args.mirror_path(registry)).exists() and node_mirror(machine, registry).exists()
+    assert machine.mutating_calls(since=calls) == [
+        "minikube -p minikube ssh -- sudo rm -f /etc/containerd/certs.d/quay.io/hosts.toml",
+        "minikube -p minikube ssh -- sudo rmdir --ignore-fail-on-non-empty /etc/containerd/certs.d/quay.io",
+    ]
+    calls = len(machine.calls())
+    machine.run(args.cluster_step("minikube-cluster"))
+    assert machine.mutating_calls(since=calls) == []
+
+
+def test_dropped_upstream_of_a_stopped_cluster_leaves_the_node_after_the_start(machine: Machine) -> None:
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))  # the cluster step only
+    (machine.state / "minikube/minikube.status").write_text("Stopped\n")
+    args = machine.cluster_args(upstreams=UPSTREAMS[:2])
+    machine.run(args.cluster_step("minikube-cluster"))
+    # the file sync never deletes: the start kept the old file in the node until the step removed it
+    assert not node_mirror(machine, "quay.io").exists()
+    assert not Path(args.mirror_path("quay.io")).exists()
+
+
+def test_failed_node_removal_is_retried_by_the_next_run(machine: Machine) -> None:
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))  # the cluster step only
+    args = machine.cluster_args(upstreams=UPSTREAMS[:2])
+    machine.fail("minikube-ssh")
+    result = machine.run(args.cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0 and "next run retries" in result.stderr
+    assert Path(args.mirror_path("quay.io")).exists()  # still known as stale
+    machine.heal("minikube-ssh")
+    machine.run(args.cluster_step("minikube-cluster"))
+    assert not node_mirror(machine, "quay.io").exists() and not Path(args.mirror_path("quay.io")).exists()
+
+
+def test_operators_own_hosts_toml_survives_create_update_and_delete(machine: Machine) -> None:
+    mine = operator_mirror(machine)
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))  # the cluster step only
+    args = machine.cluster_args(upstreams=UPSTREAMS[:2])
+    machine.run(args.cluster_step("minikube-cluster"))
+    assert mine.read_text() == 'server = "https://mirror.example.org"\n'
+    # delete runs with the newest stdin: it removes every managed file, even of registries it no longer lists
+    (machine.home / ".minikube/files/etc/containerd/certs.d/quay.io").mkdir()
+    Path(args.mirror_path("quay.io")).write_text(machine.cluster_args().mirrors()["quay.io"])
+    machine.run(args.cluster_step("minikube-cluster"), "delete")
+    assert mine.read_text() == 'server = "https://mirror.example.org"\n'
+    certs_d = machine.home / ".minikube/files/etc/containerd/certs.d"
+    assert sorted(p.relative_to(certs_d).as_posix() for p in certs_d.rglob("*")) == [
+        "mirror.example.org", "mirror.example.org/hosts.toml"]
+
+
+def test_agents_path_comes_from_the_tool_paths(machine: Machine) -> None:
+    args = machine.cluster_args()
+    for agent in (args.api_serve_agent(), args.metrics_agent()):
+        path = agent.environment_variables["PATH"]
+        assert path.startswith(f"{machine.bin}:") and path.endswith(":/usr/bin:/bin:/usr/sbin:/sbin")

@@ -183,3 +183,25 @@ def test_the_kubeconfig_setting_is_used_instead_of_the_step() -> None:
     provider = next(r for r in plan.resources if r["type"] == "pulumi:providers:kubernetes")
     assert provider["options"]["dependsOn"]
     assert "k8s.example.invalid" in wire(plan, "minikube", "pulumi:providers:kubernetes")["kubeconfig"]["value"]
+
+
+def test_credentials_change_reruns_the_restart_and_the_readiness_wait(secret_plan: Plan) -> None:
+    """The agent step (the one restart of zot) and the ready step carry a digest of config and credentials:
+    rotating the token alone changes both stdins, so Pulumi re-runs both; the digest stays secret."""
+    stack = load_stack("indri", "0")
+    stack.config["blumeops:zot.dockerHubUser"] = "eblume"
+    with_secret(stack, "zot.dockerHubToken", "dckr_pat_plan-fake-token-rotated")
+    with_secret(stack, "indri.sshPrivateKey",
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nplanfakekey\n-----END OPENSSH PRIVATE KEY-----")
+    rotated = build_plan(stack)
+    for name in ("zot-agent-install", "zot-ready"):
+        before, after = wire(secret_plan, name)["stdin"], wire(rotated, name)["stdin"]
+        assert before[harness.SIG_KEY] == after[harness.SIG_KEY] == harness.SECRET_SIG
+        assert before["value"] != after["value"]
+        assert by_name(secret_plan, name)["inputs"]["logging"] == "none"
+        assert "<secret RESTART_SIGNAL" in secret_plan.artifacts[f"host/scripts/{name}.sh"]
+    # the plist is the same: the signal is not an EnvironmentVariables entry
+    assert secret_plan.artifacts["host/launchagents/mcquack.eblume.zot.plist"] == \
+        rotated.artifacts["host/launchagents/mcquack.eblume.zot.plist"]
+    # agents whose signal derives from no secret stay plain and keep their logs
+    assert by_name(secret_plan, "zot-metrics-agent-install")["inputs"]["logging"] == "stdoutAndStderr"

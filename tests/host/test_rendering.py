@@ -80,6 +80,14 @@ def test_plists_round_trip_and_name_only_absolute_paths(plan: Plan) -> None:
     for label in ("zot-metrics", "k8s-api-serve", "minikube-metrics"):
         agent = plistlib.loads(plists[f"host/launchagents/mcquack.eblume.{label}.plist"].encode())
         assert agent["StartInterval"] == 60 and agent["KeepAlive"] is False
+        assert agent["StandardOutPath"] == f"/opt/homebrew/var/log/mcquack.{label}.out.log"
+    # the agents' PATH: the directories of the configured tools (minikube runs `docker` by name), then launchd's
+    for label in ("k8s-api-serve", "minikube-metrics"):
+        agent = plistlib.loads(plists[f"host/launchagents/mcquack.eblume.{label}.plist"].encode())
+        assert agent["EnvironmentVariables"]["PATH"] == ":".join((
+            "/opt/homebrew/bin", "/usr/local/bin", "/Applications/Tailscale.app/Contents/MacOS",
+            "/usr/bin", "/bin", "/usr/sbin", "/sbin"))
+    assert "EnvironmentVariables" not in zot  # the restart signal stays out of the plist
 
 
 def test_zot_config_carries_the_facts(plan: Plan) -> None:
@@ -89,7 +97,9 @@ def test_zot_config_carries_the_facts(plan: Plan) -> None:
     assert config["storage"]["rootDirectory"] == "/Users/erichblume/zot" and config["storage"]["gc"] is True
     extensions = config["extensions"]
     assert extensions["metrics"] == {"enable": True, "prometheus": {"path": "/metrics"}}
-    assert extensions["search"]["enable"] is True and extensions["ui"] == {"enable": True}
+    # search and ui only: no cve (CVE scanning downloads Trivy's databases every 24 h)
+    assert extensions["search"] == {"enable": True} and extensions["ui"] == {"enable": True}
+    assert set(extensions) == {"metrics", "search", "ui", "sync"}
     assert "credentialsFile" not in extensions["sync"]  # no Docker Hub credentials in the indri stack yet
     registries = {r["content"][0]["destination"].strip("/"): r for r in extensions["sync"]["registries"]}
     assert set(registries) == set(UPSTREAMS)
@@ -144,3 +154,17 @@ def test_launch_agent_refuses_unexpanded_paths(machine: Machine, field: str, val
     with pytest.raises(ValueError, match=r"LaunchAgent mcquack\.eblume\.test") as error:
         LaunchAgentArgs(**values)  # type: ignore[arg-type]
     assert message in str(error.value)
+
+
+HOST_COMPONENTS = Path(__file__).resolve().parents[2] / "components" / "host"
+HOMELAB_WORDS = ("erichblume", "indri", "tail8d86e", "mcquack")
+
+
+def test_host_components_carry_no_homelab_facts() -> None:
+    """Users, host and tailnet names and the agents' labels come from the phase (phases/p0_foundation.py,
+    settings), so the components serve another Mac as well."""
+    files = [*sorted(HOST_COMPONENTS.glob("*.py")), *sorted((HOST_COMPONENTS / "scripts").glob("*.sh"))]
+    assert len(files) >= 15
+    found = [f"{path.relative_to(HOST_COMPONENTS)}: {word}" for path in files
+             for word in HOMELAB_WORDS if word in path.read_text().lower()]
+    assert found == []

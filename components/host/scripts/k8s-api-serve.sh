@@ -3,7 +3,7 @@
 # create: read it (`docker port PROFILE APISERVER_PORT/tcp`) and re-point `tailscale serve --service=SERVICE
 #         --tcp=SERVE_PORT tcp://localhost:<port>` when the serve entry points elsewhere. Fails if the
 #         cluster is not running.
-# agent:  the same, every 60 s from mcquack.eblume.k8s-api-serve; a stopped cluster is not an error there.
+# agent:  the same, every 60 s from its LaunchAgent; a stopped cluster is not an error there.
 # delete: `tailscale serve clear SERVICE`.
 # Preamble: PROFILE APISERVER_PORT SERVICE SERVE_PORT DOCKER TAILSCALE PLUTIL
 

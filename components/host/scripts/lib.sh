@@ -58,6 +58,19 @@ replace_if_changed() {
   commit_file "$1"
 }
 
+# restart_marker PATH: the marker that says the job reading PATH still has to be restarted for its current
+# content. It is written before PATH changes and removed only after a successful restart, so a restart that
+# failed is retried by the next run although PATH then already holds the new content.
+restart_marker() {
+  printf '%s.blumeops-restart-pending' "$1"
+}
+
+# mark_restart_pending PATH: leave restart_marker PATH (call it before PATH is replaced).
+mark_restart_pending() {
+  ensure_dir "$(dirname "$1")"
+  : >"$(restart_marker "$1")"
+}
+
 # remove_file PATH: remove PATH if it exists.
 remove_file() {
   if [[ -e "$1" || -L "$1" ]]; then

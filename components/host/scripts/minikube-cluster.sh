@@ -1,13 +1,18 @@
 # ---- components/host/scripts/minikube-cluster.sh: the minikube cluster on Docker Desktop ----
-# create: require Docker Desktop (`docker info`); install the containerd hosts.toml mirror files through
-#         minikube's file sync (MINIKUBE_HOME/files/..., copied into the node on every start; copied into a
-#         running node with `minikube cp` when they change); refuse a profile with another driver or
-#         runtime unless ALLOW_REPLACE (then delete it first); refuse cpus/memory/disk that differ from the
-#         existing profile (minikube cannot resize); `minikube start` only when the profile is not Running.
-# delete: `minikube delete` the profile (the cluster and its data) and remove the mirror files.
+# create: require Docker Desktop (`docker info`); read the existing profile's driver, runtime and size (an
+#         unreadable or empty value stops the step: nothing is deleted on a guess); refuse a profile with
+#         another driver unless it is one of LEGACY_DRIVERS and ALLOW_REPLACE is set (then delete it first);
+#         never delete a docker profile (another runtime, or cpus/memory/disk that differ: minikube cannot
+#         resize, so the step says what to do); install the containerd hosts.toml mirror files (first line
+#         MANAGED_MARK) through minikube's file sync (MINIKUBE_HOME/files/..., copied into the node on every
+#         start; copied into a running node with `minikube cp` when they change); `minikube start` only when
+#         the profile is not Running; then remove the managed hosts.toml of registries no longer mirrored,
+#         from the node (`minikube ssh`) and from the file sync. Unmarked files are the operator's: kept.
+# delete: `minikube delete` the profile (the cluster and its data) and remove every managed mirror file.
 # Preamble: PROFILE DRIVER CONTAINER_RUNTIME CPUS MEMORY_MB DISK_SIZE DISK_SIZE_MB APISERVER_NAMES (one per
-#           line) APISERVER_PORT LISTEN_ADDRESS ALLOW_REPLACE MINIKUBE_HOME MINIKUBE DOCKER PLUTIL
-#           MIRROR_COUNT MIRROR_<n>_REGISTRY MIRROR_<n>_TOML (n = 1..MIRROR_COUNT)
+#           line) APISERVER_PORT LISTEN_ADDRESS ALLOW_REPLACE LEGACY_DRIVERS (one per line) MANAGED_MARK
+#           MINIKUBE_HOME MINIKUBE DOCKER PLUTIL MIRROR_COUNT MIRROR_<n>_REGISTRY MIRROR_<n>_TOML
+#           (n = 1..MIRROR_COUNT)
 
 # minikube runs `docker` by name: give the SSH shell Docker Desktop's and minikube's directories.
 PATH="$(dirname "$DOCKER"):$(dirname "$MINIKUBE"):$PATH"
@@ -15,7 +20,9 @@ export PATH MINIKUBE_HOME
 
 CERTS_D="$MINIKUBE_HOME/files/etc/containerd/certs.d"
 PROFILE_CONFIG="$MINIKUBE_HOME/profiles/$PROFILE/config.json"
+NODE_CERTS_D=/etc/containerd/certs.d
 CHANGED_MIRRORS=()
+STALE_MIRRORS=()
 
 check_docker() {
   "$DOCKER" info >/dev/null 2>&1 || die "Docker Desktop is not running (\`$DOCKER info\` failed)." \
@@ -24,8 +31,28 @@ check_docker() {
     "'Start Docker Desktop when you sign in', then run pulumi up again"
 }
 
+# profile_value KEYPATH: the value at KEYPATH of the profile's config.json. A value that cannot be read, or
+# is empty, stops the step: what is done to the profile (even deleting it) depends on these values.
 profile_value() {
-  json_value "$PROFILE_CONFIG" "$1"
+  local value
+  value=$("$PLUTIL" -extract "$1" raw -o - "$PROFILE_CONFIG" 2>/dev/null) ||
+    die "cannot read $1 from the minikube profile config $PROFILE_CONFIG, so the step stops without changing" \
+      "the profile. Check that the file is readable minikube profile JSON (\`$PLUTIL -extract $1 raw -o -" \
+      "$PROFILE_CONFIG\` shows the error; \`$MINIKUBE profile list\`), then run pulumi up again"
+  [[ -n "$value" ]] ||
+    die "the minikube profile config $PROFILE_CONFIG has an empty $1, so the step stops without changing the" \
+      "profile. Check the file (\`$MINIKUBE profile list\`), then run pulumi up again"
+  printf '%s' "$value"
+}
+
+is_legacy_driver() {
+  local legacy
+  while IFS= read -r legacy; do
+    if [[ -n "$legacy" && "$legacy" == "$1" ]]; then
+      return 0
+    fi
+  done <<<"$LEGACY_DRIVERS"
+  return 1
 }
 
 host_status() {
@@ -36,6 +63,63 @@ host_status() {
   fi
   status=$("$MINIKUBE" status -p "$PROFILE" --format '{{.Host}}' 2>/dev/null) || true
   printf '%s' "${status:-Unknown}"
+}
+
+# is_managed FILE: FILE's first line is MANAGED_MARK (the program wrote it).
+is_managed() {
+  local first=""
+  IFS= read -r first <"$1" || true
+  [[ "$first" == "$MANAGED_MARK" ]]
+}
+
+wanted_mirror() {
+  local n registry
+  for ((n = 1; n <= MIRROR_COUNT; n++)); do
+    registry="MIRROR_${n}_REGISTRY"
+    if [[ "${!registry}" == "$1" ]]; then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# managed_mirrors: the registries that have a managed hosts.toml in the file sync, one per line.
+managed_mirrors() {
+  local file
+  for file in "$CERTS_D"/*/hosts.toml; do
+    if [[ -f "$file" ]] && is_managed "$file"; then
+      basename "$(dirname "$file")"
+    fi
+  done
+}
+
+find_stale_mirrors() {
+  local registry
+  while IFS= read -r registry; do
+    if [[ -n "$registry" ]] && ! wanted_mirror "$registry"; then
+      STALE_MIRRORS+=("$registry")
+    fi
+  done < <(managed_mirrors)
+}
+
+remove_mirror_files() {
+  remove_file "$CERTS_D/$1/hosts.toml"
+  remove_empty_dir "$CERTS_D/$1"
+}
+
+# remove_stale_mirrors: from the running node first (the file sync only ever adds files), then from the file
+# sync; a failure leaves them in the file sync, so the next run retries.
+remove_stale_mirrors() {
+  local registry
+  for registry in "${STALE_MIRRORS[@]+"${STALE_MIRRORS[@]}"}"; do
+    "$MINIKUBE" -p "$PROFILE" ssh -- sudo rm -f "$NODE_CERTS_D/$registry/hosts.toml" ||
+      die "removing the $registry mirror from the node failed (\`minikube ssh\`); the next run retries"
+    # an empty directory left in the node is harmless (containerd then uses the registry itself)
+    "$MINIKUBE" -p "$PROFILE" ssh -- sudo rmdir --ignore-fail-on-non-empty "$NODE_CERTS_D/$registry" ||
+      log "left the empty directory $NODE_CERTS_D/$registry in the node"
+    remove_mirror_files "$registry"
+    log "removed the mirror of $registry (no longer an upstream)"
+  done
 }
 
 install_mirrors() {
@@ -52,12 +136,10 @@ install_mirrors() {
 }
 
 remove_mirrors() {
-  local n registry dir
-  for ((n = 1; n <= MIRROR_COUNT; n++)); do
-    registry="MIRROR_${n}_REGISTRY"
-    remove_file "$CERTS_D/${!registry}/hosts.toml"
-    remove_empty_dir "$CERTS_D/${!registry}"
-  done
+  local registry dir
+  while IFS= read -r registry; do
+    [[ -z "$registry" ]] || remove_mirror_files "$registry"
+  done < <(managed_mirrors)
   for dir in "$CERTS_D" "$MINIKUBE_HOME/files/etc/containerd" "$MINIKUBE_HOME/files/etc" "$MINIKUBE_HOME/files"; do
     remove_empty_dir "$dir"
   done
@@ -66,23 +148,35 @@ remove_mirrors() {
 check_existing_profile() {
   local driver runtime cpus memory disk
   [[ -f "$PROFILE_CONFIG" ]] || return 0
-  driver=$(profile_value Driver)
-  runtime=$(profile_value KubernetesConfig.ContainerRuntime)
-  if [[ "$driver" != "$DRIVER" || "$runtime" != "$CONTAINER_RUNTIME" ]]; then
+  driver=$(profile_value Driver) || exit 1
+  runtime=$(profile_value KubernetesConfig.ContainerRuntime) || exit 1
+  if [[ "$driver" != "$DRIVER" ]]; then
+    if ! is_legacy_driver "$driver"; then
+      die "the minikube profile $PROFILE runs the '$driver' driver, which this step does not replace (it" \
+        "replaces only $(tr '\n' ' ' <<<"$LEGACY_DRIVERS")profiles); this stack wants '$DRIVER' with" \
+        "'$CONTAINER_RUNTIME'. Back up what you need, \`minikube delete -p $PROFILE\` by hand, and run pulumi" \
+        "up again"
+    fi
     if [[ "$ALLOW_REPLACE" != true ]]; then
-      die "the minikube profile $PROFILE runs the '${driver:-?}' driver with the '${runtime:-?}' runtime;" \
+      die "the minikube profile $PROFILE runs the '$driver' driver with the '$runtime' runtime;" \
         "this stack wants '$DRIVER' with '$CONTAINER_RUNTIME'. Replacing it deletes the cluster and all its" \
         "data (PersistentVolumes included): back up what you need first (e.g. \`kubectl get all -A -o yaml\`," \
         "database dumps), then either \`minikube delete -p $PROFILE\` or" \
         "\`pulumi config set blumeops:minikube.allowReplace true\`, and run pulumi up again"
     fi
-    log "deleting the profile $PROFILE (driver '${driver:-?}', runtime '${runtime:-?}'): allowReplace is set"
+    log "deleting the profile $PROFILE (legacy driver '$driver', runtime '$runtime'): allowReplace is set"
     "$MINIKUBE" delete -p "$PROFILE" || die "\`minikube delete -p $PROFILE\` failed"
     return 0
   fi
-  cpus=$(profile_value CPUs)
-  memory=$(profile_value Memory)
-  disk=$(profile_value DiskSize)
+  if [[ "$runtime" != "$CONTAINER_RUNTIME" ]]; then
+    die "the minikube profile $PROFILE runs the '$driver' driver with the '$runtime' runtime; this stack wants" \
+      "'$CONTAINER_RUNTIME'. The program never deletes a $DRIVER profile (allowReplace covers legacy drivers" \
+      "only): back up what you need (e.g. \`kubectl get all -A -o yaml\`, database dumps), then" \
+      "\`minikube delete -p $PROFILE\` by hand and run pulumi up again"
+  fi
+  cpus=$(profile_value CPUs) || exit 1
+  memory=$(profile_value Memory) || exit 1
+  disk=$(profile_value DiskSize) || exit 1
   if [[ "$cpus" != "$CPUS" || "$memory" != "$MEMORY_MB" || "$disk" != "$DISK_SIZE_MB" ]]; then
     die "the minikube profile $PROFILE has cpus=$cpus memory=${memory}MB disk=${disk}MB, the stack wants" \
       "cpus=$CPUS memory=${MEMORY_MB}MB disk=${DISK_SIZE_MB}MB ($DISK_SIZE). minikube cannot resize an" \
@@ -106,13 +200,15 @@ step_create() {
   check_docker
   check_existing_profile
   install_mirrors
+  find_stale_mirrors
   status=$(host_status)
   if [[ "$status" == Running ]]; then
     for registry in "${CHANGED_MIRRORS[@]+"${CHANGED_MIRRORS[@]}"}"; do
       # hosts.toml changes need no containerd restart; file sync would only copy them on the next start.
-      "$MINIKUBE" -p "$PROFILE" cp "$CERTS_D/$registry/hosts.toml" "/etc/containerd/certs.d/$registry/hosts.toml" ||
+      "$MINIKUBE" -p "$PROFILE" cp "$CERTS_D/$registry/hosts.toml" "$NODE_CERTS_D/$registry/hosts.toml" ||
         die "\`minikube cp\` of the $registry mirror into the node failed"
     done
+    remove_stale_mirrors
     return 0
   fi
   while IFS= read -r flag; do
@@ -123,6 +219,7 @@ step_create() {
     "\`minikube logs -p $PROFILE\` has more"
   status=$(host_status)
   [[ "$status" == Running ]] || die "minikube profile $PROFILE is '$status' after start"
+  remove_stale_mirrors
 }
 
 step_delete() {

@@ -1,4 +1,4 @@
-# ---- components/host/scripts/minikube-metrics.sh: run by the LaunchAgent mcquack.eblume.minikube-metrics ----
+# ---- components/host/scripts/minikube-metrics.sh: run by the metrics LaunchAgent of minikube ----
 # agent: write minikube_up, minikube_apiserver_up and node/pod/namespace counts (all 0 when down) to TEXTFILE
 #        via a temp file + rename.
 # Preamble: PROFILE MINIKUBE KUBECTL DOCKER KUBECONFIG_PATH MINIKUBE_HOME TEXTFILE

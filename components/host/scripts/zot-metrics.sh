@@ -1,4 +1,4 @@
-# ---- components/host/scripts/zot-metrics.sh: run by the LaunchAgent mcquack.eblume.zot-metrics ----
+# ---- components/host/scripts/zot-metrics.sh: run by the metrics LaunchAgent of zot ----
 # agent: probe zot's catalog and write the gauge zot_up (1/0) to TEXTFILE via a temp file + rename.
 # Preamble: CURL PROBE_URL TEXTFILE
 
