@@ -221,3 +221,23 @@ class LaunchAgent(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"label": args.label, "plistPath": args.plist_path})
+
+
+def scripted_agent(
+    name: str,
+    host: Host,
+    install: HostStep,
+    script_path: str,
+    agent: LaunchAgentArgs,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> tuple[Any, LaunchAgent]:
+    """A script installed at ``script_path`` on ``host`` (step ``install``), then the LaunchAgent ``name``
+    that runs it, loaded only once the script (and ``depends_on``) is in place. Undo: both deletes."""
+    script = host_script(
+        install.name,
+        HostScriptArgs(host=host, step=install, identity=(script_path,)),
+        pulumi.ResourceOptions(parent=parent),
+    )
+    loaded = LaunchAgent(name, agent, pulumi.ResourceOptions(parent=parent, depends_on=[script, *depends_on]))
+    return script, loaded

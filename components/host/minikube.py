@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import AgentName, LaunchAgentArgs, scripted_agent
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.zot import MetricsPaths, RegistryMirror
 
@@ -280,7 +280,6 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             "artifacts": artifacts,
         }
         super().__init__(CLUSTER_TYPE, name, props, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.cluster = host_script(
             cluster_step.name,
             HostScriptArgs(host=args.host, step=cluster_step, identity=(args.profile,)),
@@ -294,25 +293,12 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             HostScriptArgs(host=args.host, step=serve_step, identity=(args.service,)),
             pulumi.ResourceOptions(parent=self, depends_on=serve_depends),
         )
-        self.api_serve_script = host_script(
-            serve_install.name,
-            HostScriptArgs(host=args.host, step=serve_install, identity=(args.api_serve_script_path,)),
-            child,
+        self.api_serve_script, self.api_serve_agent = scripted_agent(
+            f"{name}-api-serve-agent", args.host, serve_install, args.api_serve_script_path,
+            args.api_serve_agent(), self, depends_on=[self.api_serve],
         )
-        self.api_serve_agent = LaunchAgent(
-            f"{name}-api-serve-agent",
-            args.api_serve_agent(),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.api_serve_script, self.api_serve]),
-        )
-        self.metrics_script = host_script(
-            metrics_install.name,
-            HostScriptArgs(host=args.host, step=metrics_install, identity=(args.metrics_script_path,)),
-            child,
-        )
-        self.metrics_agent = LaunchAgent(
-            f"{name}-metrics-agent",
-            args.metrics_agent(),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.metrics_script]),
+        self.metrics_script, self.metrics_agent = scripted_agent(
+            f"{name}-metrics-agent", args.host, metrics_install, args.metrics_script_path, args.metrics_agent(), self,
         )
         self.kubeconfig: pulumi.Output[str]
         if args.kubeconfig is not None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, restart_marker
+from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, restart_marker, scripted_agent
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 
@@ -308,14 +308,7 @@ class ZotRegistry(pulumi.ComponentResource):
         self.serve = TailscaleServe(
             f"{name}-serve", args.serve(), pulumi.ResourceOptions(parent=self, depends_on=[self.ready])
         )
-        self.metrics_script = host_script(
-            metrics_step.name,
-            HostScriptArgs(host=args.host, step=metrics_step, identity=(args.metrics_script_path,)),
-            child,
-        )
-        self.metrics_agent = LaunchAgent(
-            f"{name}-metrics-agent",
-            args.metrics_agent(),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.metrics_script]),
+        self.metrics_script, self.metrics_agent = scripted_agent(
+            f"{name}-metrics-agent", args.host, metrics_step, args.metrics_script_path, args.metrics_agent(), self,
         )
         self.register_outputs({"label": args.agent_name.label, "service": args.service})
