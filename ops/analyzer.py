@@ -26,6 +26,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import proto
 from pulumi.runtime.proto import analyzer_pb2_grpc
 
+from ops import console
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POLICY_DIR = REPO_ROOT / "policy"
 START_TIMEOUT_SECONDS = 60.0
@@ -320,18 +322,17 @@ def analyze(
         return analyzer.analyze(resources)
 
 
-_COLOURS = {MANDATORY: "\033[31m", ADVISORY: "\033[33m", "ok": "\033[32m", "dim": "\033[2m"}
-_RESET = "\033[0m"
+_STYLES = {MANDATORY: "red", ADVISORY: "yellow", "ok": "green", "dim": "dim"}
 
 
 def render_report(report: AnalysisReport, stream: TextIO | None = None, color: bool | None = None) -> str:
     """The verdicts for people: one aligned line per violation (mandatory first), then a summary.
     Colour only when `color` is True, or when None and `stream` (default stdout) is a TTY."""
     out = stream if stream is not None else sys.stdout
-    use_colour = color if color is not None else bool(getattr(out, "isatty", lambda: False)())
+    enabled = color if color is not None else console.use_colour(out)
 
     def paint(kind: str, text: str) -> str:
-        return f"{_COLOURS[kind]}{text}{_RESET}" if use_colour else text
+        return console.colour(text, _STYLES[kind], enabled)
 
     lines = [f"policy pack {report.pack}@v{report.version}: {len(report.policies)} policies, "
              f"{report.resources_analyzed} resources"]
@@ -341,7 +342,7 @@ def render_report(report: AnalysisReport, stream: TextIO | None = None, color: b
         policy_width = max(len(v.policy) for v in ordered)
         for violation in ordered:
             first, *rest = violation.message.splitlines() or [""]
-            level = paint(violation.level if violation.level in _COLOURS else "dim",
+            level = paint(violation.level if violation.level in _STYLES else "dim",
                           violation.level.upper().ljust(level_width))
             lines.append(f"  {level}  {violation.policy.ljust(policy_width)}  {first}")
             indent = " " * (2 + level_width + 2 + policy_width + 2)

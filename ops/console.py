@@ -14,10 +14,12 @@ def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
+def colour(text: str, style: str, enabled: bool) -> str:
+    return f"\033[{_CODES[style]}m{text}\033[0m" if enabled else text
+
+
 def paint(text: str, style: str, stream: TextIO = sys.stdout) -> str:
-    if not use_colour(stream):
-        return text
-    return f"\033[{_CODES[style]}m{text}\033[0m"
+    return colour(text, style, use_colour(stream))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
