@@ -25,6 +25,9 @@ def _plan(args: argparse.Namespace) -> int:
     for line in offline_plan.tree_lines(plan):
         style = "bold" if line.startswith(("P", "outside")) else "dim"
         print(console.paint(line, style, out) if style == "bold" else line)
+    for level, message in plan.run.log if plan.run is not None else []:
+        if level in ("warning", "error"):
+            print(console.paint(f"{level}: {message}", "yellow", out))
     for note in plan.stand_ins:
         print(console.paint(f"offline: {note}", "yellow", out))
     report = offline_plan.check_policy(plan)

@@ -50,7 +50,6 @@ class Registration:
     type: str
     name: str
     custom: bool
-    remote: bool
     parent: str | None
     provider: str | None
     wire_inputs: dict[str, Any]  # protobuf-JSON form: secrets/references/assets keep their signatures
@@ -66,7 +65,7 @@ class Registration:
 class ProgramRun:
     registrations: list[Registration]
     exports: dict[str, Any]
-    log: list[tuple[str, str]] = field(default_factory=list)
+    log: list[tuple[str, str]] = field(default_factory=list)  # (level, message) the program logged
 
 
 class ProgramError(Exception):
@@ -101,7 +100,6 @@ class RecordingMonitor(mocks.MockMonitor):
                 type=request.type,
                 name=request.name,
                 custom=bool(request.custom),
-                remote=bool(request.remote),
                 parent=None if request.parent.endswith("::" + _stack_type_name()) else (request.parent or None),
                 provider=provider.rsplit("::", 1)[0] if provider else None,
                 wire_inputs=whole_numbers(json_format.MessageToDict(request.object)),

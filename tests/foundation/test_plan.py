@@ -182,3 +182,15 @@ def test_stand_ins_only_for_what_the_stack_needs(tmp_path) -> None:  # type: ign
     assert "blumeops:operator.oauthClientId" not in lifted.config
     assert "blumeops:operator.oauthClientSecret" not in lifted.fake_secrets
     assert not any("operator.oauthClient" in note for note in lifted.stand_ins)
+
+
+def test_what_the_program_logs_as_a_warning_is_shown(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ops import __main__ as cli
+
+    (tmp_path / "__main__.py").write_text("import pulumi\npulumi.log.warn('zot binary is older than 2.1.6')\n")
+    plan = offline_plan.build_plan(load_stack("indri"), program_dir=tmp_path)
+    assert ("warning", "zot binary is older than 2.1.6") in plan.run.log
+    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack: plan)
+    monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
+    assert cli.main(["plan", "--stack", "indri"]) == 0
+    assert "warning: zot binary is older than 2.1.6" in capsys.readouterr().out
