@@ -1,8 +1,9 @@
-"""``python -m ops plan|diff|phases``: the offline preview and the checks around it."""
+"""``python -m ops plan|diff|phases|settings|images``: the offline preview and the checks around it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -58,28 +59,43 @@ def _phases(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack)
     target = stack.target
     counts: dict[str, int] = {}
-    last = max((s for s in phase_engine.REGISTRY if s.implemented), key=lambda s: phase_engine.REGISTRY.index(s))
-    preview = offline_plan.build_plan(load_stack(args.stack, last.id))
+    last = phase_engine.last_implemented()
+    preview = offline_plan.build_plan(load_stack(args.stack, last))
     for resource in preview.resources:
         if resource["phase"] is not None and resource["type"] != offline_plan.PHASE_TYPE:
             counts[resource["phase"]] = counts.get(resource["phase"], 0) + 1
     rows = []
-    reached = False
-    for spec in phase_engine.REGISTRY:
-        marker = "->" if spec.id == target else ""
-        if not spec.implemented:
-            status = "not implemented"
-        elif not reached:
-            status = "deployed"
-        else:
-            status = "pending"
-        if spec.id == target:
-            reached = True
-        rows.append([marker, spec.id, spec.title, spec.requires or "-", status,
-                     str(counts.get(spec.id, "-")) if spec.implemented else "-"])
-    for line in console.table(["", "id", "title", "requires", "at target", "resources"], rows):
+    for row in phase_engine.phase_status(phase_engine.REGISTRY, target):
+        implemented = row["status"] != "not implemented"
+        rows.append(["->" if row["id"] == target else "", row["id"], row["title"], row["status"],
+                     str(counts.get(row["id"], "-")) if implemented else "-"])
+    for line in console.table(["", "id", "title", "at target", "resources"], rows):
         print(line)
-    print(f"stack {args.stack}: target phase {target}; resources counted in a plan up to phase {last.id}")
+    print(f"stack {args.stack}: target phase {target}; each phase includes every phase before it; "
+          f"resources counted in a plan up to phase {last}")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    stack = load_stack(args.stack)
+    own = {key: value for key, value in stack.config.items() if key not in stack.substituted}
+    described = list(stack_settings.describe(phase_engine.declared_settings(), own))
+    if args.json:
+        print(json.dumps(described, indent=2, sort_keys=True))
+        return 0
+
+    def shown(value: object) -> str:
+        text = str(value)
+        return text if len(text) <= 48 else text[:45] + "..."
+
+    def source(d: dict[str, object]) -> str:
+        if d["set"]:
+            return "stack"
+        return "MISSING" if d["value"] == "<required>" else "default"
+
+    rows = [[d["key"], shown(d["value"]), source(d), d["declaredIn"], d["help"]] for d in described]
+    for line in console.table(["key", "in effect", "from", "declared in", "what"], rows):
+        print(line)
     return 0
 
 
@@ -98,6 +114,10 @@ def parser() -> argparse.ArgumentParser:
     table = sub.add_parser("phases", help="the phase table, the target marked, resources per phase")
     table.add_argument("--stack", default="indri")
     table.set_defaults(func=_phases)
+    listing = sub.add_parser("settings", help="every blumeops setting: default, where declared, value in effect")
+    listing.add_argument("--stack", default="indri")
+    listing.add_argument("--json", action="store_true", help="machine-readable")
+    listing.set_defaults(func=_settings)
     images.add_parser(sub)
     return root
 

@@ -207,6 +207,27 @@ def run_program(
     extra_outputs: Mapping[str, Outputs] | None = None,
 ) -> ProgramRun:
     """Run ``program_dir/__main__.py`` under mocks with ``config``; return what it registered and exported."""
+    main = program_dir / "__main__.py"
+    added_path = str(program_dir) not in sys.path
+    if added_path:
+        sys.path.insert(0, str(program_dir))
+    try:
+        return run(lambda: runpy.run_path(str(main), run_name="__main__"), project, stack, config, secret_keys,
+                   extra_outputs)
+    finally:
+        if added_path:
+            sys.path.remove(str(program_dir))
+
+
+def run(
+    program: Callable[[], Any],
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: Sequence[str],
+    extra_outputs: Mapping[str, Outputs] | None = None,
+) -> ProgramRun:
+    """Run ``program`` (a Pulumi program as a function) under mocks with ``config``."""
     plan_mocks = PlanMocks(extra_outputs)
     monitor = RecordingMonitor(plan_mocks)
     capture = _LogCapture()
@@ -227,16 +248,7 @@ def run_program(
     mocks.set_mocks(plan_mocks, project=project, stack=stack, preview=True, logger=_LOGGER, monitor=monitor)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
-
-    main = program_dir / "__main__.py"
-    added_path = str(program_dir) not in sys.path
-    if added_path:
-        sys.path.insert(0, str(program_dir))
     exports: dict[str, Any] = {}
-
-    def program() -> None:
-        runpy.run_path(str(main), run_name="__main__")
-
     try:
         _sync_await(run_pulumi_func(program))
         root = runtime_settings.get_root_resource()
@@ -249,8 +261,6 @@ def run_program(
         raise ProgramError(f"the program failed: {type(err).__name__}: {err}", len(monitor.registrations)) from err
     finally:
         setattr(pulumi_resource, "register_resource", original_register)  # noqa: B010
-        if added_path:
-            sys.path.remove(str(program_dir))
         runtime_settings.ROOT.set(None)
     errors = [message for level, message in capture.records if level == "error"]
     if errors:

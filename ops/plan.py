@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 import phases as phase_engine
-from ops import analyzer, harness
+from ops import analyzer, harness, wire
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"
@@ -49,22 +49,7 @@ class PlanError(Exception):
 
 def redact(value: Any) -> Any:
     """Wire-form inputs -> plan inputs: secrets hidden, references as URNs, assets by their source."""
-    if isinstance(value, dict):
-        sig = value.get(harness.SIG_KEY)
-        if sig == harness.SECRET_SIG:
-            return SECRET
-        if sig == harness.RESOURCE_SIG:
-            return value.get("urn")
-        if sig == harness.ASSET_SIG:
-            return {"asset": value.get("path") or value.get("uri") or value.get("text")}
-        if sig == harness.ARCHIVE_SIG:
-            return {"archive": value.get("path") or value.get("uri") or sorted(value.get("assets", {}))}
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    if value == harness.UNKNOWN:
-        return UNKNOWN
-    return value
+    return wire.transform(value, secret=lambda _: SECRET, unknown=UNKNOWN)
 
 
 @dataclass(slots=True)
@@ -169,16 +154,7 @@ def analyzer_properties(value: Any) -> Any:
     """Wire-form inputs as the engine hands them to a policy pack: secrets marked and with their values
     (the engine sends them: a rule must be able to check a pinned host key inside a secret connection;
     offline they are the plan's fakes), unknowns unknown, resource references as their URNs."""
-    if isinstance(value, dict):
-        sig = value.get(harness.SIG_KEY)
-        if sig == harness.SECRET_SIG:
-            return {harness.SIG_KEY: harness.SECRET_SIG, "value": analyzer_properties(value.get("value"))}
-        if sig == harness.RESOURCE_SIG:
-            return value.get("urn")
-        return {key: analyzer_properties(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [analyzer_properties(item) for item in value]
-    return value
+    return wire.transform(value, secret=wire.marked_secret)
 
 
 def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResource]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+import phases
 from phases import settings as stack_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +35,7 @@ class StackConfig:
     secret_keys: list[str]
     fake_secrets: dict[str, str] = field(default_factory=dict)  # key -> fake value (must never show up)
     stand_ins: list[str] = field(default_factory=list)  # human notes on offline substitutions
+    substituted: list[str] = field(default_factory=list)  # the keys those notes are about
 
     @property
     def target(self) -> str:
@@ -55,6 +57,25 @@ def _as_engine_string(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads a stack file: a key written twice is an error, not "the last one wins"."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is written twice (the CLI refuses the file; keep one)",
+                key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def project_name(root: Path = ROOT) -> str:
     path = root / "Pulumi.yaml"
     try:
@@ -73,7 +94,7 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> Stack
         raise StackError(f"no stack file {path.name}: the stacks here are "
                          f"{', '.join(sorted(p.name[7:-5] for p in root.glob('Pulumi.*.yaml'))) or 'none'}")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         raise StackError(f"{path.name} is not valid YAML: {err}") from None
     raw = document.get("config") or {}
@@ -93,11 +114,14 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> Stack
     if phase is not None:
         result.config[f"{stack_settings.NAMESPACE}:phase"] = phase
 
-    target = result.config.get(f"{stack_settings.NAMESPACE}:phase")
-    if target in stack_settings.PHASE_IDS:
+    try:  # the same parser the program uses, so the two never disagree on what the target is
+        target: str | None = stack_settings.phase_id(result.config.get(f"{stack_settings.NAMESPACE}:phase"))
+    except stack_settings.InvalidValueError:
+        target = None  # the program reports it, once
+    if target is not None:
         prefix = f"{stack_settings.NAMESPACE}:"
         own = {key[len(prefix):]: value for key, value in result.config.items() if key.startswith(prefix)}
-        for spec in stack_settings.required_keys(target):
+        for spec in stack_settings.required_keys(target, phases.declared_settings()):
             if spec.full_key in result.config or stack_settings.lifted(spec, own):
                 continue
             if spec.secret:
@@ -106,8 +130,10 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> Stack
                 result.secret_keys.append(spec.full_key)
                 result.fake_secrets[spec.full_key] = fake
                 result.stand_ins.append(f"{spec.full_key}: fake secret (set it with {spec.fix()})")
+                result.substituted.append(spec.full_key)
             elif spec.stand_in is not None:
                 result.config[spec.full_key] = spec.stand_in
                 result.stand_ins.append(f"{spec.full_key}: offline stand-in (set it with {spec.fix()})")
+                result.substituted.append(spec.full_key)
     result.secret_keys.sort()
     return result

@@ -1,36 +1,146 @@
 """The phase engine: the ordered registry of the migration and ``deploy``, which walks it up to the target.
 
 Each phase is a ``blumeops:phase:Phase`` ComponentResource (``p0-foundation``, ``p5-1-docker-driver``, ...)
-that parents everything the phase adds, so a preview reads as the migration plan. Phase modules only
-compose components; what one phase hands to the next travels in one ``Deployment`` object.
+that parents everything the phase adds, so a preview reads as the migration plan. A phase module
+(``phases/p<id>_<name>.py``) defines:
+
+- ``build(phase, handover)``: composes components; nothing else;
+- ``SETTINGS``: its settings sections (``phases.settings.section``), loaded and validated with the rest;
+- optionally ``AMENDS``: what it changes in an earlier phase (``Amendment``), stated in its own module.
+
+What one phase gives the next travels in a ``Handover`` under typed ``Key``s, declared by the phase that
+gives them (``p0_foundation.KUBERNETES``). The chain is linear: a target deploys every phase before it, so
+the only prerequisite check is that what a phase takes was given.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import pulumi
 
+from phases import settings as stack_settings
 from phases.settings import PHASE_IDS, Settings
+
+T = TypeVar("T")
 
 
 class PhaseError(Exception):
-    """A target the engine refuses: unimplemented, blocked, or a registry whose order is broken."""
+    """A target the engine refuses (unimplemented, blocked), a broken registry, or a missing hand-over."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The hand-over between phases
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Key(Generic[T]):
+    """A typed name for something one phase gives the next: ``KUBERNETES = Key("kubernetes", k8s.Provider)``.
+
+    ``kind`` is checked when the value is given, so a wrong hand-over fails where it is made, not where it is
+    used."""
+
+    name: str
+    kind: type[T]
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Amendable(Generic[T]):
+    """A value an earlier phase uses and a later phase may change: declared (with its value before any
+    amendment) by the earlier phase, amended by the later one in its own module (``AMENDS``)."""
+
+    name: str
+    default: T
+    help: str = ""
+
+    def to(self, value: T | Callable[[Settings], T]) -> Amendment:
+        return Amendment(cast("Amendable[Any]", self), value)
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """A later phase's change to an ``Amendable`` of an earlier one: a value, or a function of the settings."""
+
+    point: Amendable[Any]
+    value: Any
+
+    def resolve(self, settings: Settings) -> Any:
+        return self.value(settings) if callable(self.value) else self.value
+
+
+@dataclass(slots=True)
+class Handover:
+    """What the phases of one deployment give each other, the amendments in force, and the endpoints."""
+
+    settings: Settings
+    amendments: Mapping[Amendable[Any], tuple[str, Any]] = field(default_factory=dict)  # point -> (phase, value)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    included: list[str] = field(default_factory=list)
+    _given: dict[str, tuple[Key[Any], Any]] = field(default_factory=dict)
+
+    def give(self, key: Key[T], value: T) -> None:
+        if key.name in self._given:
+            raise PhaseError(f"{key.name!r} is given twice")
+        if not isinstance(value, key.kind):
+            raise PhaseError(f"{key.name!r} must be a {key.kind.__name__}, got {type(value).__name__}")
+        self._given[key.name] = (key, value)
+
+    def take(self, key: Key[T]) -> T:
+        if key.name not in self._given:
+            raise PhaseError(f"nothing gave {key.name!r}: an earlier phase must give it ({key.help or key.kind})")
+        return cast(T, self._given[key.name][1])
+
+    def has(self, key: Key[Any]) -> bool:
+        return key.name in self._given
+
+    def given(self) -> tuple[str, ...]:
+        return tuple(sorted(self._given))
+
+    def amended(self, point: Amendable[T]) -> T:
+        """The value of ``point`` for this deployment: the last amendment of a phase in the chain, or its
+        default."""
+        if point in self.amendments:
+            return cast(T, self.amendments[point][1])
+        return point.default
+
+    def section(self, cls: type[T]) -> T:
+        return self.settings.section(cls)
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------------
+
+PhaseBuilder = Callable[["Phase", Handover], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseDefinition:
+    """What a phase module contributes: its builder, settings sections and amendments."""
+
+    build: PhaseBuilder
+    settings: tuple[type, ...] = ()
+    amends: tuple[Amendment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class PhaseSpec:
-    """One row of the phase table in ``../shared/docs/phases.md``."""
+    """One row of the phase table in ``../shared/docs/phases.md``.
+
+    ``definition`` is read from the module ``phases.p<id>_<name>`` when not given (a test registers a
+    throw-away phase by giving it)."""
 
     id: str
     name: str  # short name in the homelab's words: the phase's resource name is p<id>-<name>
     title: str
-    requires: str | None
     adds: str
     implemented: bool
+    definition: PhaseDefinition | None = None
 
     @property
     def slug(self) -> str:
@@ -40,45 +150,47 @@ class PhaseSpec:
     def module(self) -> str:
         return f"phases.{self.slug.replace('-', '_')}"
 
+    def load(self) -> PhaseDefinition:
+        if self.definition is not None:
+            return self.definition
+        module = importlib.import_module(self.module)
+        return PhaseDefinition(
+            build=module.build,
+            settings=tuple(getattr(module, "SETTINGS", ())),
+            amends=tuple(getattr(module, "AMENDS", ())),
+        )
+
 
 REGISTRY: tuple[PhaseSpec, ...] = (
-    PhaseSpec("0", "foundation", "Foundation", None,
+    PhaseSpec("0", "foundation", "Foundation",
               "tailnet ACL, tags and Tailscale Services; zot; minikube (docker driver); svc:registry, svc:k8s; "
               "metrics agents; k8s provider", True),
-    PhaseSpec("1", "kubernetes", "Kubernetes infrastructure", "0",
+    PhaseSpec("1", "kubernetes", "Kubernetes infrastructure",
               "Tailscale operator, ArgoCD, CloudNativePG operator, PostgreSQL cluster blumeops-pg", True),
-    PhaseSpec("2", "grafana", "Grafana", "1", "Grafana in monitoring; retire the brew Grafana and svc:grafana",
-              False),
-    PhaseSpec("3", "postgres-data", "PostgreSQL data and backups", "1",
+    PhaseSpec("2", "grafana", "Grafana", "Grafana in monitoring; retire the brew Grafana and svc:grafana", False),
+    PhaseSpec("3", "postgres-data", "PostgreSQL data and backups",
               "legacy databases imported into blumeops-pg; borgmatic role and config on indri", False),
-    PhaseSpec("4", "miniflux", "Miniflux", "3",
+    PhaseSpec("4", "miniflux", "Miniflux",
               "Miniflux at feed; pg moves to the cluster; retire brew miniflux and postgresql@18", False),
-    PhaseSpec("5", "devpi", "devpi", "1",
-              "devpi image pushed to zot; StatefulSet at pypi; retire the devpi LaunchAgent", False),
-    PhaseSpec("5.1", "docker-driver", "Docker driver and external storage", "5",
-              "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", False),
-    PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission", "5.1",
-              "Transmission at torrent, Kiwix at kiwix on the NFS share", False),
-    PhaseSpec("7", "forgejo", "Forgejo", "6", "Forgejo at forge and git; data migration; ArgoCD's repo moves to git",
+    PhaseSpec("5", "devpi", "devpi", "devpi image pushed to zot; StatefulSet at pypi; retire the devpi LaunchAgent",
               False),
-    PhaseSpec("8", "woodpecker", "Woodpecker CI", "7",
-              "Woodpecker server and agent at ci, authenticated against Forgejo", False),
-    PhaseSpec("9", "cleanup", "Cleanup", "8", "uninstall retired software, drop legacy tags and serve entries", False),
+    PhaseSpec("5.1", "docker-driver", "Docker driver and external storage",
+              "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", False),
+    PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission",
+              "Transmission at torrent, Kiwix at kiwix on the NFS share", False),
+    PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git; data migration; ArgoCD's repo moves to git",
+              False),
+    PhaseSpec("8", "woodpecker", "Woodpecker CI", "Woodpecker server and agent at ci, authenticated against Forgejo",
+              False),
+    PhaseSpec("9", "cleanup", "Cleanup", "uninstall retired software, drop legacy tags and serve entries", False),
 )
 
 
 def check_registry(registry: Sequence[PhaseSpec]) -> None:
-    """The registry lists every phase id once, in migration order, each prerequisite before its dependant."""
+    """The registry lists every phase id once, in migration order."""
     ids = [spec.id for spec in registry]
     if tuple(ids) != PHASE_IDS:
         raise PhaseError(f"the phase registry lists {ids}, expected {list(PHASE_IDS)} in that order")
-    seen: set[str] = set()
-    for spec in registry:
-        if spec.requires is not None and spec.requires not in seen:
-            raise PhaseError(
-                f"phase {spec.id} ({spec.title}) requires phase {spec.requires}, which does not come before it"
-            )
-        seen.add(spec.id)
 
 
 check_registry(REGISTRY)
@@ -92,13 +204,12 @@ def lookup(phase_id: str, registry: Sequence[PhaseSpec] = REGISTRY) -> PhaseSpec
 
 
 def chain(target: str, registry: Sequence[PhaseSpec] = REGISTRY) -> tuple[PhaseSpec, ...]:
-    """Every phase up to and including ``target``, in order (its prerequisites are all among them)."""
+    """Every phase up to and including ``target``, in order: the chain is linear."""
     wanted = lookup(target, registry)
-    selected = registry[: list(registry).index(wanted) + 1]
-    return tuple(selected)
+    return tuple(registry[: list(registry).index(wanted) + 1])
 
 
-def check_target(target: str, blocked: dict[str, str] | None = None,
+def check_target(target: str, blocked: Mapping[str, str] | None = None,
                  registry: Sequence[PhaseSpec] = REGISTRY) -> tuple[PhaseSpec, ...]:
     """The chain for ``target``, or a ``PhaseError`` naming the first phase that cannot be deployed."""
     selected = chain(target, registry)
@@ -116,7 +227,7 @@ def check_target(target: str, blocked: dict[str, str] | None = None,
             also = f" (nor are phases {', '.join(s.id for s in missing[1:])})" if len(missing) > 1 else ""
         else:
             head = f"phase {wanted.id} ({wanted.title})"
-        last = _last_implemented(registry)
+        last = last_implemented(registry)
         raise PhaseError(
             f"{head} is not implemented yet{also}: lower blumeops:phase to {last} with "
             f"`pulumi config set blumeops:phase {last}`"
@@ -124,42 +235,34 @@ def check_target(target: str, blocked: dict[str, str] | None = None,
     return selected
 
 
-def _last_implemented(registry: Sequence[PhaseSpec]) -> str:
+def last_implemented(registry: Sequence[PhaseSpec] = REGISTRY) -> str:
     implemented = [spec.id for spec in registry if spec.implemented]
     return implemented[-1] if implemented else "0"
 
 
-@dataclass(slots=True)
-class Deployment:
-    """What one phase hands to the next: settings, providers and named outputs. No module globals.
+def declared_settings(registry: Sequence[PhaseSpec] = REGISTRY) -> dict[str, tuple[type, ...]]:
+    """The settings sections each implemented phase declares, by phase id (what ``settings.load`` takes)."""
+    return {spec.id: spec.load().settings for spec in registry if spec.implemented}
 
-    Providers and outputs are looked up by name; asking for one an earlier phase did not provide is an
-    error that names it, so a phase that builds on another cannot silently run without it.
-    """
 
-    settings: Settings
-    providers: dict[str, pulumi.ProviderResource] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    endpoints: dict[str, str] = field(default_factory=dict)
-    deployed: list[str] = field(default_factory=list)
+def setting_specs(registry: Sequence[PhaseSpec] = REGISTRY) -> dict[str, stack_settings.Spec]:
+    """Every declared setting by key (``indri.hostKey`` -> its Spec)."""
+    return {spec.key: spec for spec in stack_settings.all_specs(declared_settings(registry))}
 
-    def provide(self, name: str, value: Any) -> None:
-        if name in self.outputs or name in self.providers:
-            raise PhaseError(f"{name!r} is provided twice")
-        if isinstance(value, pulumi.ProviderResource):
-            self.providers[name] = value
-        else:
-            self.outputs[name] = value
 
-    def provider(self, name: str) -> pulumi.ProviderResource:
-        if name not in self.providers:
-            raise PhaseError(f"no provider {name!r}: an earlier phase must provide it")
-        return self.providers[name]
+def keys_given_before(phase_id: str, registry: Sequence[PhaseSpec] = REGISTRY) -> tuple[Key[Any], ...]:
+    """The hand-over keys the phase modules before ``phase_id`` declare (module-level ``Key`` values)."""
+    found: list[Key[Any]] = []
+    for spec in chain(phase_id, registry)[:-1]:
+        if spec.definition is None and spec.implemented:
+            module = importlib.import_module(spec.module)
+            found += [value for value in vars(module).values() if isinstance(value, Key)]
+    return tuple(found)
 
-    def output(self, name: str) -> Any:
-        if name not in self.outputs:
-            raise PhaseError(f"no output {name!r}: an earlier phase must provide it")
-        return self.outputs[name]
+
+def load_settings(registry: Sequence[PhaseSpec] = REGISTRY) -> Settings:
+    """The stack's settings, validated against every section the registry's phases declare."""
+    return stack_settings.load(declared_settings(registry))
 
 
 class Phase(pulumi.ComponentResource):
@@ -167,47 +270,54 @@ class Phase(pulumi.ComponentResource):
     removes them, except protected state, which Pulumi refuses to delete."""
 
     def __init__(self, spec: PhaseSpec, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(
-            "blumeops:phase:Phase", spec.slug, {"phaseId": spec.id, "title": spec.title}, opts
-        )
+        super().__init__("blumeops:phase:Phase", spec.slug, {"phaseId": spec.id, "title": spec.title}, opts)
         self.spec = spec
 
 
-PhaseBuilder = Callable[[Phase, Deployment], None]
+def amendments(selected: Sequence[PhaseSpec], definitions: Sequence[PhaseDefinition],
+               settings: Settings) -> dict[Amendable[Any], tuple[str, Any]]:
+    """Every amendment of the chain, resolved; a later phase's amendment of the same point wins."""
+    found: dict[Amendable[Any], tuple[str, Any]] = {}
+    for spec, definition in zip(selected, definitions, strict=True):
+        for amendment in definition.amends:
+            found[amendment.point] = (spec.id, amendment.resolve(settings))
+    return found
 
 
-def _builder(spec: PhaseSpec) -> PhaseBuilder:
-    module = importlib.import_module(spec.module)
-    build: PhaseBuilder = module.build
-    return build
-
-
-def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY) -> Deployment:
-    """Register every phase up to ``settings.phase``; refuse the target before registering anything."""
-    selected = check_target(settings.phase, dict(settings.blocked_phases), registry)
-    builders = [(spec, _builder(spec)) for spec in selected]
-    deployment = Deployment(settings)
-    for spec, build in builders:
+def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY,
+           handover: Handover | None = None, only: str | None = None) -> Handover:
+    """Register every phase up to ``settings.phase`` (or just phase ``only``, on a prepared ``handover``, as the
+    tests do); refuse the target before registering anything."""
+    selected = check_target(settings.phase, settings.blocked_phases, registry)
+    definitions = [spec.load() for spec in selected]
+    handover = handover or Handover(settings)
+    handover.amendments = amendments(selected, definitions, settings)
+    for spec, definition in zip(selected, definitions, strict=True):
+        if only is not None and spec.id != only:
+            continue
         phase = Phase(spec)
-        build(phase, deployment)
+        definition.build(phase, handover)
         phase.register_outputs({})
-        deployment.deployed.append(spec.id)
-    return deployment
+        handover.included.append(spec.id)
+    return handover
 
 
-def summary(deployment: Deployment, registry: Sequence[PhaseSpec] = REGISTRY) -> dict[str, Any]:
-    """The stack's exports: the target, each phase's status, the endpoints the deployed phases serve."""
-    target = deployment.settings.phase
+def phase_status(registry: Sequence[PhaseSpec], target: str) -> list[dict[str, str]]:
+    """Each phase's status at ``target``: ``included`` (in the target's chain), ``pending`` or ``not implemented``.
+    A program (or an offline plan) cannot know what is deployed, only what the target includes."""
+    index = PHASE_IDS.index(target) if target in PHASE_IDS else -1
+    return [
+        {"id": spec.id, "title": spec.title,
+         "status": "included" if PHASE_IDS.index(spec.id) <= index and spec.implemented else
+         ("pending" if spec.implemented else "not implemented")}
+        for spec in registry
+    ]
+
+
+def summary(handover: Handover, registry: Sequence[PhaseSpec] = REGISTRY) -> dict[str, Any]:
+    """The stack's exports: the target, each phase's status, the endpoints the included phases serve."""
     return {
-        "targetPhase": target,
-        "phases": [
-            {
-                "id": spec.id,
-                "title": spec.title,
-                "status": "deployed" if spec.id in deployment.deployed else
-                ("pending" if spec.implemented else "not implemented"),
-            }
-            for spec in registry
-        ],
-        "endpoints": dict(sorted(deployment.endpoints.items())),
+        "targetPhase": handover.settings.phase,
+        "phases": phase_status(registry, handover.settings.phase),
+        "endpoints": dict(sorted(handover.endpoints.items())),
     }

@@ -20,11 +20,94 @@ from components.host import (
     ZotRegistryArgs,
 )
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailscaleService
-from phases import Deployment, Phase
-from phases.settings import Settings
+from phases import Amendable, Handover, Key, Phase
+from phases import settings as s
+from phases.settings import HOME, IndriSettings, TailnetSettings
 
 INDRI_TAGS = ("tag:homelab", "tag:blumeops", "tag:registry", "tag:k8s-api")
 SIFAKA_TAGS = ("tag:nas", "tag:blumeops")
+
+
+@s.section("zot")
+class ZotSettings:
+    """zot, the registry on indri: a pull-through cache of the upstream registries."""
+
+    binary: str = s.setting(s.tool_path, "zot binary built from source",
+                            default=f"{HOME}/code/3rd/zot/bin/zot-darwin-arm64")
+    config_path: str = s.setting(s.absolute_path, "zot config.json", default=f"{HOME}/.config/zot/config.json")
+    data_dir: str = s.setting(s.absolute_path, "zot storage root", default=f"{HOME}/zot")
+    log_dir: str = s.setting(s.absolute_path, "zot log directory", default=f"{HOME}/Library/Logs")
+    # port 5050: macOS AirPlay Receiver holds 5000
+    port: int = s.setting(s.port, "zot HTTP port", default=5050, example="5050")
+    upstreams: tuple[RegistryMirror, ...] = s.setting(
+        s.upstreams, "registries zot mirrors on demand (host -> upstream URL)",
+        default={
+            "docker.io": "https://registry-1.docker.io",
+            "ghcr.io": "https://ghcr.io",
+            "quay.io": "https://quay.io",
+            "registry.k8s.io": "https://registry.k8s.io",
+            "code.forgejo.org": "https://code.forgejo.org",
+            "codeberg.org": "https://codeberg.org",
+            "data.forgejo.org": "https://data.forgejo.org",
+            "ecr-public.aws.com": "https://ecr-public.aws.com",
+        },
+        example="'{\"docker.io\": \"https://registry-1.docker.io\"}'")
+    log_level: str = s.setting(s.one_of("panic", "fatal", "error", "warn", "info", "debug", "trace"),
+                               "zot log level", default="info")
+    docker_hub_user: str | None = s.setting(s.text, "Docker Hub user for zot's sync (anonymous: 10 pulls an hour)")
+    docker_hub_token: pulumi.Output[str] | None = s.setting(s.text, "Docker Hub access token for that user",
+                                                            secret=True)
+
+    def __post_init__(self) -> None:
+        if (self.docker_hub_user is None) != (self.docker_hub_token is None):
+            missing = "dockerHubToken" if self.docker_hub_token is None else "dockerHubUser"
+            raise ValueError(f"Docker Hub credentials need both the user and the token: set blumeops:zot.{missing} "
+                             "(the token with --secret) or remove the other")
+
+
+@s.section("minikube")
+class MinikubeSettings:
+    """minikube on indri, on Docker Desktop."""
+
+    profile: str = s.setting(s.minikube_profile, "minikube profile", default="minikube")
+    cpus: int = s.setting(s.count(s.MINIKUBE_MIN_CPUS, 64, " (minikube requires at least 2 CPUs)"),
+                          "CPUs of the node", default=6, example="6")
+    memory_mb: int = s.setting(
+        s.count(s.MINIKUBE_MIN_MEMORY_MB, 1024 * 1024, " (minikube's usable minimum is 1800 MB)"),
+        "memory of the node in MB", default=11264, example="11264")
+    disk_size: str = s.setting(s.disk_size, "disk of the node", default="200g")
+    apiserver_port: int = s.setting(s.port, "API server port inside the node", default=6443, example="6443")
+    allow_replace: bool = s.setting(s.boolean, "replace a profile with another driver (deletes the cluster)",
+                                    default=False, example="true")
+    kubeconfig: pulumi.Output[str] | None = s.setting(
+        s.multiline_secret, "kubeconfig to use instead of the one read from indri", secret=True,
+        example="< ~/.kube/minikube-indri/config.yml")
+
+
+@s.section("metrics")
+class MetricsSettings:
+    """The host metrics agents: where their scripts, textfiles and logs go."""
+
+    textfile_dir: str = s.setting(s.absolute_path, "node_exporter textfile directory",
+                                  default="/opt/homebrew/var/node_exporter/textfile")
+    log_dir: str = s.setting(s.absolute_path, "log directory of the metrics agents", default="/opt/homebrew/var/log")
+    script_dir: str = s.setting(s.absolute_path, "where the metrics scripts are installed", default=f"{HOME}/bin")
+
+    def paths(self) -> MetricsPaths:
+        return MetricsPaths(textfile_dir=self.textfile_dir, log_dir=self.log_dir, script_dir=self.script_dir)
+
+
+SETTINGS = (ZotSettings, MinikubeSettings, MetricsSettings)
+
+# What phase 0 gives the later phases.
+TAILSCALE = Key("tailscale", tailscale.Provider, "the Tailscale provider (the program's OAuth client)")
+TAILNET_ACL = Key("tailnet.acl", tailscale.Acl, "the tailnet policy, which defines every tag the program uses")
+INDRI = Key("indri", Host, "indri as the host steps reach it over SSH")
+KUBERNETES = Key("kubernetes", kubernetes.Provider, "the provider of the minikube cluster on indri")
+METRICS = Key("metrics", MetricsPaths, "where the host metrics agents put scripts, textfiles and logs")
+
+# What a later phase changes here, in its own module: phase 9 drops the legacy service tags from indri.
+KEEP_LEGACY_TAGS = Amendable("tailnet.keepLegacyTags", True, "indri keeps blumeops:tailnet.legacyServiceTags")
 
 # The host's LaunchAgents keep the homelab's "mcquack" names (label, and log files <log_dir>/<stem>.*.log).
 ZOT_AGENT = AgentName("mcquack.eblume.zot", "mcquack.zot")
@@ -42,27 +125,16 @@ REGISTRY_SERVICE = TailscaleService("svc:registry", ("tcp:443",), "zot registry 
 K8S_SERVICE = TailscaleService("svc:k8s", ("tcp:443",), "minikube API server on indri (TCP passthrough)")
 
 
-def indri(settings: Settings) -> Host:
-    tools = settings.indri.tools
+def indri(indri_settings: IndriSettings, tools: HostTools) -> Host:
     return Host(
-        address=settings.indri.host,
-        port=settings.indri.port,
-        user=settings.indri.user,
-        uid=settings.indri.uid,
-        home=settings.indri.home,
-        host_key=settings.indri.host_key,
-        private_key=settings.indri.private_key,
-        tools=HostTools(
-            bash=tools.bash,
-            curl=tools.curl,
-            docker=tools.docker,
-            file=tools.file,
-            kubectl=tools.kubectl,
-            launchctl=tools.launchctl,
-            minikube=tools.minikube,
-            plutil=tools.plutil,
-            tailscale=tools.tailscale,
-        ),
+        address=indri_settings.host,
+        port=indri_settings.port,
+        user=indri_settings.user,
+        uid=indri_settings.uid,
+        home=indri_settings.home,
+        host_key=indri_settings.host_key,
+        private_key=indri_settings.ssh_private_key,
+        tools=tools,
     )
 
 
@@ -71,8 +143,8 @@ def service_host(service: str, tailnet: str) -> str:
     return f"{service.removeprefix('svc:')}.{tailnet}"
 
 
-def zot_args(settings: Settings, host: Host, service: pulumi.Resource | None) -> ZotRegistryArgs:
-    zot = settings.zot
+def zot_args(zot: ZotSettings, host: Host, metrics: MetricsPaths,
+             service: pulumi.Resource | None) -> ZotRegistryArgs:
     return ZotRegistryArgs(
         host=host,
         binary=zot.binary,
@@ -80,8 +152,8 @@ def zot_args(settings: Settings, host: Host, service: pulumi.Resource | None) ->
         data_dir=zot.data_dir,
         log_dir=zot.log_dir,
         port=zot.port,
-        upstreams=tuple(RegistryMirror(u.registry, u.url) for u in zot.upstreams),
-        metrics=metrics_paths(settings),
+        upstreams=zot.upstreams,
+        metrics=metrics,
         agent_name=ZOT_AGENT,
         metrics_agent_name=ZOT_METRICS_AGENT,
         log_level=zot.log_level,
@@ -93,9 +165,9 @@ def zot_args(settings: Settings, host: Host, service: pulumi.Resource | None) ->
     )
 
 
-def minikube_args(settings: Settings, host: Host, service: pulumi.Resource | None) -> MinikubeDockerClusterArgs:
-    minikube = settings.minikube
-    api_hostname = service_host(K8S_SERVICE.name, settings.tailnet.name)
+def minikube_args(minikube: MinikubeSettings, zot: ZotSettings, tailnet: TailnetSettings, host: Host,
+                  metrics: MetricsPaths, service: pulumi.Resource | None) -> MinikubeDockerClusterArgs:
+    api_hostname = service_host(K8S_SERVICE.name, tailnet.name)
     return MinikubeDockerClusterArgs(
         host=host,
         profile=minikube.profile,
@@ -104,11 +176,11 @@ def minikube_args(settings: Settings, host: Host, service: pulumi.Resource | Non
         disk_size=minikube.disk_size,
         apiserver_port=minikube.apiserver_port,
         api_hostname=api_hostname,
-        apiserver_names=(api_hostname, settings.indri.host),
-        upstreams=tuple(RegistryMirror(u.registry, u.url) for u in settings.zot.upstreams),
-        zot_port=settings.zot.port,
-        private_registry=service_host(REGISTRY_SERVICE.name, settings.tailnet.name),
-        metrics=metrics_paths(settings),
+        apiserver_names=(api_hostname, host.address),
+        upstreams=zot.upstreams,
+        zot_port=zot.port,
+        private_registry=service_host(REGISTRY_SERVICE.name, tailnet.name),
+        metrics=metrics,
         api_serve_agent_name=K8S_API_SERVE_AGENT,
         metrics_agent_name=MINIKUBE_METRICS_AGENT,
         allow_replace=minikube.allow_replace,
@@ -118,51 +190,53 @@ def minikube_args(settings: Settings, host: Host, service: pulumi.Resource | Non
     )
 
 
-def metrics_paths(settings: Settings) -> MetricsPaths:
-    return MetricsPaths(
-        textfile_dir=settings.metrics.textfile_dir,
-        log_dir=settings.metrics.log_dir,
-        script_dir=settings.metrics.script_dir,
-    )
-
-
-def build(phase: Phase, deployment: Deployment) -> None:
-    settings = deployment.settings
+def build(phase: Phase, handover: Handover) -> None:
+    settings = handover.settings
+    tailnet_settings = settings.tailnet
     provider = tailscale.Provider(
         "tailscale",
-        oauth_client_id=settings.tailnet.oauth_client_id,
-        oauth_client_secret=settings.tailnet.oauth_client_secret,
+        oauth_client_id=tailnet_settings.oauth_client_id,
+        oauth_client_secret=tailnet_settings.oauth_client_secret,
         opts=pulumi.ResourceOptions(parent=phase),
     )
-    deployment.provide("tailscale", provider)
+    handover.give(TAILSCALE, provider)
     tailnet = Tailnet(
         "tailnet",
         TailnetArgs(
-            admins=settings.tailnet.admins,
-            members=settings.tailnet.members,
+            admins=tailnet_settings.admins,
+            members=tailnet_settings.members,
             devices=(
-                DeviceTagging("indri", settings.tailnet.indri_device,
-                              INDRI_TAGS + settings.tailnet.legacy_service_tags),
-                DeviceTagging("sifaka", settings.tailnet.sifaka_device, SIFAKA_TAGS),
+                DeviceTagging("indri", tailnet_settings.indri_device,
+                              INDRI_TAGS + (tailnet_settings.legacy_service_tags
+                                            if handover.amended(KEEP_LEGACY_TAGS) else ())),
+                DeviceTagging("sifaka", tailnet_settings.sifaka_device, SIFAKA_TAGS),
             ),
             services=(REGISTRY_SERVICE, K8S_SERVICE),
             provider=provider,
         ),
         opts=pulumi.ResourceOptions(parent=phase),
     )
-    deployment.provide("tailnet.acl", tailnet.acl)
+    handover.give(TAILNET_ACL, tailnet.acl)
     services = tailnet.services
 
-    host = indri(settings)
+    host = indri(settings.indri, settings.tools)
+    handover.give(INDRI, host)
+    metrics = handover.section(MetricsSettings).paths()
+    handover.give(METRICS, metrics)
+    zot = handover.section(ZotSettings)
     on_phase = pulumi.ResourceOptions(parent=phase)
-    ZotRegistry("zot", zot_args(settings, host, services[REGISTRY_SERVICE.name]), on_phase)
-    cluster = MinikubeDockerCluster("minikube", minikube_args(settings, host, services[K8S_SERVICE.name]), on_phase)
-    deployment.provide("cluster.kubeconfig", cluster.kubeconfig)
+    ZotRegistry("zot", zot_args(zot, host, metrics, services[REGISTRY_SERVICE.name]), on_phase)
+    cluster = MinikubeDockerCluster(
+        "minikube",
+        minikube_args(handover.section(MinikubeSettings), zot, tailnet_settings, host, metrics,
+                      services[K8S_SERVICE.name]),
+        on_phase,
+    )
     k8s_provider = kubernetes.Provider(
         "minikube",
         kubeconfig=cluster.kubeconfig,
         opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
     )
-    deployment.provide("kubernetes", k8s_provider)
-    deployment.endpoints["registry"] = f"https://{service_host(REGISTRY_SERVICE.name, settings.tailnet.name)}"
-    deployment.endpoints["k8s"] = f"https://{service_host(K8S_SERVICE.name, settings.tailnet.name)}"
+    handover.give(KUBERNETES, k8s_provider)
+    handover.endpoints["registry"] = f"https://{service_host(REGISTRY_SERVICE.name, tailnet_settings.name)}"
+    handover.endpoints["k8s"] = f"https://{service_host(K8S_SERVICE.name, tailnet_settings.name)}"

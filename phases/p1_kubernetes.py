@@ -1,12 +1,15 @@
 """Phase 1, Kubernetes infrastructure: the Tailscale operator, Argo CD, CloudNativePG and ``blumeops-pg``.
 
-Needs from phase 0 the cluster's Kubernetes provider (``kubernetes``), the Tailscale provider
-(``tailscale``) and the tailnet's policy (``tailnet.acl``, which defines and owns the operator's tags).
-Provides ``cluster.proxy_class`` (every later Ingress and LoadBalancer names it and depends on it) and
-``postgres.cluster`` (the PostgresCluster: its namespace, ``-app`` Secret, ``-rw`` Service).
+Takes from phase 0 the cluster's Kubernetes provider, the Tailscale provider and the tailnet's policy (which
+defines and owns the operator's tags). Gives ``PROXY_CLASS`` (every later Ingress and LoadBalancer names it
+and depends on it) and ``POSTGRES`` (the PostgresCluster: its namespace, ``-app`` Secret, ``-rw`` Service).
+Later phases amend, in their own modules, the PostgreSQL tailnet hostname (``PG_HOSTNAME``, phase 4) and
+the forge ArgoCD reads (``FORGE_REPOSITORY``, phase 7).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pulumi
 
@@ -20,64 +23,137 @@ from components.cluster import (
     OauthCredentials,
     PostgresCluster,
     PostgresClusterArgs,
+    ProxyClassRef,
     TailnetEgress,
     TailscaleOperator,
     TailscaleOperatorArgs,
 )
-from phases import Deployment, Phase, PhaseError
+from phases import Amendable, Handover, Key, Phase
+from phases import settings as s
+from phases.p0_foundation import KUBERNETES, TAILNET_ACL, TAILSCALE
 
 FORGE_WEB_PORT = 3001
 FORGE_SSH_PORT = 2200
 FORGE_OWNER = "eblume"
+
+
+@s.section("operator")
+class OperatorSettings:
+    """The Tailscale operator: its chart, and its OAuth client (given, or created by the program)."""
+
+    chart_version: str = s.setting(s.chart_version, "tailscale-operator chart (and image) version",
+                                   default="1.102.3")
+    create_oauth_client: bool = s.setting(
+        s.boolean, "create the operator's OAuth client with the program instead of using operator.oauthClient*",
+        default=False, example="true")
+    oauth_client_id: str | None = s.setting(
+        s.text, "OAuth client id of the Tailscale operator", required=True, unless="createOauthClient",
+        stand_in="offline-operator-client-id", example="<client-id>")
+    oauth_client_secret: pulumi.Output[str] | None = s.setting(
+        s.text, "OAuth client secret of the Tailscale operator", secret=True, required=True,
+        unless="createOauthClient", example="<client-secret>")
+
+    def __post_init__(self) -> None:
+        if not self.create_oauth_client and (self.oauth_client_id is None or self.oauth_client_secret is None):
+            raise ValueError("the operator needs oauthClientId and oauthClientSecret unless createOauthClient is true")
+
+
+@s.section("argocd")
+class ArgoCDSettings:
+    """Argo CD: its chart and how it reads the forge."""
+
+    chart_version: str = s.setting(s.chart_version, "argo-cd chart version", default="10.1.1")
+    forge_ssh_private_key: pulumi.Output[str] = s.setting(
+        s.multiline_secret, "SSH key (a Forgejo user key) ArgoCD reads the forge with", secret=True, required=True,
+        example="< forge-argocd-key")
+    # The forge's built-in SSH server offered an RSA key in the original (its known-hosts entry was ssh-rsa):
+    # ask ssh-keyscan for every type and take the first line it prints.
+    forge_host_key: str = s.setting(
+        s.host_key, "SSH host key of the forge on indri:2200", required=True,
+        stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWZvcmdlcy1rZXkh",
+        example="\"$(ssh-keyscan -p 2200 indri.tail8d86e.ts.net 2>/dev/null | grep -v '^#' | head -n 1 "
+                "| cut -d' ' -f2-)\"")
+
+
+@s.section("cnpg")
+class CloudNativePGSettings:
+    """The CloudNativePG operator."""
+
+    chart_version: str = s.setting(s.chart_version, "cloudnative-pg chart version", default="0.29.0")
+
+
+@s.section("postgres")
+class PostgresSettings:
+    """blumeops-pg, the cluster's PostgreSQL, and its roles."""
+
+    eblume_password: pulumi.Output[str] = s.setting(
+        s.text, "password of the eblume superuser role", secret=True, required=True, example="<password>")
+    borgmatic_password: pulumi.Output[str] = s.setting(
+        s.text, "password of the borgmatic (read-only) role", secret=True, required=True, example="<password>")
+    instances: int = s.setting(s.count(1, 9), "PostgreSQL instances of blumeops-pg", default=1, example="1")
+    storage_size: str = s.setting(s.storage_quantity, "volume size of each blumeops-pg instance", default="10Gi",
+                                  example="10Gi")
+    storage_class: str = s.setting(s.dns_label, "StorageClass of the blumeops-pg volumes", default="standard",
+                                   example="standard")
+
+
+SETTINGS = (OperatorSettings, ArgoCDSettings, CloudNativePGSettings, PostgresSettings)
+
+# What phase 1 gives the later phases.
+PROXY_CLASS = Key("cluster.proxy_class", ProxyClassRef, "the ProxyClass every Tailscale Ingress/LoadBalancer names")
+POSTGRES = Key("postgres.cluster", PostgresCluster, "blumeops-pg: its namespace, -app Secret and -rw Service")
+
+# What later phases change here, in their own modules.
 # The cluster's PostgreSQL is `k8s-pg` on the tailnet until phase 4 retires the host's PostgreSQL and
-# releases `pg`; from then on the LoadBalancer takes `pg` (the Service is replaced).
-PG_HOSTNAME_BEFORE_CUTOVER = "k8s-pg"
-PG_HOSTNAME = "pg"
-PG_CUTOVER_PHASE = "4"
+# releases `pg` (the Service is then replaced to take the new name).
+PG_HOSTNAME = Amendable("postgres.hostname", "k8s-pg", "the tailnet hostname of blumeops-pg's LoadBalancer")
 
 
-def _required(value: pulumi.Output[str] | None, key: str) -> pulumi.Output[str]:
-    if value is None:  # settings.load() refuses a phase-1 target without it; this guards other callers
-        raise PhaseError(f"blumeops:{key} is missing: phase 1 needs it")
-    return value
+@dataclass(frozen=True, slots=True)
+class ForgeRepository:
+    """Where ArgoCD reads the homelab's repositories over SSH."""
+
+    host: str
+    port: int
+    egress: bool  # the forge is outside the cluster: reached through the operator's egress Service ``forge``
 
 
-def build(phase: Phase, deployment: Deployment) -> None:
-    settings = deployment.settings
-    kubernetes = deployment.provider("kubernetes")
+# Until phase 7 moves Forgejo into the cluster, the forge is the brew Forgejo on indri (SSH on 2200), reached
+# through an egress Service; None here means exactly that.
+FORGE_REPOSITORY: Amendable[ForgeRepository | None] = Amendable(
+    "argocd.forge", None, "where ArgoCD reads the forge (None: the brew Forgejo on indri, port 2200)")
+
+
+def build(phase: Phase, handover: Handover) -> None:
+    kubernetes = handover.take(KUBERNETES)
     child = pulumi.ResourceOptions(parent=phase)
-    tailnet = settings.tailnet
-    forge_host = tailnet.indri_device  # Serve hostnames (forge.<tailnet>) are virtual: reach the device
+    tailnet = handover.settings.tailnet
+    # Serve hostnames (forge.<tailnet>) are virtual: the brew forge is reached at the device itself.
+    forge = handover.amended(FORGE_REPOSITORY) or ForgeRepository(tailnet.indri_device, FORGE_SSH_PORT, egress=True)
+    egress = (TailnetEgress("forge", forge.host, (FORGE_WEB_PORT, forge.port)),) if forge.egress else ()
 
-    operator_settings = settings.operator
-    forge_egress = TailnetEgress("forge", forge_host, (FORGE_WEB_PORT, FORGE_SSH_PORT))
+    operator_settings = handover.section(OperatorSettings)
     if operator_settings.create_oauth_client:
         operator_args = TailscaleOperatorArgs(
             provider=kubernetes,
             version=operator_settings.chart_version,
-            tailscale_provider=deployment.provider("tailscale"),
+            tailscale_provider=handover.take(TAILSCALE),
             # The client carries tag:k8s-operator, which only exists once the policy defining it is applied.
-            oauth_client_after=(deployment.output("tailnet.acl"),),
-            egress=(forge_egress,),
+            oauth_client_after=(handover.take(TAILNET_ACL),),
+            egress=egress,
         )
     else:
-        if operator_settings.oauth_client_id is None:
-            raise PhaseError("blumeops:operator.oauthClientId is missing: phase 1 needs it")
+        assert operator_settings.oauth_client_id is not None and operator_settings.oauth_client_secret is not None
         operator_args = TailscaleOperatorArgs(
             provider=kubernetes,
             version=operator_settings.chart_version,
-            oauth=OauthCredentials(
-                operator_settings.oauth_client_id,
-                _required(operator_settings.oauth_client_secret, "operator.oauthClientSecret"),
-            ),
-            egress=(forge_egress,),
+            oauth=OauthCredentials(operator_settings.oauth_client_id, operator_settings.oauth_client_secret),
+            egress=egress,
         )
     operator = TailscaleOperator("tailscale-operator", operator_args, opts=child)
-    deployment.provide("cluster.proxy_class", operator.proxy_class)
+    handover.give(PROXY_CLASS, operator.proxy_class)
 
-    argocd_settings = settings.argocd
-    if argocd_settings.forge_host_key is None:
-        raise PhaseError("blumeops:argocd.forgeHostKey is missing: phase 1 needs it")
+    argocd_settings = handover.section(ArgoCDSettings)
     argocd = ArgoCD(
         "argocd",
         ArgoCDArgs(
@@ -87,24 +163,23 @@ def build(phase: Phase, deployment: Deployment) -> None:
             repo_credentials=(
                 GitRepoCredentials(
                     name="repo-creds-forge",
-                    url_prefix=f"ssh://forgejo@{forge_host}:{FORGE_SSH_PORT}/{FORGE_OWNER}/",
-                    ssh_private_key=_required(argocd_settings.forge_ssh_private_key, "argocd.forgeSshPrivateKey"),
-                    known_hosts=(f"[{forge_host}]:{FORGE_SSH_PORT} {argocd_settings.forge_host_key}",),
+                    url_prefix=f"ssh://forgejo@{forge.host}:{forge.port}/{FORGE_OWNER}/",
+                    ssh_private_key=argocd_settings.forge_ssh_private_key,
+                    known_hosts=(f"[{forge.host}]:{forge.port} {argocd_settings.forge_host_key}",),
                 ),
             ),
         ),
         opts=child,
     )
-    deployment.endpoints["argocd"] = f"https://{argocd.hostname}.{tailnet.name}"
+    handover.endpoints["argocd"] = f"https://{argocd.hostname}.{tailnet.name}"
 
-    postgres = settings.postgres
+    postgres = handover.section(PostgresSettings)
     cnpg = CloudNativePG(
         "cloudnative-pg",
-        CloudNativePGArgs(provider=kubernetes, chart_version=postgres.cnpg_chart_version),
+        CloudNativePGArgs(provider=kubernetes, chart_version=handover.section(CloudNativePGSettings).chart_version),
         opts=child,
     )
-    cut_over = PG_CUTOVER_PHASE in settings.phases
-    pg_hostname = PG_HOSTNAME if cut_over else PG_HOSTNAME_BEFORE_CUTOVER
+    pg_hostname = handover.amended(PG_HOSTNAME)
     cluster = PostgresCluster(
         "blumeops-pg",
         PostgresClusterArgs(
@@ -118,22 +193,12 @@ def build(phase: Phase, deployment: Deployment) -> None:
             storage_size=postgres.storage_size,
             storage_class=postgres.storage_class,
             roles=(
-                ManagedRole(
-                    "eblume",
-                    _required(postgres.eblume_password, "postgres.eblumePassword"),
-                    superuser=True,
-                    createdb=True,
-                    createrole=True,
-                ),
+                ManagedRole("eblume", postgres.eblume_password, superuser=True, createdb=True, createrole=True),
                 # read-only role for borgmatic's pg_dump (phase 3)
-                ManagedRole(
-                    "borgmatic",
-                    _required(postgres.borgmatic_password, "postgres.borgmaticPassword"),
-                    in_roles=("pg_read_all_data",),
-                ),
+                ManagedRole("borgmatic", postgres.borgmatic_password, in_roles=("pg_read_all_data",)),
             ),
         ),
         opts=child,
     )
-    deployment.provide("postgres.cluster", cluster)
-    deployment.endpoints["postgres"] = f"postgresql://{pg_hostname}.{tailnet.name}:5432"
+    handover.give(POSTGRES, cluster)
+    handover.endpoints["postgres"] = f"postgresql://{pg_hostname}.{tailnet.name}:5432"

@@ -1,33 +1,46 @@
-"""Typed, validated settings of a blumeops stack: the ONLY reader of ``pulumi.Config``.
+"""The ONE loader of a blumeops stack's config, its parsers, and the shared sections (indri, tools, tailnet).
 
-Every setting is a flat key under the ``blumeops:`` namespace (``blumeops:indri.hostKey``), declared once
-in ``SPECS`` with its kind, default, whether it is a secret and from which phase it is required. ``load()``
-reads all of them, validates all of them and either returns a frozen ``Settings`` or raises ONE
-``SettingsError`` listing every problem, each naming the key and the command that fixes it. Nothing is
-registered with the engine before this passes.
+Every setting is a flat key under the ``blumeops:`` namespace (``blumeops:zot.port``). Settings are grouped in
+*sections*: frozen dataclasses whose fields are the keys (``port`` of the ``zot`` section is
+``blumeops:zot.port``), each field declared once with ``setting(parser, help, default=...)``. A phase declares
+its own sections in its own module (``SETTINGS = (ZotSettings, ...)`` in ``phases/p0_foundation.py``); the
+shared sections live here and build the component types directly (the ``tools`` section *is* a
+``components.host.HostTools``).
 
-``ops plan`` reads ``SPECS`` too: it fills fake values for secrets (marked secret) and the documented
-offline stand-ins for facts only the operator can supply (the host key, the tailnet's users), so the
-offline preview works from a fresh clone while the real ``pulumi up`` still refuses until they are set.
+``load(declared)`` reads the whole config once, validates every key of every declared section and either
+returns a frozen ``Settings`` or raises ONE ``SettingsError`` listing every problem, each naming the key and
+the command that fixes it. A section of a phase in the target's chain is built complete: its required keys
+are present, so its fields are not ``Optional`` and phase modules never re-check them
+(``settings.section(ZotSettings)``). Nothing is registered with the engine before this passes.
+
+``ops plan`` reads the same declarations: it fills fake values for secrets and the documented offline
+stand-ins for facts only the operator can supply (the host key, the tailnet's users), so the offline preview
+works from a fresh clone while the real ``pulumi up`` still refuses until they are set.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi.runtime.config as runtime_config
 
+from components.host import HostTools, RegistryMirror
+
 NAMESPACE = "blumeops"
+# Namespaces whose keys Pulumi itself reads (the engine's own options); every other foreign key is refused.
+ENGINE_NAMESPACES = ("pulumi",)
 
 # The migration's phase ids, in order. The registry in phases/__init__.py carries their titles and
-# builders; settings only needs to know which ids exist and how they are ordered.
+# modules; settings only needs to know which ids exist and how they are ordered.
 PHASE_IDS: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "5.1", "6", "7", "8", "9")
 
 
@@ -47,25 +60,404 @@ class SettingsError(Exception):
 
 
 # --------------------------------------------------------------------------------------------------
-# The declared settings
+# Parsers: raw config value (a string as the engine hands it over) -> typed value, or InvalidValue
 # --------------------------------------------------------------------------------------------------
 
 Parser = Callable[[Any], Any]
 
 
+class InvalidValueError(ValueError):
+    """A value that does not parse; the message says what was expected (and whose rule it is)."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def text(raw: Any) -> str:
+    """One line of text: no control characters (NUL, newline, ...), surrounding blanks ignored."""
+    if not isinstance(raw, str):
+        raise InvalidValueError("expected a string")
+    value = raw.strip()
+    if not value:
+        raise InvalidValueError("must not be empty")
+    if _CONTROL.search(value):
+        raise InvalidValueError("contains a control character (a NUL, a newline or a tab); write it on one line")
+    return value
+
+
+def multiline_secret(raw: Any) -> str:
+    """A secret that spans lines (a private key, a kubeconfig): newlines allowed, NUL and other controls not."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidValueError("must not be empty")
+    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", raw):
+        raise InvalidValueError("contains a control character other than a newline")
+    return raw
+
+
+def _structured(value: str) -> str | None:
+    """'a list' / 'a map' when a value that should be a scalar arrived as structured config (JSON)."""
+    if value[:1] in "[{":
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+        if isinstance(parsed, list):
+            return "a list"
+        if isinstance(parsed, dict):
+            return "a map"
+    return None
+
+
+def absolute_path(raw: Any) -> str:
+    value = text(raw)
+    shape = _structured(value)
+    if shape is not None:
+        raise InvalidValueError(f"is {shape}, expected one absolute path (e.g. /Users/erichblume/...)")
+    if value.startswith("~") or "$" in value:
+        raise InvalidValueError(
+            f"{value!r} uses ~ or a variable; launchd and non-interactive SSH expand neither,"
+            " so write the absolute path (e.g. /Users/erichblume/...)"
+        )
+    if not value.startswith("/"):
+        raise InvalidValueError(f"{value!r} is relative; write the absolute path")
+    if ".." in value.split("/"):
+        raise InvalidValueError(f"{value!r} contains '..'; write the path without it")
+    return value.rstrip("/") or "/"
+
+
+def tool_path(raw: Any) -> str:
+    """An absolute path of an executable; its directory may go into an agent's PATH, so no ':' in it."""
+    value = absolute_path(raw)
+    if ":" in value:
+        raise InvalidValueError(f"{value!r} contains ':', which separates entries of PATH; "
+                                "install or link the tool where its path has none")
+    if value.endswith("/") or value == "/":
+        raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
+    return value
+
+
+def integer(raw: Any, low: int, high: int, rule: str = "") -> int:
+    if isinstance(raw, bool):
+        raise InvalidValueError(f"expected a whole number from {low} to {high}")
+    try:
+        value = int(str(raw).strip(), 10)
+    except ValueError:
+        raise InvalidValueError(f"{raw!r} is not a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise InvalidValueError(f"{value} is outside {low}..{high}{rule}")
+    return value
+
+
+def port(raw: Any) -> int:
+    return integer(raw, 1, 65535)
+
+
+def count(low: int, high: int, rule: str = "") -> Parser:
+    """A whole number in ``low..high``; ``rule`` cites whose minimum it is (shown when out of range)."""
+    return lambda raw: integer(raw, low, high, rule)
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    raise InvalidValueError(f"{raw!r} is not true or false")
+
+
+def phase_id(raw: Any) -> str:
+    """A phase id exactly as the registry spells it (no blanks: the plan tool and the engine must agree)."""
+    value = str(raw)
+    if value not in PHASE_IDS:
+        raise InvalidValueError(f"{value!r} is not a phase id; use one of {', '.join(PHASE_IDS)}")
+    return value
+
+
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+
+
+def _ssh_strings(blob: bytes) -> list[bytes]:
+    """The RFC 4253 ``string`` fields of a public key blob; raises when a length runs past the end."""
+    fields = []
+    offset = 0
+    while offset < len(blob):
+        if offset + 4 > len(blob):
+            raise ValueError("truncated")
+        length = int.from_bytes(blob[offset : offset + 4], "big")
+        offset += 4
+        if offset + length > len(blob):
+            raise ValueError("truncated")
+        fields.append(blob[offset : offset + length])
+        offset += length
+    return fields
+
+
+def host_key(raw: Any) -> str:
+    value = text(raw)
+    parts = value.split()
+    # Accept a whole `ssh-keyscan` line ("indri ssh-ed25519 AAAA...") as well as "ssh-ed25519 AAAA...".
+    if len(parts) == 3 and parts[0] not in HOST_KEY_TYPES:
+        parts = parts[1:]
+    expected = "expected '<type> <base64>' as printed by `ssh-keyscan`"
+    if len(parts) != 2 or parts[0] not in HOST_KEY_TYPES:
+        raise InvalidValueError(expected)
+    key_type, encoded = parts
+    try:
+        blob = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidValueError(f"{expected}; the key is not valid base64") from None
+    # The key blob starts with its own type name (RFC 4253 string): it must match the stated type, and
+    # key material must follow it (an ed25519 key: one 32-byte string; RSA: exponent and modulus; ECDSA:
+    # curve name and point).
+    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
+    if blob[4 : 4 + length].decode("ascii", "replace") != key_type:
+        raise InvalidValueError(f"{expected}; the key's data does not belong to a {key_type} key")
+    try:
+        material = _ssh_strings(blob)[1:]
+    except ValueError:
+        material = []
+    complete = {
+        "ssh-ed25519": len(material) == 1 and len(material[0]) == 32,
+        "ssh-rsa": len(material) == 2 and all(material),
+    }.get(key_type, len(material) == 2 and all(material))
+    if not complete:
+        raise InvalidValueError(f"{expected}; the {key_type} key has no (or incomplete) key material after its type")
+    return f"{key_type} {encoded}"
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def dns_name(raw: Any) -> str:
+    """A DNS name as Kubernetes and MagicDNS write it: lower-case labels of letters, digits and '-'."""
+    value = text(raw)
+    labels = value.split(".")
+    if len(value) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise InvalidValueError(
+            f"{value!r} is not a DNS name (lower-case labels of letters, digits and '-', each at most 63 "
+            "characters, not starting or ending with '-')"
+        )
+    return value
+
+
+def tailnet_name(raw: Any) -> str:
+    value = dns_name(raw)
+    if "." not in value:
+        raise InvalidValueError(f"{value!r} is not a tailnet DNS name like tail8d86e.ts.net")
+    return value
+
+
+def hostname(raw: Any) -> str:
+    """A host name to SSH to: a DNS name (upper case tolerated, as SSH does) or an IPv4 address."""
+    return dns_name(text(raw).lower())
+
+
+def dns_label(raw: Any) -> str:
+    """One DNS-1123 label: Kubernetes object names such as a StorageClass, Tailscale hostnames."""
+    value = text(raw)
+    if not _DNS_LABEL.fullmatch(value):
+        raise InvalidValueError(
+            f"{value!r} is not a Kubernetes name (RFC 1123 label: lower-case letters, digits and '-', "
+            "at most 63 characters, starting and ending with a letter or digit)"
+        )
+    return value
+
+
+_UNIX_USER = re.compile(r"[a-z_][a-z0-9_.-]*")
+
+
+def unix_user(raw: Any) -> str:
+    value = text(raw)
+    if not _UNIX_USER.fullmatch(value):
+        raise InvalidValueError(f"{value!r} is not a user name")
+    return value
+
+
+def _json_value(raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise InvalidValueError("is not valid JSON/YAML structured config") from None
+    return raw
+
+
+def json_list(raw: Any) -> list[Any]:
+    value = _json_value(raw)
+    if not isinstance(value, list):
+        raise InvalidValueError("expected a list")
+    return value
+
+
+_LOGIN = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+def logins(raw: Any) -> tuple[str, ...]:
+    found = tuple(text(item) for item in json_list(raw))
+    if not found:
+        raise InvalidValueError("needs at least one login")
+    for login in found:
+        if not _LOGIN.fullmatch(login):
+            raise InvalidValueError(f"{login!r} is not a Tailscale login (user@domain)")
+    return found
+
+
+# Tailscale: "Tags ... must start with a letter and can contain only letters, numbers and dashes" after "tag:".
+_TAG = re.compile(r"tag:[A-Za-z][A-Za-z0-9-]*")
+
+
+def tags(raw: Any) -> tuple[str, ...]:
+    found = tuple(text(item) for item in json_list(raw))
+    for tag in found:
+        if not _TAG.fullmatch(tag):
+            raise InvalidValueError(
+                f"{tag!r} is not a Tailscale tag: write tag:<name>, the name starting with a letter and holding "
+                "only letters, digits and '-'"
+            )
+    return found
+
+
+# minikube: "Disk size ... a number followed by b, k, m or g"; below 2000MB it refuses to start.
+_DISK = re.compile(r"([1-9][0-9]*)(m|mb|g|gb)")
+MINIKUBE_MIN_DISK_MB = 2000
+
+
+def disk_size(raw: Any) -> str:
+    value = text(raw).lower()
+    match = _DISK.fullmatch(value)
+    if not match:
+        raise InvalidValueError(f"{raw!r} is not a size like 200g")
+    megabytes = int(match.group(1)) * (1024 if match.group(2).startswith("g") else 1)
+    if megabytes < MINIKUBE_MIN_DISK_MB:
+        raise InvalidValueError(
+            f"{value} is below minikube's minimum disk size of {MINIKUBE_MIN_DISK_MB}MB (minikube refuses to start)"
+        )
+    return value
+
+
+# minikube's own rule for profile names (pkg/minikube/config/profile.go, ProfileNameValid): DNS labels
+# separated by dots, more than one character (a Docker volume name), and none of its command keywords.
+_LABEL = r"([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PROFILE = re.compile(rf"({_LABEL}\.)*{_LABEL}")
+MINIKUBE_KEYWORDS = ("start", "stop", "status", "delete", "config", "open", "profile", "addons", "cache", "logs")
+
+
+def minikube_profile(raw: Any) -> str:
+    value = text(raw)
+    if not _PROFILE.fullmatch(value) or len(value) < 2:
+        raise InvalidValueError(
+            f"{value!r} is not a minikube profile name (minikube's rule: more than one character, DNS labels of "
+            "letters, digits and '-' separated by single dots)"
+        )
+    if value.lower() in MINIKUBE_KEYWORDS:
+        raise InvalidValueError(f"{value!r} is one of minikube's command keywords, which it refuses as a profile name")
+    return value
+
+
+# minikube's minimums (pkg/minikube/cmd/start_flags.go / validations): 2 CPUs, 1800 MB of usable memory.
+MINIKUBE_MIN_CPUS = 2
+MINIKUBE_MIN_MEMORY_MB = 1800
+
+
+_REGISTRY_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?")
+
+
+def upstreams(raw: Any) -> tuple[RegistryMirror, ...]:
+    """A map registry host -> upstream URL, as the mirror type the components take."""
+    value = _json_value(raw)
+    if not isinstance(value, Mapping) or not value:
+        raise InvalidValueError("expected a map of registry host -> upstream https URL")
+    result = []
+    for host, url in value.items():
+        if not isinstance(host, str) or not _REGISTRY_HOST.fullmatch(host):
+            raise InvalidValueError(f"{host!r} is not a registry host name (lower case, no path)")
+        if not isinstance(url, str) or _CONTROL.search(url) or " " in url:
+            raise InvalidValueError(f"upstream of {host} must be one https:// URL on one line, got {url!r}")
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            raise InvalidValueError(f"upstream of {host} must be an https:// URL, got {url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise InvalidValueError(
+                f"upstream of {host} carries credentials in its URL; they would land in zot's config and the plan: "
+                "remove them (Docker Hub credentials go in blumeops:zot.dockerHubUser/dockerHubToken)"
+            )
+        if parts.query or parts.fragment:
+            raise InvalidValueError(f"upstream of {host} must have no query or fragment, got {url!r}")
+        result.append(RegistryMirror(registry=host, url=url.rstrip("/")))
+    return tuple(sorted(result, key=lambda upstream: upstream.registry))
+
+
+def blocked(raw: Any) -> Mapping[str, str]:
+    value = _json_value(raw)
+    if not isinstance(value, Mapping):
+        raise InvalidValueError('expected a map of phase id -> reason, e.g. {"6": "NAS export not ready"}')
+    return {phase_id(key): text(reason) for key, reason in value.items()}
+
+
+def version(raw: Any) -> str:
+    value = text(raw)
+    if value.lower() in ("latest", "stable") or not re.fullmatch(r"v?[0-9]+(\.[0-9]+)*([-+.][0-9A-Za-z.-]+)?", value):
+        raise InvalidValueError(f"{value!r} is not a pinned version")
+    return value
+
+
+def chart_version(raw: Any) -> str:
+    """A Helm chart's SemVer 2 version as its repository lists it: no leading 'v' (an image tag may add one)."""
+    value = text(raw)
+    if value[:1] in "vV" and re.fullmatch(r"[vV][0-9].*", value):
+        raise InvalidValueError(f"{value!r} has a leading 'v': chart versions are written without it "
+                                f"(write {value[1:]!r}; the program adds the 'v' where an image tag has one)")
+    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?", value):
+        raise InvalidValueError(f"{value!r} is not a pinned chart version like 1.102.3 (SemVer, as Helm requires)")
+    return value
+
+
+_STORAGE_QUANTITY = re.compile(r"[1-9][0-9]*(Mi|Gi|Ti)")
+
+
+def storage_quantity(raw: Any) -> str:
+    value = text(raw)
+    if not _STORAGE_QUANTITY.fullmatch(value):
+        raise InvalidValueError(f"{value!r} is not a Kubernetes size like 10Gi")
+    return value
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(raw: Any) -> str:
+        value = text(raw).lower()
+        if value not in choices:
+            raise InvalidValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+# --------------------------------------------------------------------------------------------------
+# Declaring settings: sections of setting() fields
+# --------------------------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+_META = "blumeops.setting"
+
+
 @dataclass(frozen=True, slots=True)
 class Spec:
-    """One ``blumeops:<key>`` setting."""
+    """One ``blumeops:<prefix>.<name>`` setting, as declared by a section's field."""
 
     key: str
+    field: str
     parse: Parser
     help: str
-    default: Any = None
+    default: Any = None  # the raw default (None: no default)
     secret: bool = False
-    required_from: str | None = None  # phase id from which a value must be present (no default)
+    required: bool = False  # must be set (no default) when its section's phase is in the chain
     stand_in: str | None = None  # offline stand-in ops plan may use; never used by the real engine
-    unless: str | None = None  # a boolean setting that, when true, lifts ``required_from``
+    unless: str | None = None  # key of a boolean setting that, when true, lifts ``required``
     example: str = "<value>"
+    section: str = ""  # where it is declared, e.g. "phases.p0_foundation.ZotSettings"
 
     @property
     def full_key(self) -> str:
@@ -76,505 +468,342 @@ class Spec:
         return f"`pulumi config set {flag}{self.full_key} {self.example}`"
 
 
-class _InvalidValueError(ValueError):
-    """A value that does not parse; the message says what was expected."""
+def setting(
+    parse: Parser,
+    help: str,
+    *,
+    default: Any = _MISSING,
+    secret: bool = False,
+    required: bool = False,
+    stand_in: str | None = None,
+    unless: str | None = None,
+    example: str = "<value>",
+    key: str | None = None,
+) -> Any:
+    """A field of a settings section. Exactly one of: a ``default``, ``required=True``, or neither (optional:
+    ``None`` when unset). ``key`` overrides the camelCase of the field name."""
+    if required and default is not _MISSING:
+        raise ValueError(f"setting {help!r}: a required setting has no default")
+    meta = {"parse": parse, "help": help, "default": None if default is _MISSING else default, "secret": secret,
+            "required": required, "stand_in": stand_in, "unless": unless, "example": example, "key": key}
+    return dataclasses.field(metadata={_META: meta})
 
 
-def _text(raw: Any) -> str:
-    if not isinstance(raw, str):
-        raise _InvalidValueError("expected a string")
-    value = raw.strip()
-    if not value:
-        raise _InvalidValueError("must not be empty")
-    return value
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """A declared section: its key prefix, the type it builds and the specs of its fields."""
+
+    prefix: str
+    type: type
+    specs: tuple[Spec, ...]
+    shared: bool = False  # indri, tools, tailnet: loaded for every target
 
 
-def _absolute_path(raw: Any) -> str:
-    value = _text(raw)
-    if value.startswith("~") or "$" in value:
-        raise _InvalidValueError(
-            f"{value!r} uses ~ or a variable; launchd and non-interactive SSH expand neither,"
-            " so write the absolute path (e.g. /Users/erichblume/...)"
-        )
-    if not value.startswith("/"):
-        raise _InvalidValueError(f"{value!r} is relative; write the absolute path")
-    return value.rstrip("/") or "/"
+_SECTIONS: dict[type, SectionSpec] = {}
+S = TypeVar("S")
 
 
-def _integer(raw: Any, low: int, high: int) -> int:
-    if isinstance(raw, bool):
-        raise _InvalidValueError(f"expected a whole number from {low} to {high}")
-    try:
-        value = int(str(raw).strip(), 10)
-    except ValueError:
-        raise _InvalidValueError(f"{raw!r} is not a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise _InvalidValueError(f"{value} is outside {low}..{high}")
-    return value
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def _port(raw: Any) -> int:
-    return _integer(raw, 1, 65535)
+def _register(prefix: str, cls: type, fields: Mapping[str, Mapping[str, Any]], shared: bool) -> SectionSpec:
+    if not re.fullmatch(r"[a-z][A-Za-z0-9]*", prefix):
+        raise ValueError(f"settings section prefix {prefix!r} must be one camelCase word")
+    taken = {spec.prefix: spec for spec in _SECTIONS.values()}
+    if prefix in taken and taken[prefix].type is not cls:
+        raise ValueError(f"settings section prefix {prefix!r} is declared twice "
+                         f"({taken[prefix].type.__qualname__} and {cls.__qualname__})")
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    specs = []
+    for name, meta in fields.items():
+        key = f"{prefix}.{meta['key'] or _camel(name)}"
+        unless = f"{prefix}.{meta['unless']}" if meta["unless"] else None
+        specs.append(Spec(key=key, field=name, parse=meta["parse"], help=meta["help"], default=meta["default"],
+                          secret=meta["secret"], required=meta["required"], stand_in=meta["stand_in"],
+                          unless=unless, example=meta["example"], section=where))
+    section_spec = SectionSpec(prefix, cls, tuple(specs), shared)
+    _SECTIONS[cls] = section_spec
+    return section_spec
 
 
-def _count(low: int, high: int) -> Parser:
-    return lambda raw: _integer(raw, low, high)
+def section(prefix: str, *, shared: bool = False) -> Callable[[type[S]], type[S]]:
+    """Class decorator: a frozen dataclass whose fields (declared with ``setting``) are ``blumeops:<prefix>.*``."""
+
+    def declare(cls: type[S]) -> type[S]:
+        built = dataclass(frozen=True, slots=True)(cls)
+        fields = {}
+        for item in dataclasses.fields(cast(Any, built)):
+            if _META not in item.metadata:
+                raise TypeError(f"{cls.__qualname__}.{item.name} is not declared with setting()")
+            fields[item.name] = item.metadata[_META]
+        _register(prefix, built, fields, shared)
+        return built
+
+    return declare
 
 
-def _boolean(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    value = str(raw).strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0"):
-        return False
-    raise _InvalidValueError(f"{raw!r} is not true or false")
+def component_section(prefix: str, cls: type[S], *, shared: bool = False, **fields: Any) -> type[S]:
+    """Declare ``blumeops:<prefix>.*`` as the fields of an existing component type (``HostTools``), so the
+    settings build the type the components take and no mirror class restates it. Every field of ``cls``
+    must be declared, with ``setting``, by its name."""
+    names = [item.name for item in dataclasses.fields(cast(Any, cls))]
+    if sorted(fields) != sorted(names):
+        raise TypeError(f"settings section {prefix!r} must declare exactly the fields of {cls.__qualname__}: "
+                        f"missing {sorted(set(names) - set(fields))}, unknown {sorted(set(fields) - set(names))}")
+    _register(prefix, cls, {name: fields[name].metadata[_META] for name in names}, shared)
+    return cls
 
 
-def _phase(raw: Any) -> str:
-    value = str(raw).strip()
-    if value not in PHASE_IDS:
-        raise _InvalidValueError(f"{value!r} is not a phase id; use one of {', '.join(PHASE_IDS)}")
-    return value
+def section_spec(cls: type) -> SectionSpec:
+    if cls not in _SECTIONS:
+        raise TypeError(f"{cls.__qualname__} is not a settings section (declare it with @settings.section)")
+    return _SECTIONS[cls]
 
 
-_HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
-
-
-def _host_key(raw: Any) -> str:
-    value = _text(raw)
-    parts = value.split()
-    # Accept a whole `ssh-keyscan` line ("indri ssh-ed25519 AAAA...") as well as "ssh-ed25519 AAAA...".
-    if len(parts) == 3 and parts[0] not in _HOST_KEY_TYPES:
-        parts = parts[1:]
-    expected = "expected '<type> <base64>' as printed by `ssh-keyscan -t ed25519 indri`"
-    if len(parts) != 2 or parts[0] not in _HOST_KEY_TYPES:
-        raise _InvalidValueError(expected)
-    key_type, encoded = parts
-    try:
-        blob = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise _InvalidValueError(f"{expected}; the key is not valid base64") from None
-    # The key blob starts with its own type name (RFC 4253 string): it must match the stated type.
-    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if blob[4 : 4 + length].decode("ascii", "replace") != key_type:
-        raise _InvalidValueError(f"{expected}; the key's data does not belong to a {key_type} key")
-    return f"{key_type} {encoded}"
-
-
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
-
-
-def _hostname(raw: Any) -> str:
-    value = _text(raw)
-    if not _HOSTNAME.match(value):
-        raise _InvalidValueError(f"{value!r} is not a host name")
-    return value
-
-
-_UNIX_USER = re.compile(r"^[a-z_][a-z0-9_.-]*$")
-
-
-def _unix_user(raw: Any) -> str:
-    value = _text(raw)
-    if not _UNIX_USER.match(value):
-        raise _InvalidValueError(f"{value!r} is not a user name")
-    return value
-
-
-_LOGIN = re.compile(r"^[^@\s]+@[^@\s]+$")
-
-
-def _logins(raw: Any) -> tuple[str, ...]:
-    values = _json_list(raw)
-    logins = tuple(_text(item) for item in values)
-    if not logins:
-        raise _InvalidValueError("needs at least one login")
-    for login in logins:
-        if not _LOGIN.match(login):
-            raise _InvalidValueError(f"{login!r} is not a Tailscale login (user@domain)")
-    return logins
-
-
-def _json_value(raw: Any) -> Any:
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise _InvalidValueError("is not valid JSON/YAML structured config") from None
-    return raw
-
-
-def _json_list(raw: Any) -> list[Any]:
-    value = _json_value(raw)
-    if not isinstance(value, list):
-        raise _InvalidValueError("expected a list")
-    return value
-
-
-def _names(raw: Any) -> tuple[str, ...]:
-    return tuple(_text(item) for item in _json_list(raw))
-
-
-_DISK = re.compile(r"^[1-9][0-9]*(m|mb|g|gb)$")
-
-
-def _disk_size(raw: Any) -> str:
-    value = _text(raw).lower()
-    if not _DISK.match(value):
-        raise _InvalidValueError(f"{raw!r} is not a size like 200g")
-    return value
-
-
-_REGISTRY_HOST = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?$")
-
-
-def _upstreams(raw: Any) -> tuple[Upstream, ...]:
-    value = _json_value(raw)
-    if not isinstance(value, Mapping) or not value:
-        raise _InvalidValueError("expected a map of registry host -> upstream https URL")
-    result = []
-    for host, url in value.items():
-        if not _REGISTRY_HOST.match(str(host)):
-            raise _InvalidValueError(f"{host!r} is not a registry host name")
-        if not isinstance(url, str) or not url.startswith("https://"):
-            raise _InvalidValueError(f"upstream of {host} must be an https:// URL, got {url!r}")
-        result.append(Upstream(registry=str(host), url=url.rstrip("/")))
-    return tuple(sorted(result, key=lambda upstream: upstream.registry))
-
-
-def _blocked(raw: Any) -> Mapping[str, str]:
-    value = _json_value(raw)
-    if not isinstance(value, Mapping):
-        raise _InvalidValueError('expected a map of phase id -> reason, e.g. {"6": "NAS export not ready"}')
-    blocked = {}
-    for phase_id, reason in value.items():
-        blocked[_phase(phase_id)] = _text(reason)
-    return blocked
-
-
-def _version(raw: Any) -> str:
-    value = _text(raw)
-    if value.lower() in ("latest", "stable") or not re.match(r"^v?[0-9]+(\.[0-9]+)*([-+.][0-9A-Za-z.-]+)?$", value):
-        raise _InvalidValueError(f"{value!r} is not a pinned version")
-    return value
-
-
-_STORAGE_QUANTITY = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
-
-
-def _storage_quantity(raw: Any) -> str:
-    value = _text(raw)
-    if not _STORAGE_QUANTITY.match(value):
-        raise _InvalidValueError(f"{value!r} is not a Kubernetes size like 10Gi")
-    return value
-
-
-ZOT_LOG_LEVELS = ("panic", "fatal", "error", "warn", "info", "debug", "trace")
-
-
-def _zot_log_level(raw: Any) -> str:
-    value = _text(raw).lower()
-    if value not in ZOT_LOG_LEVELS:
-        raise _InvalidValueError(f"{value!r} is not a zot log level; use one of {', '.join(ZOT_LOG_LEVELS)}")
-    return value
-
+# --------------------------------------------------------------------------------------------------
+# The shared sections: indri, its tools, the tailnet
+# --------------------------------------------------------------------------------------------------
 
 HOME = "/Users/erichblume"
 
-SPECS: tuple[Spec, ...] = (
-    Spec("phase", _phase, "target phase: `pulumi up` converges every phase up to it", required_from="0",
-         example="'1'"),
-    Spec("blockedPhases", _blocked, "phases that must not be targeted, with the reason", default={},
-         example="'{\"6\": \"sifaka NFS export not ready\"}'"),
-    # indri, reached over SSH
-    Spec("indri.host", _hostname, "SSH host name of indri", default="indri"),
-    Spec("indri.port", _port, "SSH port of indri", default=22, example="22"),
-    Spec("indri.user", _unix_user, "macOS user the host steps run as", default="erichblume"),
-    Spec("indri.uid", _count(0, 2**31 - 1), "uid of that user (launchctl gui/<uid>)", default=501, example="501"),
-    Spec("indri.home", _absolute_path, "home directory of that user", default=HOME),
-    Spec("indri.hostKey", _host_key, "pinned SSH host key of indri", required_from="0",
-         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWluZHJpcy1rZXkh",
-         example="\"$(ssh-keyscan -t ed25519 indri 2>/dev/null | cut -d' ' -f2-)\""),
-    Spec("indri.sshPrivateKey", _text, "SSH private key (default: the SSH agent)", secret=True,
-         example="< ~/.ssh/id_ed25519"),
-    # absolute tool paths on indri: a non-interactive SSH shell and launchd have no Homebrew PATH
-    Spec("tools.bash", _absolute_path, "bash on indri", default="/bin/bash"),
-    Spec("tools.brew", _absolute_path, "Homebrew", default="/opt/homebrew/bin/brew"),
-    Spec("tools.curl", _absolute_path, "curl", default="/usr/bin/curl"),
-    Spec("tools.docker", _absolute_path, "Docker Desktop CLI", default="/usr/local/bin/docker"),
-    Spec("tools.file", _absolute_path, "file(1), which tells the zot binary's architecture", default="/usr/bin/file"),
-    Spec("tools.kubectl", _absolute_path, "kubectl", default="/opt/homebrew/bin/kubectl"),
-    Spec("tools.launchctl", _absolute_path, "launchctl", default="/bin/launchctl"),
-    Spec("tools.minikube", _absolute_path, "minikube", default="/opt/homebrew/bin/minikube"),
-    Spec("tools.plutil", _absolute_path, "plutil", default="/usr/bin/plutil"),
-    Spec("tools.tailscale", _absolute_path, "tailscale CLI",
-         default="/Applications/Tailscale.app/Contents/MacOS/Tailscale"),
-    # the tailnet
-    Spec("tailnet.name", _hostname, "tailnet DNS name", default="tail8d86e.ts.net"),
-    Spec("tailnet.admins", _logins, "Tailscale logins of the admins (ACL tests use the first)",
-         required_from="0", stand_in='["admin@example.invalid"]', example="'[\"you@example.com\"]'"),
-    Spec("tailnet.members", _logins, "Tailscale logins of the members (ACL tests use the first)",
-         required_from="0", stand_in='["member@example.invalid"]', example="'[\"friend@example.com\"]'"),
-    Spec("tailnet.oauthClientId", _text, "OAuth client id the program uses against the Tailscale API",
-         required_from="0", stand_in="offline-oauth-client-id", example="<client-id>"),
-    Spec("tailnet.oauthClientSecret", _text, "OAuth client secret the program uses against the Tailscale API",
-         secret=True, required_from="0", example="<client-secret>"),
-    Spec("tailnet.indriDevice", _hostname, "MagicDNS name of indri", default="indri.tail8d86e.ts.net"),
-    Spec("tailnet.sifakaDevice", _hostname, "MagicDNS name of sifaka", default="sifaka.tail8d86e.ts.net"),
-    Spec("tailnet.legacyServiceTags", _names, "legacy service tags indri keeps until phase 9",
-         default=("tag:grafana", "tag:kiwix", "tag:devpi", "tag:pg", "tag:feed", "tag:forge"),
-         example="'[\"tag:forge\"]'"),
-    # zot, the registry on indri
-    Spec("zot.binary", _absolute_path, "zot binary built from source",
-         default=f"{HOME}/code/3rd/zot/bin/zot-darwin-arm64"),
-    Spec("zot.configPath", _absolute_path, "zot config.json", default=f"{HOME}/.config/zot/config.json"),
-    Spec("zot.dataDir", _absolute_path, "zot storage root", default=f"{HOME}/zot"),
-    Spec("zot.logDir", _absolute_path, "zot log directory", default=f"{HOME}/Library/Logs"),
-    # port 5050: macOS AirPlay Receiver holds 5000
-    Spec("zot.port", _port, "zot HTTP port", default=5050, example="5050"),
-    Spec("zot.upstreams", _upstreams, "registries zot mirrors on demand (host -> upstream URL)",
-         default={
-             "docker.io": "https://registry-1.docker.io",
-             "ghcr.io": "https://ghcr.io",
-             "quay.io": "https://quay.io",
-             "registry.k8s.io": "https://registry.k8s.io",
-             "code.forgejo.org": "https://code.forgejo.org",
-             "codeberg.org": "https://codeberg.org",
-             "data.forgejo.org": "https://data.forgejo.org",
-             "ecr-public.aws.com": "https://ecr-public.aws.com",
-         },
-         example="'{\"docker.io\": \"https://registry-1.docker.io\"}'"),
-    Spec("zot.logLevel", _zot_log_level, "zot log level", default="info"),
-    Spec("zot.dockerHubUser", _text, "Docker Hub user for zot's sync (anonymous allows 10 pulls/hour)"),
-    Spec("zot.dockerHubToken", _text, "Docker Hub access token for that user", secret=True),
-    # minikube on indri
-    Spec("minikube.profile", _hostname, "minikube profile", default="minikube"),
-    Spec("minikube.cpus", _count(1, 64), "CPUs of the node", default=6, example="6"),
-    Spec("minikube.memoryMb", _count(1024, 1024 * 1024), "memory of the node in MB", default=11264,
-         example="11264"),
-    Spec("minikube.diskSize", _disk_size, "disk of the node", default="200g"),
-    Spec("minikube.apiserverPort", _port, "API server port inside the node", default=6443, example="6443"),
-    Spec("minikube.allowReplace", _boolean, "replace a profile with another driver (deletes the cluster)",
-         default=False, example="true"),
-    Spec("minikube.kubeconfig", _text, "kubeconfig to use instead of the one read from indri", secret=True,
-         example="< ~/.kube/minikube-indri/config.yml"),
-    # host metrics agents
-    Spec("metrics.textfileDir", _absolute_path, "node_exporter textfile directory",
-         default="/opt/homebrew/var/node_exporter/textfile"),
-    Spec("metrics.logDir", _absolute_path, "log directory of the metrics agents", default="/opt/homebrew/var/log"),
-    Spec("metrics.scriptDir", _absolute_path, "where the metrics scripts are installed", default=f"{HOME}/bin"),
-    # phase 1: the platform in the cluster
-    Spec("operator.chartVersion", _version, "tailscale-operator chart (and image) version", default="1.102.3"),
-    Spec("operator.createOauthClient", _boolean,
-         "create the operator's OAuth client with the program instead of using operator.oauthClient*",
-         default=False, example="true"),
-    Spec("operator.oauthClientId", _text, "OAuth client id of the Tailscale operator", required_from="1",
-         unless="operator.createOauthClient",
-         stand_in="offline-operator-client-id", example="<client-id>"),
-    Spec("operator.oauthClientSecret", _text, "OAuth client secret of the Tailscale operator", secret=True,
-         unless="operator.createOauthClient",
-         required_from="1", example="<client-secret>"),
-    Spec("argocd.chartVersion", _version, "argo-cd chart version", default="10.1.1"),
-    Spec("argocd.forgeSshPrivateKey", _text, "SSH key (a Forgejo user key) ArgoCD reads the forge with",
-         secret=True, required_from="1", example="< forge-argocd-key"),
-    Spec("argocd.forgeHostKey", _host_key, "SSH host key of the forge on indri:2200", required_from="1",
-         stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWZvcmdlcy1rZXkh",
-         example="\"$(ssh-keyscan -p 2200 -t ed25519 indri.tail8d86e.ts.net 2>/dev/null | cut -d' ' -f2-)\""),
-    Spec("cnpg.chartVersion", _version, "cloudnative-pg chart version", default="0.29.0"),
-    Spec("postgres.eblumePassword", _text, "password of the eblume superuser role", secret=True,
-         required_from="1", example="<password>"),
-    Spec("postgres.borgmaticPassword", _text, "password of the borgmatic (read-only) role", secret=True,
-         required_from="1", example="<password>"),
-    Spec("postgres.instances", _count(1, 9), "PostgreSQL instances of blumeops-pg", default=1, example="1"),
-    Spec("postgres.storageSize", _storage_quantity, "volume size of each blumeops-pg instance", default="10Gi",
-         example="10Gi"),
-    Spec("postgres.storageClass", _hostname, "StorageClass of the blumeops-pg volumes", default="standard",
-         example="standard"),
+
+@section("indri", shared=True)
+class IndriSettings:
+    """indri, the Mac mini every host step runs on, reached over SSH."""
+
+    host: str = setting(hostname, "SSH host name of indri", default="indri")
+    port: int = setting(port, "SSH port of indri", default=22, example="22")
+    user: str = setting(unix_user, "macOS user the host steps run as", default="erichblume")
+    uid: int = setting(count(0, 2**31 - 1), "uid of that user (launchctl gui/<uid>)", default=501, example="501")
+    home: str = setting(absolute_path, "home directory of that user", default=HOME)
+    host_key: str = setting(
+        host_key, "pinned SSH host key of indri", required=True,
+        stand_in="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9mZmxpbmUtc3RhbmQtaW4tbm90LWluZHJpcy1rZXkh",
+        example="\"$(ssh-keyscan -t ed25519 indri 2>/dev/null | cut -d' ' -f2-)\"")
+    ssh_private_key: pulumi.Output[str] | None = setting(
+        multiline_secret, "SSH private key (default: the SSH agent)", secret=True, example="< ~/.ssh/id_ed25519")
+
+
+def _tool(help: str, default: str) -> Any:
+    return setting(tool_path, help, default=default)
+
+
+# Absolute tool paths on indri: a non-interactive SSH shell and launchd have no Homebrew PATH.
+component_section(
+    "tools", HostTools, shared=True,
+    bash=_tool("bash on indri (runs the LaunchAgents' scripts)", "/bin/bash"),
+    brew=_tool("Homebrew", "/opt/homebrew/bin/brew"),
+    curl=_tool("curl", "/usr/bin/curl"),
+    docker=_tool("Docker Desktop CLI", "/usr/local/bin/docker"),
+    file=_tool("file(1), which tells the zot binary's architecture", "/usr/bin/file"),
+    kubectl=_tool("kubectl", "/opt/homebrew/bin/kubectl"),
+    launchctl=_tool("launchctl", "/bin/launchctl"),
+    minikube=_tool("minikube", "/opt/homebrew/bin/minikube"),
+    plutil=_tool("plutil", "/usr/bin/plutil"),
+    tailscale=_tool("tailscale CLI", "/Applications/Tailscale.app/Contents/MacOS/Tailscale"),
 )
 
-SPEC_BY_KEY: Mapping[str, Spec] = {spec.key: spec for spec in SPECS}
 
-
-# --------------------------------------------------------------------------------------------------
-# The typed settings
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """A registry zot mirrors: images of ``registry`` are served under ``/<registry>`` on zot."""
-
-    registry: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class ToolPaths:
-    bash: str
-    brew: str
-    curl: str
-    docker: str
-    file: str
-    kubectl: str
-    launchctl: str
-    minikube: str
-    plutil: str
-    tailscale: str
-
-
-@dataclass(frozen=True, slots=True)
-class IndriSettings:
-    host: str
-    port: int
-    user: str
-    uid: int
-    home: str
-    host_key: str
-    private_key: pulumi.Output[str] | None
-    tools: ToolPaths
-
-
-@dataclass(frozen=True, slots=True)
+@section("tailnet", shared=True)
 class TailnetSettings:
-    name: str
-    admins: tuple[str, ...]
-    members: tuple[str, ...]
-    oauth_client_id: str
-    oauth_client_secret: pulumi.Output[str]
-    indri_device: str
-    sifaka_device: str
-    legacy_service_tags: tuple[str, ...]
+    """The tailnet: its name, who administers it, the program's OAuth client, the devices it tags."""
+
+    name: str = setting(tailnet_name, "tailnet DNS name", default="tail8d86e.ts.net")
+    admins: tuple[str, ...] = setting(
+        logins, "Tailscale logins of the admins (ACL tests use the first)", required=True,
+        stand_in='["admin@example.invalid"]', example="'[\"you@example.com\"]'")
+    members: tuple[str, ...] = setting(
+        logins, "Tailscale logins of the members (ACL tests use the first)", required=True,
+        stand_in='["member@example.invalid"]', example="'[\"friend@example.com\"]'")
+    oauth_client_id: str = setting(
+        text, "OAuth client id the program uses against the Tailscale API", required=True,
+        stand_in="offline-oauth-client-id", example="<client-id>")
+    oauth_client_secret: pulumi.Output[str] = setting(
+        text, "OAuth client secret the program uses against the Tailscale API", secret=True, required=True,
+        example="<client-secret>")
+    indri_device: str = setting(dns_name, "MagicDNS name of indri", default="indri.tail8d86e.ts.net")
+    sifaka_device: str = setting(dns_name, "MagicDNS name of sifaka", default="sifaka.tail8d86e.ts.net")
+    legacy_service_tags: tuple[str, ...] = setting(
+        tags, "legacy service tags indri keeps until phase 9",
+        default=("tag:grafana", "tag:kiwix", "tag:devpi", "tag:pg", "tag:feed", "tag:forge"),
+        example="'[\"tag:forge\"]'")
 
 
-@dataclass(frozen=True, slots=True)
-class ZotSettings:
-    binary: str
-    config_path: str
-    data_dir: str
-    log_dir: str
-    port: int
-    upstreams: tuple[Upstream, ...]
-    log_level: str
-    docker_hub_user: str | None
-    docker_hub_token: pulumi.Output[str] | None
+SHARED_SECTIONS: tuple[type, ...] = (IndriSettings, HostTools, TailnetSettings)
 
 
-@dataclass(frozen=True, slots=True)
-class MinikubeSettings:
-    profile: str
-    cpus: int
-    memory_mb: int
-    disk_size: str
-    apiserver_port: int
-    allow_replace: bool
-    kubeconfig: pulumi.Output[str] | None
+# --------------------------------------------------------------------------------------------------
+# The stack-level keys (not in a section)
+# --------------------------------------------------------------------------------------------------
+
+PHASE = Spec("phase", "phase", phase_id, "target phase: `pulumi up` converges every phase up to it",
+             required=True, example="'1'", section="phases.settings")
+BLOCKED = Spec("blockedPhases", "blocked_phases", blocked, "phases that must not be targeted, with the reason",
+               default={}, example="'{\"6\": \"sifaka NFS export not ready\"}'", section="phases.settings")
+STACK_SPECS: tuple[Spec, ...] = (PHASE, BLOCKED)
 
 
-@dataclass(frozen=True, slots=True)
-class MetricsSettings:
-    textfile_dir: str
-    log_dir: str
-    script_dir: str
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorSettings:
-    chart_version: str
-    create_oauth_client: bool
-    oauth_client_id: str | None
-    oauth_client_secret: pulumi.Output[str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ArgoCDSettings:
-    chart_version: str
-    forge_ssh_private_key: pulumi.Output[str] | None
-    forge_host_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresSettings:
-    cnpg_chart_version: str
-    eblume_password: pulumi.Output[str] | None
-    borgmatic_password: pulumi.Output[str] | None
-    instances: int
-    storage_size: str
-    storage_class: str
+# --------------------------------------------------------------------------------------------------
+# The loaded settings
+# --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """A validated stack config: the target, its chain, and one built instance per section in reach."""
+
     project: str
     stack: str
     phase: str
     blocked_phases: Mapping[str, str]
-    indri: IndriSettings
-    tailnet: TailnetSettings
-    zot: ZotSettings
-    minikube: MinikubeSettings
-    metrics: MetricsSettings
-    operator: OperatorSettings
-    argocd: ArgoCDSettings
-    postgres: PostgresSettings
-    # every phase id up to and including the target
-    phases: tuple[str, ...] = field(default=())
+    phases: tuple[str, ...]  # every phase id up to and including the target
+    sections: Mapping[type, Any]
+
+    def section(self, cls: type[S]) -> S:
+        """The section ``cls``, complete: it is declared by a phase of the chain (or shared)."""
+        if cls not in self.sections:
+            spec = section_spec(cls)
+            raise SettingsError([
+                f"the settings section {spec.prefix} ({cls.__qualname__}) is not loaded for target phase "
+                f"{self.phase}: only the shared sections and those of the phases up to the target are"
+            ])
+        return cast(S, self.sections[cls])
+
+    @property
+    def indri(self) -> IndriSettings:
+        return self.section(IndriSettings)
+
+    @property
+    def tools(self) -> HostTools:
+        return self.section(HostTools)
+
+    @property
+    def tailnet(self) -> TailnetSettings:
+        return self.section(TailnetSettings)
 
 
-# --------------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------------
+# Declared sections per phase id, as phases/__init__.py collects them from the phase modules.
+Declared = Mapping[str, Sequence[type]]
 
 
-def _raw_config() -> dict[str, Any]:
-    """Every ``blumeops:`` key the engine handed over (explicit config first, then the environment)."""
+def all_specs(declared: Declared) -> tuple[Spec, ...]:
+    """Every setting: the stack keys, the shared sections, then each phase's sections in phase order."""
+    specs: list[Spec] = list(STACK_SPECS)
+    for cls in SHARED_SECTIONS:
+        specs.extend(section_spec(cls).specs)
+    for phase in PHASE_IDS:
+        for cls in declared.get(phase, ()):
+            specs.extend(section_spec(cls).specs)
+    keys = [spec.key for spec in specs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise TypeError(f"settings declared twice: {', '.join(twice)}")
+    return tuple(specs)
+
+
+def sections_in_reach(target: str, declared: Declared) -> tuple[type, ...]:
+    """The sections a stack targeting ``target`` loads: the shared ones and those of its chain."""
+    chain = PHASE_IDS[: phase_index(target) + 1]
+    return (*SHARED_SECTIONS, *(cls for phase in chain for cls in declared.get(phase, ())))
+
+
+def required_keys(target: str, declared: Declared) -> tuple[Spec, ...]:
+    """The settings without default that a stack targeting ``target`` must set."""
+    return (PHASE, *(spec for cls in sections_in_reach(target, declared) for spec in section_spec(cls).specs
+                     if spec.required))
+
+
+def raw_config() -> dict[str, Any]:
+    """Every config key the engine handed over (explicit config first, then the environment)."""
     merged: dict[str, Any] = dict(runtime_config.get_config_env())
     merged.update(runtime_config.CONFIG.get())
-    prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in merged.items() if key.startswith(prefix)}
+    return merged
 
 
-def required_keys(target: str) -> tuple[Spec, ...]:
-    """The settings without default that a stack targeting ``target`` must set."""
-    index = phase_index(target)
-    return tuple(
-        spec for spec in SPECS if spec.required_from is not None and phase_index(spec.required_from) <= index
-    )
+def _foreign_key_problem(key: str) -> str | None:
+    namespace = key.partition(":")[0]
+    if namespace in ENGINE_NAMESPACES:
+        return None
+    if namespace == NAMESPACE:
+        return None
+    hint = ""
+    if namespace == "tailscale":
+        hint = (" (the program builds its Tailscale provider explicitly from blumeops:tailnet.oauthClientId and "
+                "blumeops:tailnet.oauthClientSecret)")
+    elif namespace == "kubernetes":
+        hint = " (the program builds its Kubernetes provider explicitly from the cluster it creates on indri)"
+    elif namespace == "command":
+        hint = " (host steps connect with blumeops:indri.* settings)"
+    return (f"{key} is not read by this program{hint}; a value there is ignored and, for a secret, may be stored in "
+            f"plain text: remove it with `pulumi config rm {key}`")
 
 
-def load(project: str | None = None, stack: str | None = None) -> Settings:
+def _nested_key_problem(name: str, value: Any, specs: Mapping[str, Spec]) -> str | None:
+    """A key written with `pulumi config set --path blumeops:zot.port` arrives as a map under `zot`."""
+    prefixes = {key.split(".", 1)[0] for key in specs if "." in key}
+    if name not in prefixes:
+        return None
+    try:
+        nested = _json_value(value)
+    except InvalidValueError:
+        nested = None
+    example = next(key for key in specs if key.startswith(f"{name}."))
+    if isinstance(nested, Mapping):
+        example = f"{name}.{next(iter(nested), example.split('.', 1)[1])}"
+    return (f"{NAMESPACE}:{name} is a nested map, as `pulumi config set --path` writes it, but blumeops settings are "
+            f"flat keys with a dot in their name: remove it with `pulumi config rm {NAMESPACE}:{name}` and set each "
+            f"value without --path, e.g. `pulumi config set {NAMESPACE}:{example} <value>`")
+
+
+def load(declared: Declared, project: str | None = None, stack: str | None = None) -> Settings:
     """Read and validate the whole stack config; raise ``SettingsError`` with every problem found."""
-    raw = _raw_config()
+    merged = raw_config()
+    specs = {spec.key: spec for spec in all_specs(declared)}
     problems: list[str] = []
-    values: dict[str, Any] = {}
 
-    for unknown in sorted(set(raw) - set(SPEC_BY_KEY)):
-        close = [key for key in SPEC_BY_KEY if key.lower() == unknown.lower()]
+    prefix = f"{NAMESPACE}:"
+    raw: dict[str, Any] = {}
+    for full_key, value in sorted(merged.items()):
+        if not full_key.startswith(prefix):
+            problem = _foreign_key_problem(full_key)
+            if problem:
+                problems.append(problem)
+            continue
+        raw[full_key[len(prefix):]] = value
+
+    for unknown in sorted(set(raw) - set(specs)):
+        nested = _nested_key_problem(unknown, raw[unknown], specs)
+        if nested:
+            problems.append(nested)
+            continue
+        close = [key for key in specs if key.lower() == unknown.lower()]
         hint = f"did you mean {NAMESPACE}:{close[0]}? " if close else ""
         problems.append(
             f"{NAMESPACE}:{unknown} is not a blumeops setting: {hint}remove it with "
-            f"`pulumi config rm {NAMESPACE}:{unknown}` (the settings are listed in phases/settings.py)"
+            f"`pulumi config rm {NAMESPACE}:{unknown}` (`python -m ops settings` lists every setting)"
         )
 
-    target_spec = SPEC_BY_KEY["phase"]
     target: str | None = None
-    if "phase" in raw:
+    if "phase" not in raw:
+        problems.append(f"{PHASE.full_key} is missing ({PHASE.help}): set it with {PHASE.fix()}")
+    else:
         try:
-            target = _phase(raw["phase"])
-        except _InvalidValueError as err:
-            problems.append(f"{target_spec.full_key} {err}: fix it with {target_spec.fix()}")
-    required = {spec.key for spec in required_keys(target)} if target is not None else set()
+            target = phase_id(raw["phase"])
+        except InvalidValueError as err:
+            problems.append(f"{PHASE.full_key} {err}: fix it with {PHASE.fix()}")
+    in_reach = sections_in_reach(target, declared) if target is not None else ()
+    required = {spec.key for spec in required_keys(target, declared)} if target is not None else set()
 
-    for spec in SPECS:
-        if spec.key == "phase":
-            if "phase" not in raw:
-                problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")
+    values: dict[str, Any] = {}
+    for spec in specs.values():
+        if spec is PHASE:
             continue
         if spec.key not in raw:
             if spec.key in required and not lifted(spec, raw):
                 problems.append(f"{spec.full_key} is missing ({spec.help}): set it with {spec.fix()}")
-            values[spec.key] = _parse_default(spec)
+            values[spec.key] = parse_default(spec)
             continue
         if not spec.secret and runtime_config.is_config_secret(spec.full_key):
             problems.append(
@@ -591,36 +820,42 @@ def load(project: str | None = None, stack: str | None = None) -> Settings:
             continue
         try:
             parsed = spec.parse(raw[spec.key])
-        except _InvalidValueError as err:
-            problems.append(f"{spec.full_key} {err}: fix it with {spec.fix()}")
+        except InvalidValueError as err:
+            # A secret's value never appears in a message: the parsers' messages quote values, so say less.
+            reason = "is not valid (its value is not repeated here)" if spec.secret else str(err)
+            problems.append(f"{spec.full_key} {reason}: fix it with {spec.fix()}")
             continue
         values[spec.key] = pulumi.Output.secret(parsed) if spec.secret else parsed
 
+    blocked_phases: Mapping[str, str] = values.get(BLOCKED.key) or {}
     if target is not None:
-        blocked = values.get("blockedPhases") or {}
-        for phase_id in PHASE_IDS[: phase_index(target) + 1]:
-            if phase_id in blocked:
+        for phase in PHASE_IDS[: phase_index(target) + 1]:
+            if phase in blocked_phases:
                 problems.append(
-                    f"{target_spec.full_key} is {target!r}, but phase {phase_id} is blocked "
-                    f"({blocked[phase_id]}): lower the target below {phase_id} with "
-                    f"`pulumi config set {target_spec.full_key} <id>`, or clear the block with "
-                    f"`pulumi config rm {NAMESPACE}:blockedPhases` once it is resolved"
+                    f"{PHASE.full_key} is {target!r}, but phase {phase} is blocked "
+                    f"({blocked_phases[phase]}): lower the target below {phase} with "
+                    f"`pulumi config set {PHASE.full_key} <id>`, or clear the block with "
+                    f"`pulumi config rm {BLOCKED.full_key}` once it is resolved"
                 )
-    if values.get("zot.dockerHubUser") is not None and values.get("zot.dockerHubToken") is None:
-        problems.append(
-            f"{NAMESPACE}:zot.dockerHubUser is set without {NAMESPACE}:zot.dockerHubToken: set it with "
-            f"{SPEC_BY_KEY['zot.dockerHubToken'].fix()} or remove the user"
-        )
-    if values.get("zot.dockerHubToken") is not None and values.get("zot.dockerHubUser") is None:
-        problems.append(
-            f"{NAMESPACE}:zot.dockerHubToken is set without {NAMESPACE}:zot.dockerHubUser: set it with "
-            f"{SPEC_BY_KEY['zot.dockerHubUser'].fix()}"
-        )
-
+    sections: dict[type, Any] = {}
+    if not problems:
+        for cls in in_reach:
+            spec_of = section_spec(cls)
+            try:
+                sections[cls] = cls(**{spec.field: values[spec.key] for spec in spec_of.specs})
+            except ValueError as err:  # a section's own cross-field rule (__post_init__)
+                problems.append(f"{NAMESPACE}:{spec_of.prefix}.* {err}")
     if problems:
         raise SettingsError(problems)
     assert target is not None
-    return _assemble(values, target, project or pulumi.get_project(), stack or pulumi.get_stack())
+    return Settings(
+        project=project or pulumi.get_project(),
+        stack=stack or pulumi.get_stack(),
+        phase=target,
+        blocked_phases=dict(blocked_phases),
+        phases=PHASE_IDS[: phase_index(target) + 1],
+        sections=sections,
+    )
 
 
 def lifted(spec: Spec, raw: Mapping[str, Any]) -> bool:
@@ -628,12 +863,12 @@ def lifted(spec: Spec, raw: Mapping[str, Any]) -> bool:
     if spec.unless is None or spec.unless not in raw:
         return False
     try:
-        return _boolean(raw[spec.unless])
-    except _InvalidValueError:
+        return boolean(raw[spec.unless])
+    except InvalidValueError:
         return False  # reported on its own key
 
 
-def _parse_default(spec: Spec) -> Any:
+def parse_default(spec: Spec) -> Any:
     if spec.default is None:
         return None
     if isinstance(spec.default, (tuple, list, dict)):
@@ -641,86 +876,27 @@ def _parse_default(spec: Spec) -> Any:
     return spec.parse(spec.default)
 
 
-def _assemble(v: Mapping[str, Any], target: str, project: str, stack: str) -> Settings:
-    return Settings(
-        project=project,
-        stack=stack,
-        phase=target,
-        blocked_phases=dict(v["blockedPhases"]),
-        indri=IndriSettings(
-            host=v["indri.host"],
-            port=v["indri.port"],
-            user=v["indri.user"],
-            uid=v["indri.uid"],
-            home=v["indri.home"],
-            host_key=v["indri.hostKey"],
-            private_key=v["indri.sshPrivateKey"],
-            tools=ToolPaths(
-                bash=v["tools.bash"],
-                brew=v["tools.brew"],
-                curl=v["tools.curl"],
-                docker=v["tools.docker"],
-                file=v["tools.file"],
-                kubectl=v["tools.kubectl"],
-                launchctl=v["tools.launchctl"],
-                minikube=v["tools.minikube"],
-                plutil=v["tools.plutil"],
-                tailscale=v["tools.tailscale"],
-            ),
-        ),
-        tailnet=TailnetSettings(
-            name=v["tailnet.name"],
-            admins=v["tailnet.admins"],
-            members=v["tailnet.members"],
-            oauth_client_id=v["tailnet.oauthClientId"],
-            oauth_client_secret=v["tailnet.oauthClientSecret"],
-            indri_device=v["tailnet.indriDevice"],
-            sifaka_device=v["tailnet.sifakaDevice"],
-            legacy_service_tags=v["tailnet.legacyServiceTags"],
-        ),
-        zot=ZotSettings(
-            binary=v["zot.binary"],
-            config_path=v["zot.configPath"],
-            data_dir=v["zot.dataDir"],
-            log_dir=v["zot.logDir"],
-            port=v["zot.port"],
-            upstreams=v["zot.upstreams"],
-            log_level=v["zot.logLevel"],
-            docker_hub_user=v["zot.dockerHubUser"],
-            docker_hub_token=v["zot.dockerHubToken"],
-        ),
-        minikube=MinikubeSettings(
-            profile=v["minikube.profile"],
-            cpus=v["minikube.cpus"],
-            memory_mb=v["minikube.memoryMb"],
-            disk_size=v["minikube.diskSize"],
-            apiserver_port=v["minikube.apiserverPort"],
-            allow_replace=v["minikube.allowReplace"],
-            kubeconfig=v["minikube.kubeconfig"],
-        ),
-        metrics=MetricsSettings(
-            textfile_dir=v["metrics.textfileDir"],
-            log_dir=v["metrics.logDir"],
-            script_dir=v["metrics.scriptDir"],
-        ),
-        operator=OperatorSettings(
-            chart_version=v["operator.chartVersion"],
-            create_oauth_client=v["operator.createOauthClient"],
-            oauth_client_id=v["operator.oauthClientId"],
-            oauth_client_secret=v["operator.oauthClientSecret"],
-        ),
-        argocd=ArgoCDSettings(
-            chart_version=v["argocd.chartVersion"],
-            forge_ssh_private_key=v["argocd.forgeSshPrivateKey"],
-            forge_host_key=v["argocd.forgeHostKey"],
-        ),
-        postgres=PostgresSettings(
-            cnpg_chart_version=v["cnpg.chartVersion"],
-            eblume_password=v["postgres.eblumePassword"],
-            borgmatic_password=v["postgres.borgmaticPassword"],
-            instances=v["postgres.instances"],
-            storage_size=v["postgres.storageSize"],
-            storage_class=v["postgres.storageClass"],
-        ),
-        phases=PHASE_IDS[: phase_index(target) + 1],
-    )
+def describe(declared: Declared, raw: Mapping[str, Any] | None = None) -> Iterable[dict[str, Any]]:
+    """Every setting with its default, where it is declared and (given the raw config) the value in effect."""
+    raw = raw or {}
+    for spec in all_specs(declared):
+        set_here = spec.full_key in raw
+        if spec.secret:
+            effect = "[secret]" if set_here else ("<required>" if spec.required else "<unset>")
+        elif set_here:
+            effect = raw[spec.full_key]
+        elif spec.default is not None:
+            effect = json.dumps(spec.default) if isinstance(spec.default, (tuple, list, dict)) else spec.default
+        else:
+            effect = "<required>" if spec.required else "<unset>"
+        default = spec.default
+        yield {
+            "key": spec.full_key,
+            "default": (json.dumps(default) if isinstance(default, (tuple, list, dict)) else default),
+            "secret": spec.secret,
+            "required": spec.required,
+            "declaredIn": spec.section,
+            "set": set_here,
+            "value": effect,
+            "help": spec.help,
+        }

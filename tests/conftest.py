@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):  # the program's packages, and test helpers such as phase_runner
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 from ops import plan as offline_plan  # noqa: E402
 from ops.stack import load_stack  # noqa: E402

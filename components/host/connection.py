@@ -18,6 +18,7 @@ class HostTools:
     both have PATH=/usr/bin:/bin:/usr/sbin:/sbin, without Homebrew or Docker Desktop."""
 
     bash: str
+    brew: str
     curl: str
     docker: str
     file: str

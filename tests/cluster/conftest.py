@@ -1,32 +1,41 @@
-"""Fixtures: phase 1 run under mocks once per session, in the variants the tests judge."""
+"""Fixtures: phase 1 run under mocks once per session (``run_phase``), in the variants the tests judge."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import dataclasses
 
 import pytest
+from phase_runner import Run, run_phase
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # the test modules import cluster_run, next to this file
-    sys.path.insert(0, HERE)
-
-from cluster_run import Run, run_phase1  # noqa: E402
+import phases
+from phases.p1_kubernetes import PG_HOSTNAME
 
 
 @pytest.fixture(scope="session")
-def phase1(tmp_path_factory: pytest.TempPathFactory) -> Run:
+def phase1() -> Run:
     """Phase 1 with the operator's OAuth client given in config (the default)."""
-    return run_phase1(tmp_path_factory.mktemp("p1-given"), {})
+    return run_phase("1")
 
 
 @pytest.fixture(scope="session")
-def phase1_created_client(tmp_path_factory: pytest.TempPathFactory) -> Run:
+def phase1_created_client() -> Run:
     """Phase 1 with ``operator.createOauthClient``: the program creates the operator's OAuth client."""
-    return run_phase1(tmp_path_factory.mktemp("p1-created"), {"blumeops:operator.createOauthClient": "true"})
+    return run_phase("1", {"blumeops:operator.createOauthClient": "true"})
+
+
+def _pg_cutover(phase: phases.Phase, handover: phases.Handover) -> None:
+    """A throw-away phase 2 that only amends phase 1 (as phase 4 will: the database takes the name ``pg``)."""
+
+
+CUTOVER_REGISTRY = tuple(
+    dataclasses.replace(spec, implemented=True,
+                        definition=phases.PhaseDefinition(build=_pg_cutover, amends=(PG_HOSTNAME.to("pg"),)))
+    if spec.id == "2" else spec
+    for spec in phases.REGISTRY
+)
 
 
 @pytest.fixture(scope="session")
-def phase4_hostname(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """Phase 1 as built when the target is phase 4 or later (the database takes the name ``pg``)."""
-    return run_phase1(tmp_path_factory.mktemp("p1-at-4"), {}, target="4")
+def phase4_hostname() -> Run:
+    """Phase 1 as built when a later phase of the chain amends ``PG_HOSTNAME`` (the database takes ``pg``)."""
+    return run_phase("1", target="2", registry=CUTOVER_REGISTRY)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cluster_run import Run
+from phase_runner import Run
 
-from phases.settings import SPEC_BY_KEY
+import phases
 
-FORGE_HOST_KEY = SPEC_BY_KEY["argocd.forgeHostKey"].stand_in  # what the offline plan uses
+FORGE_HOST_KEY = phases.setting_specs()["argocd.forgeHostKey"].stand_in  # what the offline plan uses
 
 
 def test_chart_is_pinned_from_argo_helm(phase1: Run) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cluster_run import Run
+from phase_runner import Run
 
 
 def test_operator_chart_is_pinned(phase1: Run) -> None:

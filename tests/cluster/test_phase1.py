@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 import yaml
-from cluster_run import REPO, Run
+from phase_runner import Run
 
 import phases
 from components.cluster import ImageRef, ProxyClassRef, tailscale_ingress
+from ops.stack import ROOT as REPO
 
 COMPONENTS = {
     "tailscale-operator": "blumeops:cluster:TailscaleOperator",
@@ -181,7 +182,7 @@ def test_components_know_nothing_about_the_homelab() -> None:
 
 
 def test_phase1_provides_what_later_phases_use(phase1: Run) -> None:
-    assert {"cluster.proxy_class", "postgres.cluster"} <= set(phase1.exports["provided"])
+    assert {"cluster.proxy_class", "postgres.cluster"} <= set(phase1.exports["given"])
 
 
 # --- the real offline plan, once phase 1 is switched on in the registry --------------------------------

@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from cluster_run import CRDS, Run
+from phase_runner import CRDS, Run
 
 KUBERNETES_VERSION = "1.35"  # minikube v1.38's default Kubernetes
 CORE_KINDS = {"Namespace", "Secret", "Service", "Ingress", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-from cluster_run import Run
+from phase_runner import Run
 
 from components.cluster import OauthCredentials, TailscaleOperator, TailscaleOperatorArgs
 

@@ -15,8 +15,7 @@ from ops.stack import load_stack
 def test_registry_order_puts_5_1_between_5_and_6() -> None:
     ids = [spec.id for spec in phases.REGISTRY]
     assert ids == ["0", "1", "2", "3", "4", "5", "5.1", "6", "7", "8", "9"]
-    assert phases.lookup("5.1").requires == "5"
-    assert phases.lookup("6").requires == "5.1"
+    assert [s.id for s in phases.chain("6")][-3:] == ["5", "5.1", "6"]
 
 
 def test_phase_resource_names() -> None:
@@ -33,11 +32,7 @@ def test_target_selects_every_phase_up_to_it() -> None:
         phases.chain("7.5")
 
 
-def test_a_prerequisite_after_its_dependant_is_a_registry_error() -> None:
-    broken = list(phases.REGISTRY)
-    broken[2] = dataclasses.replace(broken[2], requires="4")  # Grafana requiring Miniflux, listed later
-    with pytest.raises(phases.PhaseError, match=r"phase 2 \(Grafana\) requires phase 4"):
-        phases.check_registry(broken)
+def test_a_registry_out_of_order_is_refused() -> None:
     shuffled = [phases.REGISTRY[1], phases.REGISTRY[0], *phases.REGISTRY[2:]]
     with pytest.raises(phases.PhaseError, match="in that order"):
         phases.check_registry(shuffled)
@@ -84,14 +79,17 @@ def test_blocked_phase_in_the_chain_is_refused() -> None:
         phases.check_target("0", {"0": "NAS down"})
 
 
-def test_deployment_hand_over_names_what_is_missing() -> None:
-    deployment = phases.Deployment(settings=None)  # type: ignore[arg-type]
-    deployment.provide("cluster.kubeconfig", "x")
-    assert deployment.output("cluster.kubeconfig") == "x"
-    with pytest.raises(phases.PhaseError, match="no provider 'kubernetes'"):
-        deployment.provider("kubernetes")
-    with pytest.raises(phases.PhaseError, match="provided twice"):
-        deployment.provide("cluster.kubeconfig", "y")
+def test_the_hand_over_is_typed_and_names_what_is_missing() -> None:
+    handover = phases.Handover(settings=None)  # type: ignore[arg-type]
+    count = phases.Key("count", int, "a number")
+    handover.give(count, 3)
+    assert handover.take(count) == 3
+    with pytest.raises(phases.PhaseError, match="'count' is given twice"):
+        handover.give(count, 4)
+    with pytest.raises(phases.PhaseError, match="'word' must be a str, got int"):
+        handover.give(phases.Key("word", str), 5)  # type: ignore[arg-type]
+    with pytest.raises(phases.PhaseError, match=r"nothing gave 'kubernetes': an earlier phase must give it"):
+        handover.take(phases.Key("kubernetes", object, "the cluster's provider"))
 
 
 def test_every_implemented_phase_has_a_builder() -> None:
@@ -99,7 +97,10 @@ def test_every_implemented_phase_has_a_builder() -> None:
 
     for spec in phases.REGISTRY:
         if spec.implemented:
-            assert callable(importlib.import_module(spec.module).build)
+            module = importlib.import_module(spec.module)
+            assert callable(module.build)
+            for section in getattr(module, "SETTINGS", ()):
+                assert phases.settings.section_spec(section).type is section
 
 
 

@@ -130,10 +130,11 @@ def test_cli_plan_refuses_nothing_for_the_program_and_prints_the_verdict() -> No
 def test_the_packs_mirrored_registries_are_the_ones_zot_syncs(indri_plan) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
+    import phases
     from phases import settings
 
     mirrored = set(yaml.safe_load((POLICY_DIR / "images.yaml").read_text())["registries"]["mirrored"])
-    upstreams = {u.registry for u in settings._parse_default(settings.SPEC_BY_KEY["zot.upstreams"])}
+    upstreams = {u.registry for u in settings.parse_default(phases.setting_specs()["zot.upstreams"])}
     assert mirrored == upstreams | {"registry.tail8d86e.ts.net"}
     zot_config = indri_plan().artifacts["host/zot/config.json"]
     for registry in upstreams:

@@ -8,8 +8,12 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 import pytest
 
+import phases
 from ops.stack import load_stack
 from phases import settings
+from phases.p0_foundation import MinikubeSettings, ZotSettings
+
+SPECS = phases.setting_specs()
 
 GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHRlc3Qta2V5LWZvci1pbmRyaS10ZXN0LWtleS1mb3Ih"
 
@@ -38,11 +42,11 @@ def base_config(**overrides: str) -> dict[str, str]:
 def load(config: Mapping[str, str], secrets: tuple[str, ...] | None = None) -> settings.Settings:
     if secrets is None:
         secrets = tuple(
-            key for key in config if key.removeprefix("blumeops:") in settings.SPEC_BY_KEY
-            and settings.SPEC_BY_KEY[key.removeprefix("blumeops:")].secret
+            key for key in config if key.removeprefix("blumeops:") in SPECS
+            and SPECS[key.removeprefix("blumeops:")].secret
         )
     runtime_config.set_all_config(dict(config), list(secrets))
-    return settings.load(project="blumeops", stack="test")
+    return settings.load(phases.declared_settings(), project="blumeops", stack="test")
 
 
 def problems(config: Mapping[str, str], secrets: tuple[str, ...] | None = None) -> list[str]:
@@ -56,11 +60,13 @@ def test_good_config_loads_with_defaults_and_overrides() -> None:
     assert loaded.phase == "0"
     assert loaded.phases == ("0",)
     assert loaded.indri.host_key == GOOD_KEY
-    assert loaded.indri.tools.minikube == "/usr/local/bin/minikube"
-    assert loaded.zot.port == 5051
-    assert loaded.zot.binary == "/Users/erichblume/code/3rd/zot/bin/zot-darwin-arm64"
-    assert {u.registry for u in loaded.zot.upstreams} >= {"docker.io", "ghcr.io", "quay.io"}
-    assert loaded.minikube.cpus == 6 and loaded.minikube.memory_mb == 11264
+    assert loaded.tools.minikube == "/usr/local/bin/minikube"
+    zot = loaded.section(ZotSettings)
+    assert zot.port == 5051
+    assert zot.binary == "/Users/erichblume/code/3rd/zot/bin/zot-darwin-arm64"
+    assert {u.registry for u in zot.upstreams} >= {"docker.io", "ghcr.io", "quay.io"}
+    minikube = loaded.section(MinikubeSettings)
+    assert minikube.cpus == 6 and minikube.memory_mb == 11264
     assert loaded.tailnet.admins == ("admin@example.com",)
     assert isinstance(loaded.tailnet.oauth_client_secret, pulumi.Output)
 
@@ -70,8 +76,8 @@ def test_the_indri_stack_file_round_trips() -> None:
     loaded = load(stack.config, tuple(stack.secret_keys))
     assert loaded.phase == stack.config["blumeops:phase"]
     assert loaded.indri.user == "erichblume" and loaded.indri.uid == 501
-    assert loaded.zot.config_path == "/Users/erichblume/.config/zot/config.json"
-    assert loaded.minikube.disk_size == "200g"
+    assert loaded.section(ZotSettings).config_path == "/Users/erichblume/.config/zot/config.json"
+    assert loaded.section(MinikubeSettings).disk_size == "200g"
 
 
 def test_a_full_ssh_keyscan_line_is_accepted() -> None:
@@ -142,6 +148,7 @@ def test_secret_stored_in_plain_text_is_refused() -> None:
 def test_unknown_key_suggests_the_right_one() -> None:
     [problem] = problems(base_config(**{"zot.Port": "5050"}))
     assert problem.startswith("blumeops:zot.Port is not a blumeops setting: did you mean blumeops:zot.port?")
+    assert "python -m ops settings" in problem
     assert "pulumi config rm blumeops:zot.Port" in problem
 
 
@@ -182,10 +189,136 @@ def test_a_plain_setting_stored_as_a_secret_is_refused_without_echoing_it() -> N
     assert "without --secret" in problem and "hidden-login" not in problem
 
 
-def test_every_spec_has_a_parseable_default_or_is_required_or_optional() -> None:
-    for spec in settings.SPECS:
+def test_every_setting_is_exactly_one_of_default_required_or_optional_and_its_declaration_holds() -> None:
+    for spec in SPECS.values():
+        kinds = [spec.default is not None, spec.required, spec.default is None and not spec.required]
+        assert kinds.count(True) == 1, spec.key
         if spec.default is not None:
-            settings._parse_default(spec)
+            assert settings.parse_default(spec) is not None, f"{spec.key}: its default parses to nothing"
+            assert not spec.secret, f"{spec.key}: a secret with a default would ship the secret in the code"
         if spec.stand_in is not None:
-            spec.parse(spec.stand_in)
-        assert spec.key.split(".")[0], spec.key
+            assert spec.required and not spec.secret, f"{spec.key}: stand-ins are for required, non-secret facts"
+            assert spec.parse(spec.stand_in) is not None
+        if spec.unless is not None:
+            assert spec.required and SPECS[spec.unless].parse is settings.boolean, spec.key
+        assert spec.key.split(".")[0] and spec.section, spec.key
+    assert SPECS["indri.hostKey"].required and SPECS["zot.dockerHubToken"].secret
+    assert SPECS["zot.dockerHubUser"].default is None and not SPECS["zot.dockerHubUser"].required
+
+
+def test_a_section_beyond_the_target_is_not_loaded_and_says_so() -> None:
+    from phases.p1_kubernetes import PostgresSettings
+
+    loaded = load(base_config())
+    with pytest.raises(settings.SettingsError, match=r"section postgres .* not loaded for target phase 0"):
+        loaded.section(PostgresSettings)
+
+
+# --- hostile values (issue 9): each rejection names the key and the rule, citing the tool's own rule ----
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("minikube.cpus", "1", "minikube requires at least 2 CPUs"),
+    ("minikube.memoryMb", "1024", "minikube's usable minimum is 1800 MB"),
+    ("minikube.diskSize", "1m", "below minikube's minimum disk size of 2000MB"),
+    ("minikube.profile", "a..b", "not a minikube profile name (minikube's rule"),
+    ("minikube.profile", "x", "more than one character"),
+    ("minikube.profile", "delete", "command keywords"),
+    ("postgres.storageClass", "Standard", "RFC 1123 label"),
+    ("tailnet.name", "Tail_8d86e.ts.net", "not a DNS name"),
+    ("tailnet.name", "localhost", "not a tailnet DNS name"),
+    ("tailnet.indriDevice", "indri..ts.net", "not a DNS name"),
+    ("tailnet.legacyServiceTags", '["grafana"]', "is not a Tailscale tag"),
+    ("tailnet.legacyServiceTags", '["tag:9lives"]', "starting with a letter"),
+    ("operator.chartVersion", "v1.102.3", "leading 'v'"),
+    ("argocd.chartVersion", "latest", "not a pinned chart version"),
+    ("zot.upstreams", '{"docker.io\\n": "https://registry-1.docker.io"}', "not a registry host name"),
+    ("zot.upstreams", '{"docker.io": "https://registry-1.docker.io\\nX"}', "one https:// URL on one line"),
+    ("zot.upstreams", '{"docker.io": "https://me:pw@registry-1.docker.io"}', "carries credentials"),
+    ("zot.upstreams", '{"docker.io": "http://registry-1.docker.io"}', "must be an https:// URL"),
+    ("indri.hostKey", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "no (or incomplete) key material"),
+    ("zot.dataDir", "/Users/erichblume/z\u0000ot", "control character"),
+    ("zot.dataDir", '[".."]', "is a list, expected one absolute path"),
+    ("zot.dataDir", "/Users/erichblume/../root", "contains '..'"),
+    ("tools.kubectl", "/opt/home:brew/bin/kubectl", "separates entries of PATH"),
+])
+def test_hostile_values_are_refused_naming_the_key_and_the_rule(key: str, value: str, why: str) -> None:
+    import json
+
+    raw = json.loads(f'"{value}"') if "\\u" in value else value
+    config = base_config(phase="1", **{key: raw})
+    found = [p for p in problems_at_target_1(config) if p.startswith(f"blumeops:{key} ")]
+    assert len(found) == 1, found
+    assert why in found[0], found[0]
+    assert "pulumi config set blumeops:" in found[0]
+
+
+def problems_at_target_1(config: dict[str, str]) -> list[str]:
+    config.update({
+        "blumeops:operator.oauthClientId": "id", "blumeops:operator.oauthClientSecret": "s",
+        "blumeops:argocd.forgeSshPrivateKey": "k", "blumeops:argocd.forgeHostKey": GOOD_KEY,
+        "blumeops:postgres.eblumePassword": "p", "blumeops:postgres.borgmaticPassword": "b",
+    })
+    return problems(config)
+
+
+def test_a_phase_with_blanks_is_one_clear_problem_not_ten_missing_keys() -> None:
+    stack = load_stack("indri")
+    stack.config["blumeops:phase"] = " 1"
+    from ops import harness
+    from ops import plan as offline_plan
+
+    with pytest.raises(harness.ProgramError) as caught:
+        offline_plan.build_plan(stack)
+    message = str(caught.value)
+    assert message.startswith("the stack config has 1 problem:"), message
+    assert "blumeops:phase ' 1' is not a phase id" in message
+
+
+def test_keys_of_other_namespaces_are_refused_with_what_to_use_instead() -> None:
+    config = base_config(**{})
+    config["tailscale:oauthClientSecret"] = "in-plain-text"
+    config["kubernetes:context"] = "minikube"
+    config["pulumi:disable-default-providers"] = '["*"]'
+    found = problems(config)
+    assert len(found) == 2
+    tailscale = next(p for p in found if p.startswith("tailscale:oauthClientSecret"))
+    assert "blumeops:tailnet.oauthClientSecret" in tailscale
+    assert "pulumi config rm tailscale:oauthClientSecret" in tailscale
+    assert "in-plain-text" not in tailscale
+    assert any(p.startswith("kubernetes:context is not read by this program") for p in found)
+
+
+def test_a_nested_key_from_config_set_path_says_to_set_flat_keys() -> None:
+    config = base_config()
+    config["blumeops:zot"] = '{"port": 5051}'
+    [problem] = problems(config)
+    assert problem.startswith("blumeops:zot is a nested map, as `pulumi config set --path` writes it")
+    assert "pulumi config rm blumeops:zot" in problem and "pulumi config set blumeops:zot.port <value>" in problem
+
+
+def test_a_key_written_twice_in_the_stack_file_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ops.stack import ROOT, StackError
+
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.twice.yaml").write_text(
+        'config:\n  blumeops:phase: "0"\n  blumeops:zot.port: "5050"\n  blumeops:zot.port: "5051"\n')
+    with pytest.raises(StackError, match=r"'blumeops:zot.port' is written twice"):
+        load_stack("twice", root=tmp_path)
+
+
+def test_an_invalid_secret_is_reported_without_its_value() -> None:
+    config = base_config(**{"minikube.kubeconfig": "apiVersion: v1\x00 hidden-kubeconfig-value"})
+    [problem] = problems(config)
+    assert problem.startswith("blumeops:minikube.kubeconfig is not valid (its value is not repeated here)")
+    assert "hidden-kubeconfig-value" not in problem
+
+
+def test_the_stack_file_sets_only_what_differs_from_the_defaults() -> None:
+    stack = load_stack("indri")
+    for key, value in stack.config.items():
+        if key in stack.substituted or key == "blumeops:phase":
+            continue
+        spec = SPECS[key.removeprefix("blumeops:")]
+        assert spec.default is None or settings.parse_default(spec) != spec.parse(value), \
+            f"{key} restates its default: remove it from Pulumi.indri.yaml"

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
+import phases
 from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
 from components.host.minikube import MinikubeDockerClusterArgs
 from components.host.zot import ZotRegistryArgs
 from phases.p0_foundation import K8S_API_SERVE_AGENT, MINIKUBE_METRICS_AGENT, ZOT_AGENT, ZOT_METRICS_AGENT
-from phases.settings import SPEC_BY_KEY
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
 BASH = shutil.which("bash") or "/bin/bash"
-FAKE_HOST_KEY = str(SPEC_BY_KEY["indri.hostKey"].stand_in)
+FAKE_HOST_KEY = str(phases.setting_specs()["indri.hostKey"].stand_in)
 # Calls that change the machine; a second run of a step must make none of them.
 MUTATING = (
     ("launchctl", "bootstrap"), ("launchctl", "bootout"), ("launchctl", "kickstart"),
@@ -56,7 +56,8 @@ class Machine:
         return Host(
             address="indri", port=22, user="tester", uid=501, home=str(self.home), host_key=FAKE_HOST_KEY,
             tools=HostTools(
-                bash=BASH, curl=tool("curl"), docker=tool("docker"), file=tool("file"), kubectl=tool("kubectl"),
+                bash=BASH, brew=tool("brew"), curl=tool("curl"), docker=tool("docker"), file=tool("file"),
+                kubectl=tool("kubectl"),
                 launchctl=tool("launchctl"), minikube=tool("minikube"), plutil=tool("plutil"),
                 tailscale=tool("tailscale"),
             ),
