@@ -59,8 +59,8 @@ class BorgRepository:
     """The borg repository and how borg opens it (``encryption_passcommand`` prints the passphrase)."""
 
     path: str  # "/Volumes/backups/borg/"
-    label: str  # "sifaka-borg-backups"
-    encryption_passcommand: str  # "/bin/cat /Users/erichblume/.borg/config.yaml"
+    label: str  # the NAS's name for it
+    encryption_passcommand: str  # "/bin/cat <home>/.borg/config.yaml": an absolute program
     encryption: str = "repokey"
     append_only: bool = True
 

@@ -1,8 +1,8 @@
 """LegacyDatabaseImport: a database of the host's legacy PostgreSQL moves into the cluster's PostgreSQL.
 
-Why a host step on indri and not a Job in the cluster: the legacy server (Homebrew ``postgresql@18``) listens
-on indri's localhost only, and its ``pg_dump`` is the one that matches it; the dump stays on indri as a dated
-file (under the backups' eyes, and for the operator to keep); and indri already reaches the cluster's
+Why a host step on the Mac and not a Job in the cluster: the legacy server (Homebrew ``postgresql@18``) listens
+on the host's localhost only, and its ``pg_dump`` is the one that matches it; the dump stays on the host as a
+dated file (under the backups' eyes, and for the operator to keep); and the host already reaches the cluster's
 PostgreSQL through its tailnet name (ACL grant ``tag:homelab -> tag:k8s:5432``). A Job would need the legacy
 server to listen on Docker's network (``host.minikube.internal``) and its ``pg_hba`` opened to it, for a
 one-off copy. CloudNativePG's ``bootstrap.initdb.import`` runs only when a cluster is created: too late here.
@@ -54,7 +54,7 @@ class LegacyDatabaseImportArgs:
     pg_dump: str  # the legacy server's client tools (absolute paths on the host)
     pg_restore: str
     psql: str
-    source: PostgresEndpoint  # the legacy database (localhost:5432 on indri)
+    source: PostgresEndpoint  # the legacy database (localhost:5432 on the host)
     target: PostgresEndpoint  # the cluster's database, through its tailnet name, as a superuser
     owner: str  # the role that owns every object of ``schema`` afterwards (the application's)
     dump_dir: str  # dated dumps (0600, directory 0700) and the marker of a verified import
