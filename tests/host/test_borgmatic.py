@@ -5,6 +5,7 @@ restore it into a fresh database (the disaster-recovery drill). launchctl and pl
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import re
@@ -403,3 +404,56 @@ def test_the_precondition_embeds_in_another_script() -> None:
     assert set(indri_args().recent_archive("borgmatic/x").variables()) == {
         "ARCHIVE_BORG", "ARCHIVE_JQ", "ARCHIVE_REPOSITORY", "ARCHIVE_PASSCOMMAND", "ARCHIVE_PATH",
         "ARCHIVE_MAX_AGE_HOURS"}
+
+
+# ---- both phase-3 components under Pulumi's mock engine -------------------------------------------------
+
+FAKE_PASSWORDS = ("borgmatic-fake-plan-pw-1e9f", "eblume-fake-plan-pw-8c0b")
+MOCK_PROGRAM = f'''
+import dataclasses
+
+import pulumi
+
+from components.host import Borgmatic, LegacyDatabaseImport, LegacyDatabaseImportArgs, PostgresEndpoint
+from tests.host.test_borgmatic import HOME, indri_args
+
+args = dataclasses.replace(indri_args(), borgmatic_password=pulumi.Output.secret("{FAKE_PASSWORDS[0]}"))
+Borgmatic("borgmatic", args)
+LegacyDatabaseImport("miniflux-import", LegacyDatabaseImportArgs(
+    host=args.host, pg_dump=args.pg_dump, pg_restore=args.pg_restore, psql=args.psql,
+    source=PostgresEndpoint("localhost", 5432, "eblume", "miniflux"),
+    target=PostgresEndpoint("k8s-pg.tail8d86e.ts.net", 5432, "eblume", "miniflux"), owner="miniflux",
+    dump_dir=HOME + "/backups/postgres", target_password=pulumi.Output.secret("{FAKE_PASSWORDS[1]}")))
+'''
+
+
+def test_components_register_secret_steps_and_leak_no_password(tmp_path: Path) -> None:
+    from ops import harness
+    from ops.plan import SECRET, redact
+
+    (tmp_path / "__main__.py").write_text(MOCK_PROGRAM)
+    run = harness.run_program(tmp_path, "blumeops", "indri", {}, [])
+    resources = {r.name: r for r in run.registrations if not r.type.startswith("pulumi:")}
+    assert resources["borgmatic"].type == "blumeops:host:Borgmatic"
+    assert resources["miniflux-import"].type == "blumeops:host:LegacyDatabaseImport"
+    expected_steps = {"borgmatic-config", "borgmatic-agent-install", "borgmatic-metrics-script",
+                      "borgmatic-metrics-agent-install", "miniflux-import-restore"}
+    steps = {name: r for name, r in resources.items() if r.type == "command:remote:Command"}
+    assert set(steps) == expected_steps
+    for name in ("borgmatic-config", "miniflux-import-restore"):
+        assert steps[name].wire_inputs["stdin"][harness.SIG_KEY] == harness.SECRET_SIG
+        assert redact(steps[name].wire_inputs)["logging"] == "none"
+    agent = resources["borgmatic-agent"]
+    assert agent.depends_on and steps["borgmatic-config"].urn in agent.depends_on
+    plan_form = json.dumps([redact(r.wire_inputs) for r in run.registrations])
+    for password in FAKE_PASSWORDS:
+        assert password not in plan_form
+    for step in steps.values():
+        assert step.wire_inputs["create"].endswith("-s -- create") and step.wire_inputs["delete"].endswith("-- delete")
+    artifacts = {**redact(resources["borgmatic"].wire_inputs)["artifacts"],
+                 **redact(resources["miniflux-import"].wire_inputs)["artifacts"]}
+    assert set(artifacts) == {"host/borgmatic/config.yaml", "host/scripts/borgmatic-config.sh",
+                              "host/scripts/borgmatic-metrics-script.sh", "host/bin/borgmatic-metrics",
+                              "host/scripts/miniflux-import-restore.sh", "host/postgres/miniflux-import-checks.txt"}
+    assert "exact row counts" in artifacts["host/postgres/miniflux-import-checks.txt"]
+    assert SECRET not in artifacts["host/borgmatic/config.yaml"]

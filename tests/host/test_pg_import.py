@@ -200,3 +200,23 @@ def test_bad_arguments_are_refused_naming_each() -> None:
                      "source host 'local host'", "target port 70000", "target database 'Mini-Flux'",
                      "owner 'miniflux; drop'", "dump_dir 'backups' is relative"):
         assert expected in message
+
+
+def test_passwords_reach_no_argument_and_no_environment_of_the_tools(
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+    """Each client tool is a shim that records its arguments and environment, then runs the real tool."""
+    record = machine.state / "pg-tools.log"
+    shims = {}
+    for tool in ("pg_dump", "pg_restore", "psql"):
+        shim = machine.bin / tool
+        shim.write_text(f'#!/bin/bash\n{{ printf "%s\\n" "$0 $*"; env; }} >>{record}\n'
+                        f'exec {postgres_servers.bin / tool} "$@"\n')
+        shim.chmod(0o755)
+        shims[tool] = str(shim)
+    run_import(machine, import_args(machine, postgres_servers, databases, **shims))
+    recorded = record.read_text()
+    assert recorded.count("pg_restore ") == 1 and recorded.count("pg_dump ") == 1
+    assert "PGPASSFILE=" in recorded and "PGPASSWORD" not in recorded
+    for password in PASSWORDS:
+        assert password not in recorded
+    assert postgres_servers.cluster.row_counts(databases) == ROWS
