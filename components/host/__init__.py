@@ -1,25 +1,43 @@
 """The host side of blumeops: steps on a macOS host over SSH (HostScript), LaunchAgents, zot, minikube,
 serve entries."""
 
+from components.host.borgmatic import (
+    Borgmatic,
+    BorgmaticArgs,
+    BorgmaticDatabase,
+    BorgRepository,
+    RecentBorgmaticArchive,
+    Retention,
+)
 from components.host.connection import Host, HostTools
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
+from components.host.postgres_import import LegacyDatabaseImport, LegacyDatabaseImportArgs, PostgresEndpoint
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
 
 __all__ = [
     "AgentName",
+    "BorgRepository",
+    "Borgmatic",
+    "BorgmaticArgs",
+    "BorgmaticDatabase",
     "Host",
     "HostScriptArgs",
     "HostStep",
     "HostTools",
     "LaunchAgent",
     "LaunchAgentArgs",
+    "LegacyDatabaseImport",
+    "LegacyDatabaseImportArgs",
     "MetricsPaths",
     "MinikubeDockerCluster",
     "MinikubeDockerClusterArgs",
+    "PostgresEndpoint",
+    "RecentBorgmaticArchive",
     "RegistryMirror",
+    "Retention",
     "TailscaleServe",
     "TailscaleServeArgs",
     "ZotRegistry",

@@ -1,0 +1,49 @@
+# ---- components/host/scripts/borgmatic-metrics.sh: run hourly by the borgmatic metrics LaunchAgent ----
+# agent: read the repository's newest archive with `borg info --json --last 1` and write borgmatic.prom to
+#        TEXTFILE (temp file + rename): borgmatic_up (the repository answered), the last archive's start time,
+#        duration and sizes, and the number of archives.
+# Preamble: BORG JQ REPOSITORY PASSCOMMAND LOCK_WAIT TEXTFILE
+
+# iso_epoch: the jq function turning borg's local ISO time ("2026-01-19T02:00:03.123456") into epoch seconds.
+readonly ISO_EPOCH='def iso_epoch: sub("\\.[0-9]+$"; "") | strptime("%Y-%m-%dT%H:%M:%S") | mktime
+  - ((now | localtime | mktime) - (now | gmtime | mktime));'
+
+step_agent() {
+  local info list up=0 body
+  info=$(mktemp "${TMPDIR:-/tmp}/blumeops-borg-info.XXXXXX")
+  list=$(mktemp "${TMPDIR:-/tmp}/blumeops-borg-list.XXXXXX")
+  BLUMEOPS_TEMPS+=("$info" "$list")
+  if BORG_PASSCOMMAND="$PASSCOMMAND" "$BORG" info --lock-wait "$LOCK_WAIT" --json --last 1 "$REPOSITORY" >"$info" \
+    && BORG_PASSCOMMAND="$PASSCOMMAND" "$BORG" list --lock-wait "$LOCK_WAIT" --json "$REPOSITORY" >"$list"; then
+    up=1
+  else
+    log "borg could not read $REPOSITORY (see above)"
+  fi
+  body="# HELP borgmatic_up Whether borg could read the backup repository $REPOSITORY (1) or not (0).
+# TYPE borgmatic_up gauge
+borgmatic_up $up"
+  if [[ "$up" == 1 ]]; then
+    # shellcheck disable=SC2016  # a jq program: its $list is jq's
+    body="$body
+$("$JQ" -r --slurpfile list "$list" "$ISO_EPOCH"'
+  "# HELP borgmatic_archive_count Archives in the repository.",
+  "# TYPE borgmatic_archive_count gauge",
+  "borgmatic_archive_count \($list[0].archives | length)",
+  (.archives[0] // empty |
+    "# HELP borgmatic_last_archive_timestamp_seconds Start of the newest archive (Unix time).",
+    "# TYPE borgmatic_last_archive_timestamp_seconds gauge",
+    "borgmatic_last_archive_timestamp_seconds \(.start | iso_epoch)",
+    "# HELP borgmatic_last_archive_duration_seconds How long the newest archive took.",
+    "# TYPE borgmatic_last_archive_duration_seconds gauge",
+    "borgmatic_last_archive_duration_seconds \(.duration)",
+    "# HELP borgmatic_last_archive_size_bytes Sizes of the newest archive (original, compressed, deduplicated).",
+    "# TYPE borgmatic_last_archive_size_bytes gauge",
+    "borgmatic_last_archive_size_bytes{kind=\"original\"} \(.stats.original_size)",
+    "borgmatic_last_archive_size_bytes{kind=\"compressed\"} \(.stats.compressed_size)",
+    "borgmatic_last_archive_size_bytes{kind=\"deduplicated\"} \(.stats.deduplicated_size)")' "$info")"
+  fi
+  stage_file "$TEXTFILE" 0644 "$body"
+  commit_file "$TEXTFILE"
+}
+
+run_action "$@"
