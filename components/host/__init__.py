@@ -4,22 +4,34 @@ serve entries."""
 from components.host.connection import Host, HostTools
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
+from components.host.retire import (
+    BrewService,
+    LegacyLaunchAgent,
+    LegacyServiceRetirement,
+    LegacyServiceRetirementArgs,
+    RetirementPrecondition,
+)
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
 
 __all__ = [
     "AgentName",
+    "BrewService",
     "Host",
     "HostScriptArgs",
     "HostStep",
     "HostTools",
     "LaunchAgent",
     "LaunchAgentArgs",
+    "LegacyLaunchAgent",
+    "LegacyServiceRetirement",
+    "LegacyServiceRetirementArgs",
     "MetricsPaths",
     "MinikubeDockerCluster",
     "MinikubeDockerClusterArgs",
     "RegistryMirror",
+    "RetirementPrecondition",
     "TailscaleServe",
     "TailscaleServeArgs",
     "ZotRegistry",
