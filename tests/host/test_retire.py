@@ -309,6 +309,28 @@ def test_an_unloaded_agent_is_not_loaded_on_rollback(machine: Machine) -> None:
     assert "was unloaded when it was retired: not loading it" in result.stderr
 
 
+def test_an_agent_that_is_already_gone_is_recorded_and_left_alone(machine: Machine) -> None:
+    args = agent_args(machine, serve=None)
+    created = machine.run(args.step("devpi-retire"))
+    assert json.loads(created.stdout)["state"] == "absent" and retire_calls(machine) == []
+    deleted = machine.run(args.step("devpi-retire"), "delete")
+    assert "was absent when it was retired: not loading it" in deleted.stderr and retire_calls(machine) == []
+
+
+def test_a_failing_bootout_keeps_the_plist_and_the_next_run_retires(machine: Machine) -> None:
+    plist = load_agent(machine)
+    args = agent_args(machine, serve=None)
+    machine.fail("launchctl-bootout")
+    failed = machine.run(args.step("devpi-retire"), check=False)
+    assert failed.returncode != 0 and f"launchctl bootout gui/501/{LABEL} failed" in failed.stderr
+    assert plist.exists(), "nothing moved while the agent still runs"
+    machine.heal("launchctl-bootout")
+    machine.run(args.step("devpi-retire"))
+    assert not plist.exists() and not (machine.state / "launchd" / LABEL).exists()
+    machine.run(args.step("devpi-retire"), "delete")
+    assert plist.exists() and (machine.state / "launchd" / LABEL).exists()
+
+
 def test_a_plist_that_came_back_different_is_not_overwritten(machine: Machine) -> None:
     plist = load_agent(machine)
     args = agent_args(machine, serve=None)
