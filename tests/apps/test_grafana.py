@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
-from components.apps import GrafanaArgs
+from components.apps import GrafanaArgs, GrafanaImages
 from components.apps.grafana import CHART_REPOSITORY
 from tests.apps import programs
 from tests.apps.mock_run import SHARED, MockRun, run
@@ -221,3 +221,48 @@ def test_the_root_url_follows_the_hostname_and_the_tailnet() -> None:
                        admin_user=object(), admin_password=object(), hostname="grafana2")  # type: ignore[arg-type]
     assert args.root_url == "https://grafana2.example.ts.net"
     assert re.search(r"grafana2\.example", json.dumps(args.values()))
+
+
+# ---- what the pinned chart deploys with these values ---------------------------------------------------------
+
+
+def rendered_chart(run: MockRun) -> list[dict[str, Any]]:
+    """The chart rendered with Helm's own engine (helm-python-sdk, which `ops` uses for offline rendering)."""
+    helm = pytest.importorskip("helm_python", reason="helm-python-sdk renders charts offline (ops' dependency)")
+    chart = helm.Chart.load(str(CHART_DIR))
+    files = chart.render(chart_values(run), name="grafana", namespace="monitoring", is_install=True)
+    return [document for path, text in sorted(files.items()) if path.endswith(".yaml")
+            for document in yaml.safe_load_all(text) if document]
+
+
+def images_of(document: Any) -> Iterator[str]:
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key == "image" and isinstance(value, str):
+                yield value
+            else:
+                yield from images_of(value)
+    elif isinstance(document, list):
+        for item in document:
+            yield from images_of(item)
+
+
+def test_the_pinned_chart_deploys_grafana_on_the_claim_with_the_admin_secret(grafana_run: MockRun) -> None:
+    objects = rendered_chart(grafana_run)
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "grafana") in kinds and ("Service", "grafana") in kinds
+    assert not {kind for kind, _ in kinds} & {"PersistentVolumeClaim", "Secret", "Pod"}, \
+        "the claim and the admin Secret are the component's own; no test pod"
+    assert {image for o in objects for image in images_of(o)} == set(GrafanaImages().refs)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "storage", "persistentVolumeClaim": {"claimName": "grafana"}} in pod["volumes"]
+    grafana = next(c for c in pod["containers"] if c["name"] == "grafana")
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in grafana["env"] if "valueFrom" in e
+               and "secretKeyRef" in e["valueFrom"]}
+    assert secrets["GF_SECURITY_ADMIN_PASSWORD"] == {"name": "grafana-admin", "key": "admin-password"}
+    service = next(o for o in objects if o["kind"] == "Service")
+    assert service["spec"]["ports"][0]["port"] == 80
+    for document in objects:
+        if document["kind"] in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
