@@ -13,7 +13,7 @@ from components.apps import AppIngress, AppIngressArgs, Grafana, GrafanaArgs, In
 from components.cluster.objects import ProxyClassRef
 from components.host import BrewService, Host, HostTools, LegacyServiceRetirementArgs, RetirementPrecondition
 from components.tailnet import TailnetNameReleaseArgs
-from phases.settings import SPEC_BY_KEY
+from tests.host.conftest import FAKE_HOST_KEY
 
 ADMIN_USER = "grafana-fake-admin-login-c90d"  # a fake
 ADMIN_PASSWORD = "grafana-admin-fake-password-3e7f"  # a fake
@@ -24,7 +24,7 @@ FAKE_SECRETS = (ADMIN_USER, ADMIN_PASSWORD, OAUTH_SECRET)
 def indri() -> Host:
     return Host(
         address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume",
-        host_key=str(SPEC_BY_KEY["indri.hostKey"].stand_in),
+        host_key=FAKE_HOST_KEY,
         tools=HostTools(
             bash="/bin/bash", curl="/usr/bin/curl", docker="/usr/local/bin/docker", file="/usr/bin/file",
             kubectl="/opt/homebrew/bin/kubectl", launchctl="/bin/launchctl", minikube="/opt/homebrew/bin/minikube",
