@@ -13,6 +13,13 @@ from components.host.connection import Host, HostTools
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
 from components.host.postgres_import import LegacyDatabaseImport, LegacyDatabaseImportArgs, PostgresEndpoint
+from components.host.retire import (
+    BrewService,
+    LegacyLaunchAgent,
+    LegacyServiceRetirement,
+    LegacyServiceRetirementArgs,
+    RetirementPrecondition,
+)
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
@@ -23,6 +30,7 @@ __all__ = [
     "Borgmatic",
     "BorgmaticArgs",
     "BorgmaticDatabase",
+    "BrewService",
     "Host",
     "HostScriptArgs",
     "HostStep",
@@ -31,6 +39,9 @@ __all__ = [
     "LaunchAgentArgs",
     "LegacyDatabaseImport",
     "LegacyDatabaseImportArgs",
+    "LegacyLaunchAgent",
+    "LegacyServiceRetirement",
+    "LegacyServiceRetirementArgs",
     "MetricsPaths",
     "MinikubeDockerCluster",
     "MinikubeDockerClusterArgs",
@@ -38,6 +49,7 @@ __all__ = [
     "RecentBorgmaticArchive",
     "RegistryMirror",
     "Retention",
+    "RetirementPrecondition",
     "TailscaleServe",
     "TailscaleServeArgs",
     "ZotRegistry",

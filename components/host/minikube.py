@@ -12,6 +12,7 @@ import pulumi
 
 from components.host.connection import Host
 from components.host.launch_agent import AgentName, LaunchAgentArgs, scripted_agent
+from components.host.metrics import MINIKUBE_GAUGES, preamble
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.zot import MetricsPaths, RegistryMirror
 
@@ -202,6 +203,7 @@ class MinikubeDockerClusterArgs:
                 "KUBECONFIG_PATH": self.kubeconfig_path,
                 "MINIKUBE_HOME": self.host.minikube_home,
                 "TEXTFILE": f"{self.metrics.textfile_dir}/minikube.prom",
+                **preamble(MINIKUBE_GAUGES),
             },
         ).render()
 

@@ -14,6 +14,7 @@ import pulumi
 
 from components.host.connection import Host
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, restart_marker, scripted_agent
+from components.host.metrics import ZOT_GAUGES, preamble
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 
@@ -208,6 +209,7 @@ class ZotRegistryArgs:
                 "CURL": self.host.tools.curl,
                 "PROBE_URL": f"http://localhost:{self.port}/v2/_catalog",
                 "TEXTFILE": f"{self.metrics.textfile_dir}/zot.prom",
+                **preamble(ZOT_GAUGES),
             },
         ).render()
 

@@ -2,6 +2,8 @@
 # agent: write minikube_up, minikube_apiserver_up and node/pod/namespace counts (all 0 when down) to TEXTFILE
 #        via a temp file + rename.
 # Preamble: PROFILE MINIKUBE KUBECTL DOCKER KUBECONFIG_PATH MINIKUBE_HOME TEXTFILE
+#           METRIC_UP METRIC_APISERVER_UP METRIC_NODES METRIC_PODS METRIC_NAMESPACES (the gauges' names:
+#           components/host/metrics.py)
 
 PATH="$(dirname "$DOCKER"):$PATH"
 export PATH MINIKUBE_HOME
@@ -27,21 +29,21 @@ step_agent() {
       namespaces=$(count namespaces)
     fi
   fi
-  stage_file "$TEXTFILE" 0644 "# HELP minikube_up Whether the minikube profile $PROFILE is Running (1) or not (0).
-# TYPE minikube_up gauge
-minikube_up $up
-# HELP minikube_apiserver_up Whether the API server answers /healthz (1) or not (0).
-# TYPE minikube_apiserver_up gauge
-minikube_apiserver_up $api
-# HELP minikube_node_count Nodes of the cluster.
-# TYPE minikube_node_count gauge
-minikube_node_count $nodes
-# HELP minikube_pod_count Pods in all namespaces.
-# TYPE minikube_pod_count gauge
-minikube_pod_count $pods
-# HELP minikube_namespace_count Namespaces.
-# TYPE minikube_namespace_count gauge
-minikube_namespace_count $namespaces"
+  stage_file "$TEXTFILE" 0644 "# HELP $METRIC_UP Whether the minikube profile $PROFILE is Running (1) or not (0).
+# TYPE $METRIC_UP gauge
+$METRIC_UP $up
+# HELP $METRIC_APISERVER_UP Whether the API server answers /healthz (1) or not (0).
+# TYPE $METRIC_APISERVER_UP gauge
+$METRIC_APISERVER_UP $api
+# HELP $METRIC_NODES Nodes of the cluster.
+# TYPE $METRIC_NODES gauge
+$METRIC_NODES $nodes
+# HELP $METRIC_PODS Pods in all namespaces.
+# TYPE $METRIC_PODS gauge
+$METRIC_PODS $pods
+# HELP $METRIC_NAMESPACES Namespaces.
+# TYPE $METRIC_NAMESPACES gauge
+$METRIC_NAMESPACES $namespaces"
   commit_file "$TEXTFILE"
 }
 

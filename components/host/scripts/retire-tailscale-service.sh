@@ -1,0 +1,107 @@
+# ---- components/host/scripts/retire-tailscale-service.sh: release a tailnet name held by a Tailscale Service ----
+# create: with an access token for the OAuth client, read the Tailscale Service SERVICE from the Tailscale API
+#         (GET .../vip-services/SERVICE); when it exists, keep its definition under STATE_DIR (once: a later
+#         run keeps the first) and delete it, which frees its MagicDNS name for a new device. Prints the kept
+#         definition (or null). A Service that does not exist is a name already free: nothing changes.
+# delete: recreate the Service from the kept definition (PUT, the same body: name, addresses, ports, tags,
+#         comment) unless it exists again, then drop the copy. Without a copy it says so and does nothing.
+# The OAuth client secret and the token reach curl on its stdin (`--config -`), never in its arguments.
+# Preamble: SERVICE (svc:<name>) API_URL TAILNET ("-": the OAuth client's own) OAUTH_CLIENT_ID STATE_DIR CURL
+#           PLUTIL; secret: OAUTH_CLIENT_SECRET
+
+readonly SAVED="$STATE_DIR/service.json"
+RESPONSE=$(mktemp "${TMPDIR:-/tmp}/blumeops-api.XXXXXX")
+BLUMEOPS_TEMPS+=("$RESPONSE")
+SERVICE_URL="$API_URL/api/v2/tailnet/$TAILNET/vip-services/$SERVICE"
+TOKEN=""
+
+[[ -x "$CURL" ]] || die "curl is not at $CURL: set blumeops:tools.curl to its absolute path"
+
+# curl_config NAME VALUE: a line of curl's config syntax, the value quoted (backslashes and quotes escaped).
+curl_config() {
+  local value=${2//\\/\\\\}
+  printf '%s = "%s"\n' "$1" "${value//\"/\\\"}"
+}
+
+# fetch_token: exchange the OAuth client's credentials for an access token (client credentials grant).
+fetch_token() {
+  local code
+  code=$({
+    curl_config data-urlencode "grant_type=client_credentials"
+    curl_config data-urlencode "client_id=$OAUTH_CLIENT_ID"
+    curl_config data-urlencode "client_secret=$OAUTH_CLIENT_SECRET"
+  } | "$CURL" -sS --max-time 30 -o "$RESPONSE" -w '%{http_code}' --config - "$API_URL/api/v2/oauth/token") ||
+    die "could not reach $API_URL to get a token: is the host online?"
+  [[ "$code" == 200 ]] ||
+    die "the Tailscale API refused the OAuth client $OAUTH_CLIENT_ID (HTTP $code): check" \
+      "blumeops:tailnet.oauthClientId and its secret"
+  TOKEN=$(json_value "$RESPONSE" access_token)
+  [[ -n "$TOKEN" ]] || die "the Tailscale API answered without an access token"
+}
+
+# api METHOD [BODY_FILE]: call METHOD on the Service; prints the HTTP status, leaves the body in RESPONSE.
+api() {
+  local args=(-sS --max-time 30 -o "$RESPONSE" -w '%{http_code}' -X "$1" --config -)
+  [[ -z "${2:-}" ]] || args+=(-H 'Content-Type: application/json' --data-binary "@$2")
+  curl_config header "Authorization: Bearer $TOKEN" | "$CURL" "${args[@]}" "$SERVICE_URL" ||
+    die "could not reach $API_URL ($1 $SERVICE)"
+}
+
+api_failed() {
+  die "$1 $SERVICE answered HTTP $2: $(head -c 300 "$RESPONSE"). A 403 means the OAuth client lacks the" \
+    "services scope (write)"
+}
+
+print_saved() {
+  if [[ -f "$SAVED" ]]; then cat "$SAVED"; else printf 'null\n'; fi
+}
+
+step_create() {
+  local code
+  fetch_token
+  code=$(api GET)
+  case "$code" in
+  200)
+    if [[ ! -f "$SAVED" ]]; then
+      ensure_dir "$STATE_DIR"
+      chmod 0700 "$STATE_DIR"
+      stage_file "$SAVED" 0600 "$(cat "$RESPONSE")"
+      commit_file "$SAVED"
+      log "kept the definition of $SERVICE in $SAVED"
+    fi
+    code=$(api DELETE)
+    [[ "$code" == 200 || "$code" == 204 ]] || api_failed DELETE "$code"
+    log "deleted the Tailscale Service $SERVICE: its name is free for the new owner"
+    ;;
+  404) log "the Tailscale Service $SERVICE does not exist: its name is free already" ;;
+  *) api_failed GET "$code" ;;
+  esac
+  code=$(api GET)
+  [[ "$code" == 404 ]] || die "$SERVICE still exists after its deletion (GET answered HTTP $code)"
+  print_saved
+}
+
+step_delete() {
+  local code
+  if [[ ! -f "$SAVED" ]]; then
+    log "no definition of $SERVICE kept in $STATE_DIR: this step deleted nothing, so nothing to recreate"
+    return 0
+  fi
+  fetch_token
+  code=$(api GET)
+  case "$code" in
+  200) log "the Tailscale Service $SERVICE exists again: leaving it as it is" ;;
+  404)
+    code=$(api PUT "$SAVED")
+    [[ "$code" == 200 || "$code" == 201 ]] || api_failed PUT "$code"
+    code=$(api GET)
+    [[ "$code" == 200 ]] || die "$SERVICE does not exist after it was recreated (GET answered HTTP $code)"
+    log "recreated the Tailscale Service $SERVICE from $SAVED"
+    ;;
+  *) api_failed GET "$code" ;;
+  esac
+  rm -f "$SAVED"
+  remove_empty_dir "$STATE_DIR"
+}
+
+run_action "$@"

@@ -1,0 +1,73 @@
+"""Runs a few components under Pulumi's mock engine (ops.harness), constructed directly (not through the phase
+engine), and gives the tests their registrations: plan form (secrets "[secret]"), secrets opened, and the raw
+records. The programs are the functions of tests/apps/programs.py, called with keyword arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ops import harness, plan
+from tests.cluster.cluster_run import reveal  # wire-form inputs with secrets opened
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+
+
+@dataclass
+class MockRun:
+    resources: list[dict[str, Any]]  # plan entries, plus "revealed" (inputs with secrets opened)
+    raw: list[harness.Registration]
+
+    def named(self, name: str) -> dict[str, Any]:
+        found = [r for r in self.resources if r["name"] == name]
+        assert len(found) == 1, f"{len(found)} resources named {name!r}"
+        return found[0]
+
+    def of_type(self, type_token: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == type_token]
+
+    def by_urn(self, urn: str) -> dict[str, Any]:
+        return next(r for r in self.resources if r["urn"] == urn)
+
+    def kubernetes_objects(self) -> Iterator[dict[str, Any]]:
+        for resource in self.resources:
+            if resource["type"].startswith("kubernetes:") and resource["custom"] \
+                    and not resource["type"].startswith(("pulumi:providers:", "kubernetes:helm.sh")):
+                yield resource
+
+    def depends_on(self, resource: dict[str, Any], target: dict[str, Any]) -> bool:
+        """``resource`` waits for ``target``: directly, through a dependency's dependencies, or by depending
+        on a component that parents it."""
+        seen: set[str] = set()
+        todo = list(resource["options"]["dependsOn"])
+        while todo:
+            urn = todo.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            if urn == target["urn"]:
+                return True
+            entry = self.by_urn(urn)
+            todo.extend(entry["options"]["dependsOn"])
+            todo.extend(r["urn"] for r in self.resources if r["parent"] == urn)
+        return False
+
+
+def run(tmp: Path, program: str, **kwargs: Any) -> MockRun:
+    program_dir = tmp / f"program-{program}"
+    program_dir.mkdir()
+    (program_dir / "__main__.py").write_text(
+        f"from tests.apps import programs\nprograms.{program}(**{kwargs!r})\n"
+    )
+    result = harness.run_program(program_dir, "blumeops", "test", {}, [])
+    resources = []
+    for record in result.registrations:
+        entry = plan.plan_entry(record, phase=None)
+        entry["revealed"] = reveal(record.wire_inputs)
+        resources.append(entry)
+    json.dumps(resources)  # plain data only
+    return MockRun(resources, result.registrations)

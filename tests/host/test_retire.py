@@ -1,0 +1,372 @@
+"""LegacyServiceRetirement's step, rendered as the program renders it and run on the fake machine: a brew
+service or a mcquack LaunchAgent and its serve entry are retired, and the delete restores both byte for byte
+(the stub toolbox's records compared before and after)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.host import (
+    BrewService,
+    HostStep,
+    LegacyLaunchAgent,
+    LegacyServiceRetirementArgs,
+)
+from tests.host.conftest import Machine
+
+SHELLCHECK = Path(sys.executable).parent / "shellcheck"
+LABEL = "mcquack.eblume.devpi"
+RETIRE_CALLS = ("brew services stop", "brew services start", "launchctl bootstrap", "launchctl bootout",
+                "tailscale serve --service", "tailscale serve clear")
+
+
+def brew_args(machine: Machine, serve: str | None = "svc:grafana", formula: str = "grafana",
+              **changes: object) -> LegacyServiceRetirementArgs:
+    values: dict[str, object] = {
+        "host": machine.host(), "service": BrewService(formula, str(machine.bin / "brew")), "serve_service": serve,
+    }
+    values.update(changes)
+    return LegacyServiceRetirementArgs(**values)  # type: ignore[arg-type]
+
+
+def agent_args(machine: Machine, serve: str | None = "svc:pypi") -> LegacyServiceRetirementArgs:
+    return LegacyServiceRetirementArgs(host=machine.host(), service=LegacyLaunchAgent(LABEL), serve_service=serve)
+
+
+def install_brew_service(machine: Machine, formula: str = "grafana", status: str | None = "started") -> None:
+    (machine.state / "brew/Cellar" / formula / "11.4.0").mkdir(parents=True)
+    if status is not None:
+        (machine.state / "brew/services").mkdir(parents=True, exist_ok=True)
+        (machine.state / "brew/services" / formula).write_text(status + "\n")
+
+
+def serve(machine: Machine, service: str, *lines: str) -> None:
+    (machine.state / "serve").mkdir(exist_ok=True)
+    (machine.state / "serve" / service).write_text("".join(line + "\n" for line in lines))
+
+
+def load_agent(machine: Machine) -> Path:
+    plist = machine.home / f"Library/LaunchAgents/{LABEL}.plist"
+    plist.parent.mkdir(parents=True)
+    plist.write_text('<?xml version="1.0"?>\n<plist version="1.0"><dict><key>Label</key>'
+                     f"<string>{LABEL}</string></dict></plist>\n")
+    plist.chmod(0o640)
+    (machine.state / "launchd").mkdir(exist_ok=True)
+    loaded = machine.state / "launchd" / LABEL  # as the launchctl stub's bootstrap leaves it (cp)
+    loaded.write_text(plist.read_text())
+    loaded.chmod(0o640)
+    return plist
+
+
+def stub_records(machine: Machine) -> dict[str, tuple[bytes, int]]:
+    """What the host runs, as the stubs record it (brew services, launchd, serve entries) and the user's
+    LaunchAgents: content and mode. The retirement's own record is not part of it."""
+    return {path: value[:2] for path, value in machine.files().items()
+            if "/.local/state/blumeops/" not in path and not path.endswith("restarts.log")}
+
+
+def retire_calls(machine: Machine, since: int = 0) -> list[str]:
+    return [call for call in machine.calls()[since:] if call.startswith(RETIRE_CALLS)]
+
+
+def step(args: LegacyServiceRetirementArgs) -> HostStep:
+    return args.step("grafana-retire")
+
+
+# ---- brew services -------------------------------------------------------------------------------------
+
+
+def test_brew_service_and_serve_entry_are_retired_and_restored_byte_for_byte(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    serve(machine, "svc:registry", "https 443 http://localhost:5050")
+    before = stub_records(machine)
+    args = brew_args(machine)
+
+    created = machine.run(step(args))
+    assert not (machine.state / "brew/services/grafana").exists()
+    assert not (machine.state / "serve/svc:grafana").exists()
+    assert (machine.state / "serve/svc:registry").exists(), "only the retired service's entry is cleared"
+    assert retire_calls(machine) == ["brew services stop grafana", "tailscale serve clear svc:grafana"]
+    record = json.loads(created.stdout)
+    assert record == {
+        "kind": "brew", "name": "grafana", "state": "started", "serveService": "svc:grafana",
+        "serveEntry": {"TCP": {"443": {"HTTPS": True}},
+                       "Web": {"grafana.tail8d86e.ts.net:443": {"Handlers": {"/": {"Proxy": "http://localhost:3000"}}}}},
+    }
+    record_dir = Path(args.record_dir)
+    assert oct(record_dir.stat().st_mode & 0o777) == "0o700"
+
+    calls = len(machine.calls())
+    deleted = machine.run(step(args), "delete")
+    assert retire_calls(machine, calls) == ["brew services start grafana",
+                                           "tailscale serve --service=svc:grafana --https=443 http://localhost:3000"]
+    assert "restored brew service grafana" in deleted.stderr
+    assert stub_records(machine) == before
+    assert not record_dir.exists(), "the record is removed once the service is back"
+
+
+def test_create_twice_mutates_once(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    args = brew_args(machine)
+    first = machine.run(step(args))
+    calls = len(machine.calls())
+    record = {path: value for path, value in machine.files().items() if "/.local/state/" in path}
+    second = machine.run(step(args))
+    assert retire_calls(machine, calls) == []
+    assert "was retired before" in second.stderr and "already stopped" in second.stderr
+    assert {path: value for path, value in machine.files().items() if "/.local/state/" in path} == record
+    assert json.loads(second.stdout) == json.loads(first.stdout), "the first record stays the record"
+
+
+def test_delete_twice_restores_once(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    args = brew_args(machine)
+    machine.run(step(args))
+    machine.run(step(args), "delete")
+    calls = len(machine.calls())
+    again = machine.run(step(args), "delete")
+    assert retire_calls(machine, calls) == []
+    assert "nothing to do" in again.stderr
+
+
+def test_delete_without_create_is_a_no_op_that_says_so(machine: Machine) -> None:
+    install_brew_service(machine, status=None)
+    before = machine.files()
+    result = machine.run(step(brew_args(machine)), "delete")
+    assert "was not retired by this step" in result.stderr and "nothing to do" in result.stderr
+    assert retire_calls(machine) == [] and machine.files() == before
+
+
+def test_a_service_already_gone_is_recorded_as_such_and_not_started_on_rollback(machine: Machine) -> None:
+    install_brew_service(machine, status=None)  # installed, service not running; no serve entry
+    args = brew_args(machine)
+    created = machine.run(step(args))
+    assert retire_calls(machine) == []
+    assert "already stopped (none)" in created.stderr
+    assert json.loads(created.stdout)["state"] == "none"
+    assert json.loads(created.stdout)["serveEntry"] is None
+    deleted = machine.run(step(args), "delete")
+    assert retire_calls(machine) == []
+    assert "was none when it was retired: left as it is" in deleted.stderr
+    assert "had no serve entry" in deleted.stderr
+
+
+def test_a_formula_that_is_not_installed_counts_as_retired(machine: Machine) -> None:
+    created = machine.run(step(brew_args(machine)))
+    assert json.loads(created.stdout)["state"] == "absent"
+    assert retire_calls(machine) == []
+    machine.run(step(brew_args(machine)), "delete")
+    assert retire_calls(machine) == []
+
+
+def test_brew_missing_is_refused_before_anything_changes(machine: Machine) -> None:
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    (machine.bin / "brew").unlink()
+    result = machine.run(step(brew_args(machine)), check=False)
+    assert result.returncode != 0
+    assert f"Homebrew is not at {machine.bin / 'brew'}" in result.stderr and "blumeops:tools.brew" in result.stderr
+    assert (machine.state / "serve/svc:grafana").exists()
+    assert not Path(brew_args(machine).record_dir).exists()
+
+
+def test_a_failing_stop_fails_the_step_and_the_next_run_finishes_the_retirement(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    args = brew_args(machine)
+    machine.fail("brew-stop")
+    result = machine.run(step(args), check=False)
+    assert result.returncode != 0 and "brew services stop grafana` failed" in result.stderr
+    assert (machine.state / "serve/svc:grafana").exists(), "the entry stays while the service still runs"
+    machine.heal("brew-stop")
+    second = machine.run(step(args))
+    # the record written before the failure (state "started") is the one kept
+    assert json.loads(second.stdout)["state"] == "started"
+    assert not (machine.state / "brew/services/grafana").exists()
+    assert not (machine.state / "serve/svc:grafana").exists()
+
+
+def test_failing_serve_status_fails_before_anything_stops(machine: Machine) -> None:
+    install_brew_service(machine)
+    machine.fail("tailscale-status")
+    result = machine.run(step(brew_args(machine)), check=False)
+    assert result.returncode != 0 and "tailscale serve status --json` failed" in result.stderr
+    assert (machine.state / "brew/services/grafana").read_text() == "started\n"
+
+
+def test_a_failing_restore_of_the_entry_is_retried_by_the_next_delete(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    before = stub_records(machine)
+    args = brew_args(machine)
+    machine.run(step(args))
+    machine.fail("tailscale-set")
+    result = machine.run(step(args), "delete", check=False)
+    assert result.returncode != 0 and "must exist again" in result.stderr
+    assert Path(args.record_dir, "record").exists(), "the record stays until the restore succeeded"
+    machine.heal("tailscale-set")
+    machine.run(step(args), "delete")
+    assert stub_records(machine) == before
+
+
+def test_an_entry_with_several_ports_is_restored_in_full(machine: Machine) -> None:
+    install_brew_service(machine, "forgejo")
+    # sorted by port as a string, as tailscaled prints its map keys
+    serve(machine, "svc:forge", "tcp 22 tcp://localhost:2200", "https 443 http://localhost:3001")
+    before = stub_records(machine)
+    args = brew_args(machine, serve="svc:forge", formula="forgejo")
+    machine.run(args.step("forge-retire"))
+    assert not (machine.state / "serve/svc:forge").exists()
+    machine.run(args.step("forge-retire"), "delete")
+    assert stub_records(machine) == before
+    plan = [c for c in machine.calls() if c.startswith("tailscale serve --service")]
+    assert plan == ["tailscale serve --service=svc:forge --tcp=22 tcp://localhost:2200",
+                    "tailscale serve --service=svc:forge --https=443 http://localhost:3001"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"TCP": {"443": {"HTTPS": True}}, "Web": {"grafana.tail8d86e.ts.net:443": {"Handlers": {
+            "/": {"Proxy": "http://localhost:3000"}, "/api": {"Proxy": "http://localhost:3001"}}}}},
+         "a web server on port 443 that is not a single proxy on /"),
+        ({"TCP": {"443": {"HTTPS": True}}, "Web": {"grafana.tail8d86e.ts.net:443": {"Handlers": {
+            "/": {"Text": "hello"}}}}}, "a web server on port 443 that is not a single proxy on /"),
+        ({"TCP": {"5432": {"TCPForward": "localhost:5432", "ProxyProtocol": 2}}},
+         'port 5432 with settings "ProxyProtocol":2'),
+        ({"TCP": {"443": {"HTTPS": True}}, "Tun": True}, "Tun mode"),
+    ],
+)
+def test_an_entry_that_could_not_be_recreated_is_refused_before_anything_stops(
+        machine: Machine, entry: dict[str, object], problem: str) -> None:
+    install_brew_service(machine)
+    (machine.state / "serve-status.json").write_text(json.dumps({"Services": {"svc:grafana": entry}}))
+    result = machine.run(step(brew_args(machine)), check=False)
+    assert result.returncode != 0
+    assert problem in result.stderr and "nothing was changed" in result.stderr
+    assert retire_calls(machine) == []
+    assert not Path(brew_args(machine).record_dir, "record").exists()
+
+
+def test_a_restore_that_does_not_reproduce_the_record_fails_loudly(machine: Machine) -> None:
+    install_brew_service(machine)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    args = brew_args(machine)
+    machine.run(step(args))
+    # the host now answers with something else than the recorded entry (a changed tailscaled)
+    (machine.state / "serve-status.json").write_text(json.dumps({"Services": {"svc:grafana": {
+        "TCP": {"443": {"HTTPS": True}},
+        "Web": {"grafana.tail8d86e.ts.net:443": {"Handlers": {"/": {"Proxy": "http://127.0.0.1:3000"}}}}}}}))
+    result = machine.run(step(args), "delete", check=False)
+    assert result.returncode != 0
+    assert "not as recorded" in result.stderr and "delete" in result.stderr
+
+
+def test_retirement_without_a_serve_entry_leaves_tailscale_alone(machine: Machine) -> None:
+    install_brew_service(machine, "transmission-cli")
+    args = brew_args(machine, serve=None, formula="transmission-cli")
+    machine.run(args.step("transmission-retire"))
+    machine.run(args.step("transmission-retire"), "delete")
+    assert [c for c in machine.calls() if c.startswith("tailscale")] == []
+    assert (machine.state / "brew/services/transmission-cli").read_text() == "started\n"
+
+
+# ---- mcquack LaunchAgents ------------------------------------------------------------------------------
+
+
+def test_launch_agent_is_booted_out_its_plist_kept_and_both_restored(machine: Machine) -> None:
+    plist = load_agent(machine)
+    serve(machine, "svc:pypi", "https 443 http://127.0.0.1:3141")
+    before, plist_stat = stub_records(machine), plist.stat()
+    args = agent_args(machine)
+    machine.run(args.step("devpi-retire"))
+    assert not plist.exists() and not (machine.state / "launchd" / LABEL).exists()
+    assert Path(args.record_dir, "agent.plist").exists()
+    assert retire_calls(machine) == [f"launchctl bootout gui/501/{LABEL}", "tailscale serve clear svc:pypi"]
+    calls = len(machine.calls())
+    machine.run(args.step("devpi-retire"))
+    assert retire_calls(machine, calls) == []
+    machine.run(args.step("devpi-retire"), "delete")
+    assert stub_records(machine) == before, "plist, launchd and serve state as before"
+    assert plist.stat().st_mtime_ns == plist_stat.st_mtime_ns, "the very file was put back"
+
+
+def test_an_unloaded_agent_is_not_loaded_on_rollback(machine: Machine) -> None:
+    plist = load_agent(machine)
+    (machine.state / "launchd" / LABEL).unlink()
+    args = agent_args(machine, serve=None)
+    machine.run(args.step("devpi-retire"))
+    assert not plist.exists()
+    result = machine.run(args.step("devpi-retire"), "delete")
+    assert plist.exists() and not (machine.state / "launchd" / LABEL).exists()
+    assert "was unloaded when it was retired: not loading it" in result.stderr
+
+
+def test_an_agent_that_is_already_gone_is_recorded_and_left_alone(machine: Machine) -> None:
+    args = agent_args(machine, serve=None)
+    created = machine.run(args.step("devpi-retire"))
+    assert json.loads(created.stdout)["state"] == "absent" and retire_calls(machine) == []
+    deleted = machine.run(args.step("devpi-retire"), "delete")
+    assert "was absent when it was retired: not loading it" in deleted.stderr and retire_calls(machine) == []
+
+
+def test_a_failing_bootout_keeps_the_plist_and_the_next_run_retires(machine: Machine) -> None:
+    plist = load_agent(machine)
+    args = agent_args(machine, serve=None)
+    machine.fail("launchctl-bootout")
+    failed = machine.run(args.step("devpi-retire"), check=False)
+    assert failed.returncode != 0 and f"launchctl bootout gui/501/{LABEL} failed" in failed.stderr
+    assert plist.exists(), "nothing moved while the agent still runs"
+    machine.heal("launchctl-bootout")
+    machine.run(args.step("devpi-retire"))
+    assert not plist.exists() and not (machine.state / "launchd" / LABEL).exists()
+    machine.run(args.step("devpi-retire"), "delete")
+    assert plist.exists() and (machine.state / "launchd" / LABEL).exists()
+
+
+def test_a_plist_that_came_back_different_is_not_overwritten(machine: Machine) -> None:
+    plist = load_agent(machine)
+    args = agent_args(machine, serve=None)
+    machine.run(args.step("devpi-retire"))
+    plist.write_text("<plist>another</plist>\n")
+    result = machine.run(args.step("devpi-retire"), check=False)
+    assert result.returncode != 0 and "came back and differs" in result.stderr
+    assert plist.read_text() == "<plist>another</plist>\n"
+
+
+# ---- the precondition hook and the rendering -----------------------------------------------------------
+
+
+def test_the_rendered_step_passes_shellcheck(machine: Machine, tmp_path: Path) -> None:
+    paths = []
+    for name, args in (("brew", brew_args(machine)), ("agent", agent_args(machine)),
+                       ("plain", brew_args(machine, serve=None))):
+        path = tmp_path / f"{name}.sh"
+        path.write_text(step(args).render())
+        paths.append(str(path))
+    result = subprocess.run([str(SHELLCHECK), "--severity=style", *paths], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"service": BrewService("Grafana Server", "/opt/homebrew/bin/brew")}, "not a Homebrew formula name"),
+        ({"service": BrewService("grafana", "brew")}, "must be an absolute path"),
+        ({"service": LegacyLaunchAgent("a/b")}, "not a launchd label"),
+        ({"serve_service": "grafana"}, "not a Tailscale Service name"),
+        ({"state_root": "~/state"}, "state_root '~/state' must be an absolute path"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_argument_named(machine: Machine, changes: dict[str, object],
+                                                           message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        brew_args(machine, **changes)
