@@ -556,6 +556,15 @@ def component_section(prefix: str, cls: type[S], *, shared: bool = False, **fiel
     return cls
 
 
+def defaults(cls: type[S]) -> S:
+    """A section built from its defaults alone (every field must have one): stand-ins for tests and tools."""
+    spec_of = section_spec(cls)
+    missing = [spec.key for spec in spec_of.specs if spec.default is None]
+    if missing:
+        raise TypeError(f"{cls.__qualname__} has settings without default: {', '.join(missing)}")
+    return cls(**{spec.field: parse_default(spec) for spec in spec_of.specs})
+
+
 def section_spec(cls: type) -> SectionSpec:
     if cls not in _SECTIONS:
         raise TypeError(f"{cls.__qualname__} is not a settings section (declare it with @settings.section)")
@@ -603,6 +612,13 @@ component_section(
     minikube=_tool("minikube", "/opt/homebrew/bin/minikube"),
     plutil=_tool("plutil", "/usr/bin/plutil"),
     tailscale=_tool("tailscale CLI", "/Applications/Tailscale.app/Contents/MacOS/Tailscale"),
+    pg_dump=_tool("pg_dump of the legacy brew PostgreSQL (same major as the server)",
+                  "/opt/homebrew/opt/postgresql@18/bin/pg_dump"),
+    pg_restore=_tool("pg_restore of the legacy brew PostgreSQL", "/opt/homebrew/opt/postgresql@18/bin/pg_restore"),
+    psql=_tool("psql of the legacy brew PostgreSQL", "/opt/homebrew/opt/postgresql@18/bin/psql"),
+    borgmatic=_tool("borgmatic", "/opt/homebrew/bin/borgmatic"),
+    borg=_tool("borg (borgmatic's local_path)", "/opt/homebrew/bin/borg"),
+    jq=_tool("jq (the borgmatic metrics agent reads borg's JSON with it)", "/opt/homebrew/bin/jq"),
 )
 
 

@@ -18,13 +18,13 @@ import pulumi_kubernetes as k8s
 import pulumi_tailscale as tailscale
 
 import phases
-from components.cluster import ProxyClassRef
+from components.cluster import PostgresCluster, PostgresClusterArgs, ProxyClassRef
 from components.host import Host, HostTools, MetricsPaths
 from ops import harness, plan, stack, wire
 from ops.stack import ROOT
-from phases import Key
+from phases import Key, settings
 from phases.p0_foundation import INDRI, KUBERNETES, METRICS, TAILNET_ACL, TAILSCALE
-from phases.p1_kubernetes import PROXY_CLASS
+from phases.p1_kubernetes import POSTGRES, PROXY_CLASS
 
 SHARED = ROOT / "../shared"
 CRDS = SHARED / "crds"
@@ -36,22 +36,38 @@ def _tailscale() -> tailscale.Provider:
     return tailscale.Provider("tailscale", oauth_client_id="id", oauth_client_secret="secret")
 
 
+def _kubernetes(name: str = "kubernetes") -> k8s.Provider:
+    return k8s.Provider(name, kubeconfig=pulumi.Output.secret(harness.fake_kubeconfig()))
+
+
+def _proxy_class(provider: k8s.Provider | None = None) -> ProxyClassRef:
+    return ProxyClassRef("default", k8s.apiextensions.CustomResource(
+        "proxy-class", api_version="tailscale.com/v1alpha1", kind="ProxyClass", metadata={"name": "default"},
+        opts=pulumi.ResourceOptions(provider=provider)))
+
+
+def _postgres() -> PostgresCluster:
+    """blumeops-pg as phase 1 gives it (its own stand-in provider and operator, outside any phase)."""
+    provider = _kubernetes("postgres-stand-in")
+    operator = k8s.core.v1.Namespace("cnpg-stand-in", metadata={"name": "cnpg-system"},
+                                     opts=pulumi.ResourceOptions(provider=provider))
+    return PostgresCluster("blumeops-pg", PostgresClusterArgs(
+        provider=provider, operator=operator, proxy_class=ProxyClassRef("default", operator),
+        hostname="k8s-pg", database="miniflux", owner="miniflux"))
+
+
 # A stand-in per key an earlier phase gives: created inside the mock run, outside any phase.
 STAND_INS: dict[str, Callable[[], Any]] = {
-    KUBERNETES.name: lambda: k8s.Provider("kubernetes",
-                                          kubeconfig=pulumi.Output.secret(harness.fake_kubeconfig())),
+    KUBERNETES.name: _kubernetes,
     TAILSCALE.name: _tailscale,
     TAILNET_ACL.name: lambda: tailscale.Acl("tailnet-acl", acl="{}"),
     INDRI.name: lambda: Host(
         address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume", host_key=STAND_IN_HOST_KEY,
-        tools=HostTools(bash="/bin/bash", brew="/opt/homebrew/bin/brew", curl="/usr/bin/curl",
-                        docker="/usr/local/bin/docker", file="/usr/bin/file", kubectl="/opt/homebrew/bin/kubectl",
-                        launchctl="/bin/launchctl", minikube="/opt/homebrew/bin/minikube", plutil="/usr/bin/plutil",
-                        tailscale="/Applications/Tailscale.app/Contents/MacOS/Tailscale")),
+        tools=settings.defaults(HostTools)),
     METRICS.name: lambda: MetricsPaths("/opt/homebrew/var/node_exporter/textfile", "/opt/homebrew/var/log",
                                        "/Users/erichblume/bin"),
-    PROXY_CLASS.name: lambda: ProxyClassRef("default", k8s.apiextensions.CustomResource(
-        "proxy-class", api_version="tailscale.com/v1alpha1", kind="ProxyClass", metadata={"name": "default"})),
+    PROXY_CLASS.name: _proxy_class,
+    POSTGRES.name: _postgres,
 }
 
 

@@ -27,6 +27,13 @@ class HostTools:
     minikube: str
     plutil: str
     tailscale: str
+    # the legacy PostgreSQL's client tools, and the backup tools (phase 3)
+    pg_dump: str
+    pg_restore: str
+    psql: str
+    borgmatic: str
+    borg: str
+    jq: str
 
     def search_path(self) -> str:
         """A PATH for the agents that run these tools (minikube runs ``docker`` by name): the tools'

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from phase_runner import reveal  # wire-form inputs with secrets opened
+
 from ops import harness, plan
-from tests.cluster.cluster_run import reveal  # wire-form inputs with secrets opened
+from tests.apps import programs
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -58,12 +60,7 @@ class MockRun:
 
 
 def run(tmp: Path, program: str, **kwargs: Any) -> MockRun:
-    program_dir = tmp / f"program-{program}"
-    program_dir.mkdir()
-    (program_dir / "__main__.py").write_text(
-        f"from tests.apps import programs\nprograms.{program}(**{kwargs!r})\n"
-    )
-    result = harness.run_program(program_dir, "blumeops", "test", {}, [])
+    result = harness.run(lambda: getattr(programs, program)(**kwargs), "blumeops", "test", {}, [])
     resources = []
     for record in result.registrations:
         entry = plan.plan_entry(record, phase=None)

@@ -13,6 +13,7 @@ from components.apps import AppIngress, AppIngressArgs, Grafana, GrafanaArgs, In
 from components.cluster.objects import ProxyClassRef
 from components.host import BrewService, Host, HostTools, LegacyServiceRetirementArgs, RetirementPrecondition
 from components.tailnet import TailnetNameReleaseArgs
+from phases import settings
 from tests.host.conftest import FAKE_HOST_KEY
 
 ADMIN_USER = "grafana-fake-admin-login-c90d"  # a fake
@@ -25,11 +26,7 @@ def indri() -> Host:
     return Host(
         address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume",
         host_key=FAKE_HOST_KEY,
-        tools=HostTools(
-            bash="/bin/bash", curl="/usr/bin/curl", docker="/usr/local/bin/docker", file="/usr/bin/file",
-            kubectl="/opt/homebrew/bin/kubectl", launchctl="/bin/launchctl", minikube="/opt/homebrew/bin/minikube",
-            plutil="/usr/bin/plutil", tailscale="/Applications/Tailscale.app/Contents/MacOS/Tailscale",
-        ),
+        tools=settings.defaults(HostTools),
     )
 
 

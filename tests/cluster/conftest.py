@@ -24,13 +24,13 @@ def phase1_created_client() -> Run:
 
 
 def _pg_cutover(phase: phases.Phase, handover: phases.Handover) -> None:
-    """A throw-away phase 2 that only amends phase 1 (as phase 4 will: the database takes the name ``pg``)."""
+    """A throw-away phase 4 that only amends phase 1 (as the real one will: the database takes the name ``pg``)."""
 
 
 CUTOVER_REGISTRY = tuple(
     dataclasses.replace(spec, implemented=True,
                         definition=phases.PhaseDefinition(build=_pg_cutover, amends=(PG_HOSTNAME.to("pg"),)))
-    if spec.id == "2" else spec
+    if spec.id == "4" else spec
     for spec in phases.REGISTRY
 )
 
@@ -38,4 +38,4 @@ CUTOVER_REGISTRY = tuple(
 @pytest.fixture(scope="session")
 def phase4_hostname() -> Run:
     """Phase 1 as built when a later phase of the chain amends ``PG_HOSTNAME`` (the database takes ``pg``)."""
-    return run_phase("1", target="2", registry=CUTOVER_REGISTRY)
+    return run_phase("1", target="4", registry=CUTOVER_REGISTRY)

@@ -3,6 +3,7 @@ the rendered host scripts run under bash, exactly as indri would receive them on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import phases
 from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
 from components.host.minikube import MinikubeDockerClusterArgs
 from components.host.zot import ZotRegistryArgs
+from phases import settings
 from phases.p0_foundation import K8S_API_SERVE_AGENT, MINIKUBE_METRICS_AGENT, ZOT_AGENT, ZOT_METRICS_AGENT
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
@@ -55,7 +57,8 @@ class Machine:
         tool = lambda name: str(self.bin / name)  # noqa: E731
         return Host(
             address="indri", port=22, user="tester", uid=501, home=str(self.home), host_key=FAKE_HOST_KEY,
-            tools=HostTools(
+            tools=dataclasses.replace(
+                settings.defaults(HostTools),
                 bash=BASH, brew=tool("brew"), curl=tool("curl"), docker=tool("docker"), file=tool("file"),
                 kubectl=tool("kubectl"),
                 launchctl=tool("launchctl"), minikube=tool("minikube"), plutil=tool("plutil"),

@@ -5,6 +5,7 @@ restore it into a fresh database (the disaster-recovery drill). launchctl and pl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import plistlib
@@ -29,6 +30,7 @@ from components.host import (
     PostgresEndpoint,
     RecentBorgmaticArchive,
 )
+from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
 from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
     BORGMATIC_PASSWORD,
@@ -62,9 +64,7 @@ def ensure_borg() -> None:
 
 def indri_args(**changes: object) -> BorgmaticArgs:
     """The configuration as phase 3 gives it for indri (facts §5.7), both databases of the transition."""
-    tools = HostTools(bash="/bin/bash", curl="/usr/bin/curl", docker="/usr/local/bin/docker", file="/usr/bin/file",
-                      kubectl="/opt/homebrew/bin/kubectl", launchctl="/bin/launchctl",
-                      minikube="/opt/homebrew/bin/minikube", plutil="/usr/bin/plutil", tailscale="/usr/bin/tailscale")
+    tools = dataclasses.replace(settings.defaults(HostTools), tailscale="/usr/bin/tailscale")
     pg = "/opt/homebrew/opt/postgresql@18/bin"
     values: dict[str, object] = {
         "host": Host("indri", 22, "erichblume", 501, HOME, FAKE_HOST_KEY, tools),

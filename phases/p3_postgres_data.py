@@ -1,0 +1,171 @@
+"""Phase 3, PostgreSQL data and backups: the legacy database moves into ``blumeops-pg`` and borgmatic on
+indri backs up both.
+
+Takes indri, the metrics paths (phase 0) and ``blumeops-pg`` (phase 1). The import is a host step on indri
+(see ``components.host.postgres_import`` for why not a Job): the legacy brew ``postgresql@18`` only
+listens on localhost, and indri reaches the cluster's database at its tailnet name. Borgmatic dumps the
+legacy database and the cluster's during the transition; phase 4 (which retires the brew PostgreSQL and
+gives the cluster the name ``pg``) amends ``LEGACY_POSTGRES_SERVING``, and borgmatic then dumps only the
+cluster's database. Gives ``BORGMATIC`` (what a retirement's "recent archive" precondition is built from)
+and ``IMPORT`` (what a retirement of the legacy PostgreSQL must wait for).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pulumi
+
+from components.host import (
+    AgentName,
+    Borgmatic,
+    BorgmaticArgs,
+    BorgmaticDatabase,
+    BorgRepository,
+    LegacyDatabaseImport,
+    LegacyDatabaseImportArgs,
+    PostgresEndpoint,
+    Retention,
+)
+from phases import Amendable, Handover, Key, Phase
+from phases import settings as s
+from phases.p0_foundation import INDRI, METRICS
+from phases.p1_kubernetes import PG_HOSTNAME, POSTGRES, PostgresSettings
+from phases.settings import HOME
+
+PG_PORT = 5432
+EBLUME = "eblume"  # the cluster's superuser role (phase 1), the one the import restores as
+
+
+def _role(raw: Any) -> str:
+    """A PostgreSQL role or database name as the homelab writes them: a plain identifier."""
+    value = s.text(raw)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise s.InvalidValueError(f"{value!r} is not a plain PostgreSQL name (lower-case letters, digits, '_')")
+    return value
+
+
+def _directory(raw: Any) -> str:
+    """An absolute directory written with its trailing slash, as borgmatic's repository path is."""
+    return s.absolute_path(raw).rstrip("/") + "/"
+
+
+def _absolute_paths(raw: Any) -> tuple[str, ...]:
+    found = tuple(s.absolute_path(item) for item in s.json_list(raw))
+    if not found:
+        raise s.InvalidValueError("needs at least one directory")
+    return found
+
+
+@s.section("pgImport")
+class PostgresImportSettings:
+    """The legacy database and where its dated dumps are kept on indri."""
+
+    source_host: str = s.setting(s.hostname, "host of the legacy PostgreSQL, as indri reaches it",
+                                 default="localhost")
+    source_port: int = s.setting(s.port, "port of the legacy PostgreSQL", default=PG_PORT, example="5432")
+    source_user: str = s.setting(_role, "role the dump runs as (the legacy superuser)", default="eblume")
+    database: str = s.setting(_role, "the database that moves (Miniflux's)", default="miniflux")
+    owner: str = s.setting(_role, "role that owns every object of public afterwards (the application's)",
+                           default="miniflux")
+    dump_dir: str = s.setting(s.absolute_path, "where the dated dumps are kept on indri (0700)",
+                              default=f"{HOME}/Backups/postgres")
+    source_password: pulumi.Output[str] | None = s.setting(
+        s.text, "password of source_user (unset: the brew server trusts local connections)", secret=True)
+
+
+@s.section("borgmatic")
+class BorgmaticSettings:
+    """borgmatic on indri: its config, the repository on sifaka, what it keeps."""
+
+    config_path: str = s.setting(s.absolute_path, "borgmatic's config.yaml (0600)",
+                                 default=f"{HOME}/.config/borgmatic/config.yaml")
+    pgpass_path: str = s.setting(s.absolute_path, "the .pgpass the borgmatic role's line goes in",
+                                 default=f"{HOME}/.pgpass")
+    source_directories: tuple[str, ...] = s.setting(
+        _absolute_paths, "directories every archive holds",
+        default=(f"{HOME}/code/personal/zk", "/opt/homebrew/var/forgejo", f"{HOME}/.config/borgmatic",
+                 f"{HOME}/Documents", f"{HOME}/Pictures", f"{HOME}/devpi"),
+        example="'[\"/Users/erichblume/Documents\"]'")
+    repository: str = s.setting(_directory, "the borg repository (sifaka's SMB share mounted on indri)",
+                                default="/Volumes/backups/borg/")
+    repository_label: str = s.setting(s.text, "the repository's label", default="sifaka-borg-backups")
+    encryption_passcommand: str = s.setting(s.text, "command that prints the repository's passphrase",
+                                            default=f"/bin/cat {HOME}/.borg/config.yaml")
+    keep_daily: int = s.setting(s.count(0, 10_000), "daily archives kept", default=7, example="7")
+    keep_monthly: int = s.setting(s.count(0, 10_000), "monthly archives kept", default=12, example="12")
+    keep_yearly: int = s.setting(s.count(0, 10_000), "yearly archives kept", default=1000, example="1000")
+    log_dir: str = s.setting(s.absolute_path, "log directory of the nightly backup agent",
+                             default=f"{HOME}/Library/Logs")
+
+
+SETTINGS = (PostgresImportSettings, BorgmaticSettings)
+
+BORGMATIC = Key("borgmatic", BorgmaticArgs, "borgmatic on indri: its repository, for 'a recent archive holds X'")
+IMPORT = Key("postgres.import", LegacyDatabaseImport, "the verified import of the legacy database")
+
+# Phase 4 retires the brew PostgreSQL: from then on only the cluster's database is dumped.
+LEGACY_POSTGRES_SERVING = Amendable("postgres.legacyServing", True,
+                                    "the brew postgresql@18 on indri still serves and is backed up")
+
+BORGMATIC_AGENT = AgentName("mcquack.eblume.borgmatic", "mcquack.borgmatic")
+BORGMATIC_METRICS_AGENT = AgentName("mcquack.eblume.borgmatic-metrics", "mcquack.borgmatic-metrics")
+
+
+def build(phase: Phase, handover: Handover) -> None:
+    host = handover.take(INDRI)
+    cluster = handover.take(POSTGRES)
+    tools = host.tools
+    tailnet = handover.settings.tailnet
+    postgres = handover.section(PostgresSettings)
+    imported = handover.section(PostgresImportSettings)
+    cluster_host = f"{handover.amended(PG_HOSTNAME)}.{tailnet.name}"
+    # Both steps reach blumeops-pg through its LoadBalancer, which exists once the cluster component does.
+    after_cluster = pulumi.ResourceOptions(parent=phase, depends_on=[cluster])
+
+    database_import = LegacyDatabaseImport(
+        f"{imported.database}-import",
+        LegacyDatabaseImportArgs(
+            host=host,
+            pg_dump=tools.pg_dump,
+            pg_restore=tools.pg_restore,
+            psql=tools.psql,
+            source=PostgresEndpoint(imported.source_host, imported.source_port, imported.source_user,
+                                    imported.database),
+            target=PostgresEndpoint(cluster_host, PG_PORT, EBLUME, imported.database),
+            owner=imported.owner,
+            dump_dir=imported.dump_dir,
+            target_password=postgres.eblume_password,
+            source_password=imported.source_password,
+        ),
+        after_cluster,
+    )
+    handover.give(IMPORT, database_import)
+
+    backup = handover.section(BorgmaticSettings)
+    databases = [BorgmaticDatabase(imported.database, cluster_host, PG_PORT)]
+    if handover.amended(LEGACY_POSTGRES_SERVING):
+        databases.insert(0, BorgmaticDatabase(imported.database, imported.source_host, imported.source_port))
+    borgmatic_args = BorgmaticArgs(
+        host=host,
+        borgmatic=tools.borgmatic,
+        borg=tools.borg,
+        pg_dump=tools.pg_dump,
+        pg_restore=tools.pg_restore,
+        psql=tools.psql,
+        jq=tools.jq,
+        config_path=backup.config_path,
+        pgpass_path=backup.pgpass_path,
+        source_directories=backup.source_directories,
+        repository=BorgRepository(backup.repository, backup.repository_label, backup.encryption_passcommand),
+        databases=tuple(databases),
+        borgmatic_password=postgres.borgmatic_password,
+        agent_name=BORGMATIC_AGENT,
+        metrics_agent_name=BORGMATIC_METRICS_AGENT,
+        log_dir=backup.log_dir,
+        metrics=handover.take(METRICS),
+        retention=Retention(backup.keep_daily, backup.keep_monthly, backup.keep_yearly),
+    )
+    Borgmatic("borgmatic", borgmatic_args, after_cluster)
+    handover.give(BORGMATIC, borgmatic_args)
