@@ -3,6 +3,7 @@ PATH=/usr/bin:/bin:/usr/sbin:/sbin, so every path a LaunchAgent names must be ab
 
 from __future__ import annotations
 
+import plistlib
 import re
 import shlex
 from collections.abc import Iterator
@@ -219,7 +220,7 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
 
 
 def validate_launch_agent(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != LAUNCH_AGENT:
+    if args.resource_type.lower() != LAUNCH_AGENT.lower():
         return
     label = get_str(args.props, "label") or args.name
     for problem in launch_agent_problems(args.props):
@@ -240,4 +241,185 @@ absolute_launchagent_paths = ResourceValidationPolicy(
     validate=validate_launch_agent,
 )
 
-POLICIES = [absolute_launchagent_paths]
+
+
+# -- launchagent-no-shell ---------------------------------------------------------------------------
+
+# Shells, and interpreters with the option that makes them run a string as their program.
+SHELL_FAMILY = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "csh", "tcsh", "fish"})
+_INTERPRETER = re.compile(r"^(?P<name>python|perl|ruby|node|php|osascript|tclsh|lua)[0-9.]*$")
+INTERPRETER_CODE_OPTIONS: dict[str, frozenset[str]] = {
+    "python": frozenset({"-c"}),
+    "perl": frozenset({"-e", "-E"}),
+    "ruby": frozenset({"-e"}),
+    "node": frozenset({"-e", "--eval", "-p", "--print"}),
+    "php": frozenset({"-r"}),
+    "osascript": frozenset({"-e"}),
+    "tclsh": frozenset(),
+    "lua": frozenset({"-e"}),
+}
+
+
+def _program_index(arguments: list[str]) -> int | None:
+    """The index of the program that really runs, past runners (`env`, `nice`, `caffeinate` ...)."""
+    index = 0
+    for _ in range(len(arguments)):
+        if index >= len(arguments):
+            return None
+        if arguments[index].rsplit("/", 1)[-1].lower() not in COMMAND_RUNNERS:
+            return index
+        target = runner_target(arguments[index:])
+        if target is None:
+            return None
+        index += target
+    return None
+
+
+def shell_handoff(arguments: list[str]) -> str | None:
+    """Why the agent hands its program to a shell or interpreter as a string (None when it does not)."""
+    index = _program_index(arguments)
+    if index is None:
+        return None
+    program = arguments[index]
+    name = program.rsplit("/", 1)[-1].lower()
+    via = f" (through {arguments[0]})" if index else ""
+    if name in SHELL_FAMILY:
+        for option in arguments[index + 1 :]:
+            if option in ("--", "-") or not option.startswith(("-", "+")):
+                break
+            if option in ("--command", "--init-file", "--rcfile"):
+                return f"runs {program}{via} with {option}: a string of shell code instead of a program"
+            if not option.startswith("--") and ("c" in option[1:] or "s" in option[1:]):
+                return (f"runs {program}{via} with {option}: the job is a string of shell code (`-c`) or code "
+                        "read from stdin (`-s`) rather than a program")
+        return None
+    match = _INTERPRETER.match(name)
+    if match:
+        code_options = INTERPRETER_CODE_OPTIONS[match["name"]]
+        for option in arguments[index + 1 :]:
+            if not option.startswith("-"):
+                break
+            if option in code_options or any(option.startswith(o) and len(o) == 2 for o in code_options if o):
+                return f"runs {program}{via} with {option}: code given as a string instead of a program file"
+    return None
+
+
+def no_shell_problems(props: Any) -> Iterator[str]:
+    arguments = str_items(get(props, "programArguments"))
+    program = get_str(props, "program")
+    if program:
+        arguments = [program, *arguments[1:]] if arguments else [program]
+    why = shell_handoff(arguments)
+    if why:
+        yield (f"{why}. launchd starts a program with arguments; a shell string hides what runs (and every "
+               "command in it must then be checked by hand): install a script file and run it by absolute "
+               "path, e.g. ['/bin/bash', '/Users/<user>/bin/<script>']")
+
+
+def validate_no_shell(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type.lower() != LAUNCH_AGENT.lower():
+        return
+    label = get_str(args.props, "label") or args.name
+    for problem in no_shell_problems(args.props):
+        report_violation(f"LaunchAgent '{label}' ({args.name}): {problem}.", None)
+
+
+launchagent_no_shell = ResourceValidationPolicy(
+    name="launchagent-no-shell",
+    description=(
+        "LaunchAgents run a program by absolute path, never a string of shell or interpreter code "
+        "(`sh -c`, `bash -lc`, `env zsh -c`, `python3 -c`, `osascript -e` ...)."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_no_shell,
+)
+
+
+# -- launchd-plists-from-launchagents ---------------------------------------------------------------
+
+_LAUNCHD_DIRS = re.compile(r"launch(?:agents|daemons)", re.IGNORECASE)
+_PLIST_DOCUMENT = re.compile(r"(?:<\?xml[^>]*>\s*)?(?:<!DOCTYPE\s+plist[^>]*>\s*)?<plist\b.*?</plist\s*>",
+                             re.IGNORECASE | re.DOTALL)
+_PLIST_KEYS = {
+    "Program": "program",
+    "ProgramArguments": "programArguments",
+    "WorkingDirectory": "workingDirectory",
+    "StandardOutPath": "standardOutPath",
+    "StandardErrorPath": "standardErrorPath",
+    "EnvironmentVariables": "environmentVariables",
+    "Label": "label",
+}
+COMMAND_TEXT_FIELDS = ("create", "update", "delete", "stdin")
+
+
+def _parent_type(urn: str, parent: str | None) -> str | None:
+    """The type of the resource's parent, from its parent URN (or its own URN's type chain)."""
+    for candidate, offset in ((parent, 1), (urn, 2)):
+        if not candidate:
+            continue
+        parts = candidate.split("::")
+        if len(parts) >= 4:
+            chain = parts[2].split("$")
+            if len(chain) >= offset:
+                return chain[-offset]
+    return None
+
+
+def embedded_plists(text: str) -> Iterator[tuple[int, Any]]:
+    """(position, parsed plist or the parse error) of every XML plist in `text`, undoing the quoting
+    that `shlex.quote` puts around a single quote."""
+    for match in _PLIST_DOCUMENT.finditer(text):
+        document = match.group(0).replace("'\"'\"'", "'").replace("'\\''", "'")
+        try:
+            yield match.start(), plistlib.loads(document.encode())
+        except Exception as exc:  # plistlib raises several kinds; each means unreadable
+            yield match.start(), exc
+
+
+def plist_writer_problems(resource_type: str, props: Any, urn: str, parent: str | None) -> Iterator[str]:
+    texts = {name: get(props, name) for name in COMMAND_TEXT_FIELDS}
+    writes = [name for name, text in texts.items() if isinstance(text, str)
+              and (_LAUNCHD_DIRS.search(text) or _PLIST_DOCUMENT.search(text))]
+    if not writes:
+        return
+    parent_type = _parent_type(urn, parent)
+    if parent_type is None or parent_type.lower() != LAUNCH_AGENT.lower():
+        yield (
+            f"its {', '.join(f'`{name}`' for name in writes)} writes into ~/Library/LaunchAgents (or holds a "
+            "plist), but it is not the install step of a blumeops:host:LaunchAgent: a plist written another way "
+            "escapes the LaunchAgent checks (absolute paths, no shell); register a LaunchAgent component instead"
+        )
+    for name in writes:
+        for position, plist in embedded_plists(texts[name]):
+            if isinstance(plist, Exception):
+                yield f"`{name}` holds a plist at offset {position} that cannot be read ({plist})"
+                continue
+            if not isinstance(plist, dict):
+                yield f"`{name}` holds a plist at offset {position} that is not a dictionary"
+                continue
+            agent = {prop: plist[key] for key, prop in _PLIST_KEYS.items() if key in plist}
+            for problem in (*launch_agent_problems(agent), *no_shell_problems(agent)):
+                if problem.startswith("plistPath"):
+                    continue
+                yield f"the plist in `{name}` ({agent.get('label', '?')}): {problem}"
+
+
+def validate_plist_writers(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not args.resource_type.lower().startswith("command:"):
+        return
+    parent = getattr(args.opts, "parent", None)
+    for problem in plist_writer_problems(args.resource_type, args.props, args.urn, parent):
+        report_violation(f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}': {problem}.", None)
+
+
+launchd_plists_from_launchagents = ResourceValidationPolicy(
+    name="launchd-plists-from-launchagents",
+    description=(
+        "Only a blumeops:host:LaunchAgent's install step writes into ~/Library/LaunchAgents, and every plist a "
+        "command carries passes the LaunchAgent checks."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_plist_writers,
+)
+
+POLICIES = [absolute_launchagent_paths, launchagent_no_shell, launchd_plists_from_launchagents]

@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
+
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def secret(value: Any) -> dict[str, Any]:
+    """`value` in wire form, marked secret as the engine sends it."""
+    return {**SECRET_SIG, "value": value}
+
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 # The engine runs the pack with policy/ as sys.path[0]; `from rules import ...` needs the same here.
@@ -27,8 +36,13 @@ def run_policy(
     name: str = "subject",
     protect: bool = False,
     config: Mapping[str, Any] | None = None,
+    wire: bool = False,
 ) -> list[str]:
-    """The violation messages `policy` reports for one resource."""
+    """The violation messages `policy` reports for one resource.
+
+    wire=True: `props` are in wire form (secrets as {SIG: SECRET_SIG, "value": ...}) and are handed over
+    as the served pack does (rules/wire.py): marks dropped from the props, kept for `secret_marked`."""
+    from rules.wire import request_properties
     messages: list[str] = []
 
     def report(message: str, urn: str | None = None) -> None:
@@ -38,14 +52,18 @@ def run_policy(
     options = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
     args = ResourceValidationArgs(
         resource_type,
-        unknown_checking_proxy(dict(props)),
+        unknown_checking_proxy(deserialize_properties(dict(props)) if wire else dict(props)),
         f"urn:pulumi:indri::blumeops::{resource_type}::{name}",
         name,
         options,
         None,
         dict(config) if config else None,
     )
-    result = policy.validate(args, report)
+    if wire:
+        with request_properties(props):
+            result = policy.validate(args, report)
+    else:
+        result = policy.validate(args, report)
     assert result is None, "rules are synchronous"
     return messages
 

@@ -23,10 +23,13 @@ EXPECTED_LEVELS = {
     "images-verified": proto.ADVISORY,
     "images-from-mirrored-registries": proto.MANDATORY,
     "absolute-launchagent-paths": proto.MANDATORY,
+    "launchagent-no-shell": proto.MANDATORY,
+    "launchd-plists-from-launchagents": proto.MANDATORY,
     "protect-stateful-resources": proto.MANDATORY,
     "tailscale-only-exposure": proto.MANDATORY,
     "nfs-allowed-servers": proto.MANDATORY,
     "ssh-pinned-host-key": proto.MANDATORY,
+    "constant-command-strings": proto.MANDATORY,
     "no-plaintext-secrets": proto.MANDATORY,
 }
 
