@@ -37,11 +37,13 @@ def run_policy(
     protect: bool = False,
     config: Mapping[str, Any] | None = None,
     wire: bool = False,
+    parent: str | None = None,
 ) -> list[str]:
     """The violation messages `policy` reports for one resource.
 
     wire=True: `props` are in wire form (secrets as {SIG: SECRET_SIG, "value": ...}) and are handed over
-    as the served pack does (rules/wire.py): marks dropped from the props, kept for `secret_marked`."""
+    as the served pack does (rules/wire.py): marks dropped from the props, kept for `secret_marked`.
+    parent: the type token of the parent resource (the engine sends its URN, and the URN's type chain)."""
     from rules.wire import request_properties
     messages: list[str] = []
 
@@ -49,11 +51,13 @@ def run_policy(
         assert isinstance(message, str) and message
         messages.append(message)
 
-    options = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+    parent_urn = f"urn:pulumi:indri::blumeops::{parent}::owner" if parent else None
+    chain = f"{parent}${resource_type}" if parent else resource_type
+    options = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], parent_urn)
     args = ResourceValidationArgs(
         resource_type,
         unknown_checking_proxy(deserialize_properties(dict(props)) if wire else dict(props)),
-        f"urn:pulumi:indri::blumeops::{resource_type}::{name}",
+        f"urn:pulumi:indri::blumeops::{chain}::{name}",
         name,
         options,
         None,
@@ -71,3 +75,35 @@ def run_policy(
 @pytest.fixture
 def check() -> Check:
     return run_policy
+
+
+GOOD = "ghcr.io/miniflux/miniflux:2.2.16"
+GOOD_DIGEST = "sha256:" + "a" * 64
+AMD64_ONLY = "docker.io/example/amd64only:1.0"
+
+
+@pytest.fixture
+def catalog(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A small catalog: one verified arm64 image, one amd64-only, one unverified arm64."""
+    from rules import images as image_rules
+    from rules.catalog import parse_catalog
+
+    document = {
+        "registries": {"mirrored": ["docker.io", "ghcr.io"]},
+        "images": {
+            GOOD: {"platforms": ["linux/amd64", "linux/arm64"], "digest": GOOD_DIGEST,
+                   "verified": "2026-01-01", "source": "test"},
+            "docker.io/example/amd64only:1.0": {"platforms": ["linux/amd64"], "digest": None, "verified": None,
+                                                "source": "test"},
+            "docker.io/tailscale/tailscale:v1.102.3": {"platforms": ["linux/arm64/v8"], "digest": None,
+                                                       "verified": None, "source": "test"},
+            "docker.io/library/redis:8.2.3-alpine": {"platforms": ["linux/arm64"], "digest": "sha256:" + "b" * 64,
+                                                     "verified": "2026-01-01", "source": "test"},
+            "quay.io/argoproj/argocd:v3.4.4": {"platforms": ["linux/arm64"], "digest": "sha256:" + "c" * 64,
+                                               "verified": "2026-01-01", "source": "test"},
+        },
+    }
+    parsed = parse_catalog(document)
+    assert parsed.errors == ()
+    monkeypatch.setattr(image_rules, "_catalog", lambda: parsed)
+    return parsed
