@@ -79,7 +79,9 @@ def argument_problems(arguments: list[str], skip: int | None = None) -> Iterator
 SHELL_OPTIONS_WITH_VALUE = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
 # Programs that run the command named after them (`/usr/bin/env zot serve` runs `zot` by PATH lookup).
 COMMAND_RUNNERS = frozenset({"env", "nice", "nohup", "caffeinate", "arch", "sudo", "exec", "command", "time"})
-_ENV_OPTIONS_WITH_VALUE = frozenset({"-u", "-C", "-P", "-S", "--unset", "--chdir"})
+# Options of those runners that take the next argument as their value (`nice -n 5`, `sudo -u me`).
+_ENV_OPTIONS_WITH_VALUE = frozenset({"-u", "-C", "-P", "-S", "--unset", "--chdir", "-n", "--adjustment", "-t", "-w",
+                                     "-g", "-h", "-p", "-U", "-arch"})
 _FD_REDIRECT_RE = re.compile(r"^[0-9]+$")
 
 
@@ -275,8 +277,36 @@ def _program_index(arguments: list[str]) -> int | None:
     return None
 
 
+def _split_strings(arguments: list[str]) -> list[str]:
+    """`env -S 'sh -c x'` (and `--split-string=`) splits its value into arguments: judge those."""
+    expanded: list[str] = []
+    position = 0
+    while position < len(arguments):
+        argument = arguments[position]
+        is_env = bool(expanded) and expanded[0].rsplit("/", 1)[-1].lower() == "env"
+        if is_env and argument in ("-S", "--split-string") and position + 1 < len(arguments):
+            try:
+                expanded.extend(shlex.split(arguments[position + 1]))
+            except ValueError:
+                expanded.append(arguments[position + 1])
+            position += 2
+            continue
+        if is_env and argument.startswith(("--split-string=", "-S")) and len(argument) > 2:
+            value = argument.split("=", 1)[1] if argument.startswith("--") else argument[2:]
+            try:
+                expanded.extend(shlex.split(value))
+            except ValueError:
+                expanded.append(value)
+            position += 1
+            continue
+        expanded.append(argument)
+        position += 1
+    return expanded
+
+
 def shell_handoff(arguments: list[str]) -> str | None:
     """Why the agent hands its program to a shell or interpreter as a string (None when it does not)."""
+    arguments = _split_strings(arguments)
     index = _program_index(arguments)
     if index is None:
         return None
@@ -284,7 +314,14 @@ def shell_handoff(arguments: list[str]) -> str | None:
     name = program.rsplit("/", 1)[-1].lower()
     via = f" (through {arguments[0]})" if index else ""
     if name in SHELL_FAMILY:
+        skip = False
         for option in arguments[index + 1 :]:
+            if skip:
+                skip = False
+                continue
+            if option in SHELL_OPTIONS_WITH_VALUE - {"--init-file", "--rcfile"}:
+                skip = True
+                continue
             if option in ("--", "-") or not option.startswith(("-", "+")):
                 break
             if option in ("--command", "--init-file", "--rcfile"):

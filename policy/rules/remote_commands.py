@@ -100,7 +100,8 @@ def command_string_problems(props: Any) -> Iterator[str]:
         value = get(props, field_name)
         if value is None:
             if field_name == "create":
-                yield f"has no `create`: it must be the constant `{CREATE_COMMAND}`"
+                yield (f"has no `create`: it must be the constant `{CREATE_COMMAND}` (sshd runs the command "
+                       "string through a shell; values travel on stdin)")
             continue
         if value != expected:
             yield (
