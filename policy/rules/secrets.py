@@ -128,8 +128,11 @@ def command_problems(props: Any) -> Iterator[str]:
 
 
 def launch_agent_problems(props: Any) -> Iterator[str]:
-    """A LaunchAgent's plist is a 0644 file in ~/Library/LaunchAgents: nothing secret belongs there."""
-    arguments = str_items(get(props, "programArguments"))
+    """A LaunchAgent's plist is a 0644 file in ~/Library/LaunchAgents: no secret typed into the program
+    belongs there. A value marked secret came from the stack's secrets, and `ops plan` fails when one of
+    those shows up in the rendered plist; the pack leaves it to that check."""
+    arguments = [argument for index, argument in enumerate(str_items(get(props, "programArguments")))
+                 if not secret_marked("programArguments", index)]
     for what in secret_findings(" ".join(arguments)):
         yield (f"programArguments contain {what}: the plist is world-readable; let the program read the secret "
                "from a 0600 file")
@@ -137,7 +140,7 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
     if is_mapping(environment):
         for name in list(environment):
             value = environment[name]
-            if not isinstance(value, str):
+            if not isinstance(value, str) or secret_marked("environmentVariables", name):
                 continue
             findings = secret_findings(value)
             if secret_name(str(name)) and literal(value):

@@ -88,10 +88,17 @@ def fields(resource_type: str, props: Any) -> Iterator[Entry]:
 def _fields(value: Any, path: Path, root_is_payload: bool, root_kind: str) -> Iterator[Entry]:
     for entry in walk(value, path, prune=lambda e: _payload(e, root_is_payload)):
         yield entry
-        if entry.unknown is None and _embedded_yaml(entry, root_kind):
-            for index, document in enumerate(load_yaml_documents(entry.value)):
+        if entry.unknown is not None:
+            continue
+        texts: list[tuple[Path, str]] = []
+        if _embedded_yaml(entry, root_kind):
+            texts.append((entry.path, entry.value))
+        elif root_kind in ("configgroup", "configfile") and entry.path == ("yaml",) and is_list(entry.value):
+            texts.extend(((*entry.path, i), text) for i, text in enumerate(entry.value) if isinstance(text, str))
+        for text_path, text in texts:
+            for index, document in enumerate(load_yaml_documents(text)):
                 if is_mapping(document) or is_list(document):
-                    yield from _fields(document, (*entry.path, f"<yaml {index}>"), False, "")
+                    yield from _fields(document, (*text_path, f"<yaml {index}>"), False, "")
 
 
 def _image_from_value(value: Any) -> str | None:

@@ -57,6 +57,9 @@ IMAGE_SITES: list[tuple[str, Any]] = [
      lambda i: {"objs": [{"apiVersion": "v1", "kind": "Pod", "spec": pod(i)}]}),
     ("kubernetes:yaml/v2:ConfigGroup",
      lambda i: {"yaml": f"apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: {i}\n"}),
+    ("kubernetes:yaml/v2:ConfigGroup",
+     lambda i: {"yaml": ["kind: ConfigMap\n", f"kind: Job\nspec:\n  template:\n    spec:\n      containers:\n"
+                                              f"      - name: a\n        image: {i}\n"]}),
     # case tricks: keys and type tokens spelled oddly
     ("kubernetes:apps/v1:deployment", lambda i: {"spec": template(i, key="IMAGE")}),
     ("kubernetes:Apps/v1:StatefulSet", lambda i: {"spec": template(i, key="Image")}),

@@ -334,6 +334,9 @@ def test_no_secret_in_a_launch_agent_plist(check: Any, props: dict[str, Any], ex
 def test_launch_agent_without_secrets_passes(check: Any) -> None:
     props = agent([ZOT, "serve"], environmentVariables={"PATH": "/usr/bin:/bin", "TOKEN_FILE": f"{HOME}/.t"})
     assert check(no_plaintext_secrets, AGENT, props) == []
+    # a value from the stack's secrets is marked; ops plan's leak check covers the rendered plist
+    marked = agent([ZOT, "serve"], environmentVariables={"ZOT_PASSWORD": secret("hunter2")})
+    assert check(no_plaintext_secrets, AGENT, marked, wire=True) == []
 
 
 @pytest.mark.parametrize(
