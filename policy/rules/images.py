@@ -146,6 +146,17 @@ def mirrored_registries(args: ResourceValidationArgs, catalog: Catalog) -> tuple
 def validate_mirrored_registries(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     catalog = _catalog()
     allowed = mirrored_registries(args, catalog)
+    for entry in fields(args.resource_type, args.props):
+        # a chart's `global.imageRegistry` moves every image of the chart to that registry
+        if entry.unknown is None and entry.name == "imageregistry" and isinstance(entry.value, str) and entry.value:
+            registry = entry.value.strip().rstrip("/")
+            if registry not in allowed:
+                report_violation(
+                    f"{describe(args.resource_type, args.name, args.props)}: {format_path(entry.path)} moves the "
+                    f"images to {registry}, which zot does not mirror as written (mirrored: {', '.join(allowed)}): "
+                    "drop it, or name a mirrored registry in lower case",
+                    None,
+                )
     for use, ref, _error in _parsed(resource_images(args.resource_type, args.props)):
         if ref is None:
             continue

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy.proxy import UnknownValueError
 
 from rules.props import get, get_str, is_mapping, str_items
 
@@ -110,16 +111,25 @@ def runner_target(arguments: list[str]) -> int | None:
     """When the program only runs another command (`/usr/bin/env zot serve`), the index of that command."""
     if not arguments or arguments[0].rsplit("/", 1)[-1] not in COMMAND_RUNNERS:
         return None
-    index = 1
+    index = past_runner_options(arguments, 1)
+    return index if index < len(arguments) else None
+
+
+def past_runner_options(arguments: list[str], index: int, operands: int = 0) -> int:
+    """The index after a runner's options (`-n 5`, `-i`), assignments (`A=1`) and `operands` plain
+    operands (the `30` of `timeout 30`): where the program it runs is named."""
     while index < len(arguments):
         argument = arguments[index]
         if argument in _ENV_OPTIONS_WITH_VALUE:
             index += 2
         elif argument.startswith("-") or _ASSIGNMENT_RE.match(argument):
             index += 1
+        elif operands:
+            operands -= 1
+            index += 1
         else:
-            return index
-    return None
+            break
+    return index
 
 
 def command_words(script: str) -> list[str]:
@@ -247,8 +257,7 @@ absolute_launchagent_paths = ResourceValidationPolicy(
 
 # -- launchagent-no-shell ---------------------------------------------------------------------------
 
-# Shells, and interpreters with the option that makes them run a string as their program.
-SHELL_FAMILY = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "csh", "tcsh", "fish"})
+# Interpreters (and the option that makes them run a string as their program); shells are _SHELL_NAME.
 _INTERPRETER = re.compile(r"^(?P<name>python|perl|ruby|node|php|osascript|tclsh|lua)[0-9.]*$")
 INTERPRETER_CODE_OPTIONS: dict[str, frozenset[str]] = {
     "python": frozenset({"-c"}),
@@ -262,18 +271,22 @@ INTERPRETER_CODE_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 
+# Programs that run the program named after them, for the hand-off check (a superset of COMMAND_RUNNERS).
+HANDOFF_RUNNERS = COMMAND_RUNNERS | frozenset(
+    {"xargs", "timeout", "gtimeout", "stdbuf", "unbuffer", "doas", "setsid", "taskpolicy", "chronic", "flock"})
+# Runners whose first operand is not the program: `timeout 30 sh`, `flock /tmp/lock sh`.
+_RUNNER_OPERANDS = {"timeout": 1, "gtimeout": 1, "flock": 1}
+_SHELL_NAME = re.compile(r"^(?P<name>sh|bash|zsh|dash|ksh|mksh|csh|tcsh|fish)[0-9.-]*$")
+
+
 def _program_index(arguments: list[str]) -> int | None:
-    """The index of the program that really runs, past runners (`env`, `nice`, `caffeinate` ...)."""
+    """The index of the program that really runs, past runners (`env`, `nice`, `timeout 30` ...)."""
     index = 0
-    for _ in range(len(arguments)):
-        if index >= len(arguments):
-            return None
-        if arguments[index].rsplit("/", 1)[-1].lower() not in COMMAND_RUNNERS:
+    while index < len(arguments):
+        runner = arguments[index].rsplit("/", 1)[-1].lower()
+        if runner not in HANDOFF_RUNNERS:
             return index
-        target = runner_target(arguments[index:])
-        if target is None:
-            return None
-        index += target
+        index = past_runner_options(arguments, index + 1, _RUNNER_OPERANDS.get(runner, 0))
     return None
 
 
@@ -313,7 +326,7 @@ def shell_handoff(arguments: list[str]) -> str | None:
     program = arguments[index]
     name = program.rsplit("/", 1)[-1].lower()
     via = f" (through {arguments[0]})" if index else ""
-    if name in SHELL_FAMILY:
+    if _SHELL_NAME.match(name):
         skip = False
         for option in arguments[index + 1 :]:
             if skip:
@@ -386,7 +399,6 @@ _PLIST_KEYS = {
     "EnvironmentVariables": "environmentVariables",
     "Label": "label",
 }
-COMMAND_TEXT_FIELDS = ("create", "update", "delete", "stdin")
 
 
 def _parent_type(urn: str, parent: str | None) -> str | None:
@@ -414,7 +426,15 @@ def embedded_plists(text: str) -> Iterator[tuple[int, Any]]:
 
 
 def plist_writer_problems(resource_type: str, props: Any, urn: str, parent: str | None) -> Iterator[str]:
-    texts = {name: get(props, name) for name in COMMAND_TEXT_FIELDS}
+    # every top-level text: create/update/delete/stdin of a Command, remotePath of CopyToRemote/CopyFile
+    texts: dict[str, Any] = {}
+    for name in list(props):
+        if name == "connection":
+            continue
+        try:
+            texts[str(name)] = props[name]
+        except UnknownValueError:
+            continue
     writes = [name for name, text in texts.items() if isinstance(text, str)
               and (_LAUNCHD_DIRS.search(text) or _PLIST_DOCUMENT.search(text))]
     if not writes:

@@ -75,7 +75,7 @@ def connection_problems(props: Any) -> Iterator[str]:
 
 
 def validate_ssh(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type not in REMOTE_TYPES:
+    if args.resource_type.lower() not in {t.lower() for t in REMOTE_TYPES}:
         return
     for problem in connection_problems(args.props):
         report_violation(f"{describe(args.resource_type, args.name)} {problem}.", None)

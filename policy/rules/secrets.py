@@ -31,7 +31,7 @@ from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationA
 from rules.kinds import is_command, parse_type
 from rules.props import describe, format_path, get, get_str, is_list, is_mapping, str_items
 from rules.wire import secret_marked
-from rules.workloads import containers, fields
+from rules.workloads import ENV_LIST, containers, fields
 
 COMMAND_FIELDS = ("create", "update", "delete")
 LAUNCH_AGENT = "blumeops:host:LaunchAgent"
@@ -168,7 +168,7 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
             yield (f"{label} has {what} in its command/args: pass it as an env var from "
                    "`valueFrom.secretKeyRef`")
     for entry in fields(resource_type, props):
-        if entry.unknown is not None or not _ENV_LIST.search(entry.name) or not is_list(entry.value):
+        if entry.unknown is not None or not ENV_LIST.search(entry.name) or not is_list(entry.value):
             continue
         owner = _env_owner(entry)
         for item in entry.value:
@@ -179,9 +179,6 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
             if secret_name(name) and value:
                 yield (f"{owner} sets env {name} to a literal value: use `valueFrom.secretKeyRef` so the secret "
                        "lives in a Secret")
-
-
-_ENV_LIST = re.compile(r"env(s|vars)?$")
 
 
 def _env_owner(entry: Any) -> str:
@@ -219,7 +216,7 @@ def validate_no_plaintext_secrets(args: ResourceValidationArgs, report_violation
     kind = parse_type(args.resource_type).kind
     if is_command(args.resource_type):
         problems.extend(command_problems(args.props))
-    elif args.resource_type == LAUNCH_AGENT:
+    elif args.resource_type.lower() == LAUNCH_AGENT.lower():
         problems.extend(launch_agent_problems(args.props))
     elif kind == "configmap":
         problems.extend(config_map_problems(args.props))

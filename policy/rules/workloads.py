@@ -36,6 +36,9 @@ _CONTAINER_KIND = {
     "ephemeralcontainers": "ephemeral container",
 }
 IMAGE_LIST_KEY = "images"
+# Lists of {name, value} env vars (`env`, `extraEnv`, `envVars` ...), and the names that hold an image.
+ENV_LIST = re.compile(r"env(s|vars)?$")
+IMAGE_ENV = re.compile(r"^RELATED_IMAGE_|(^|_)IMAGE(_NAME|_REF)?$", re.IGNORECASE)
 _KUSTOMIZE_IMAGE = re.compile(r"^[^=/]+=(?P<image>.+)$")
 # Providers hold credentials and endpoints, not workloads; never walked.
 SKIPPED_PACKAGES = frozenset({"pulumi"})
@@ -99,6 +102,33 @@ def _fields(value: Any, path: Path, root_is_payload: bool, root_kind: str) -> It
             for index, document in enumerate(load_yaml_documents(text)):
                 if is_mapping(document) or is_list(document):
                     yield from _fields(document, (*text_path, f"<yaml {index}>"), False, "")
+        if entry.name == "parameters" and _under_helm(entry) and is_list(entry.value):
+            yield from _fields(helm_parameters(entry.value), (*entry.path, "<set>"), False, "")
+
+
+def _under_helm(entry: Entry) -> bool:
+    parent_key = entry.path[-2] if len(entry.path) >= 2 else None
+    return isinstance(parent_key, str) and parent_key.lower() == "helm"
+
+
+def helm_parameters(parameters: Any) -> dict[str, Any]:
+    """Argo CD `helm.parameters` ([{name: "image.repository", value: "x"}], like `helm --set`) as the
+    values they set: {"image": {"repository": "x"}}."""
+    values: dict[str, Any] = {}
+    for item in parameters:
+        if not is_mapping(item):
+            continue
+        name, value = get_str(item, "name"), key_of(item, "value")
+        if not name:
+            continue
+        parts = [part for part in re.split(r"(?<!\\)\.|\[\d+\]", name) if part]
+        target = values
+        for part in parts[:-1]:
+            child = target.setdefault(part.replace("\\.", "."), {})
+            target = child if isinstance(child, dict) else {}
+        if parts:
+            target[parts[-1].replace("\\.", ".")] = value
+    return values
 
 
 def _image_from_value(value: Any) -> str | None:
@@ -173,8 +203,21 @@ def resource_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
                     yield ImageUse(f"{format_path(entry.path)}[{index}]", match["image"] if match else item)
         elif entry.name in _CONTAINER_KIND and is_list(entry.value):
             yield from _containers_without_image(entry)
+        elif ENV_LIST.search(entry.name) and is_list(entry.value):
+            yield from _env_images(entry)
     if deferred is not None:
         raise deferred
+
+
+def _env_images(entry: Entry) -> Iterator[ImageUse]:
+    """Operators take their operands' images from env vars (`RELATED_IMAGE_*`, `PROXY_IMAGE`,
+    `POSTGRES_IMAGE_NAME`): those are images too."""
+    for item in entry.value:
+        if not is_mapping(item):
+            continue
+        name, value = get_str(item, "name"), get_str(item, "value")
+        if name and value and IMAGE_ENV.search(name):
+            yield ImageUse(f"{format_path(entry.path)} {name}", value)
 
 
 def _containers_without_image(entry: Entry) -> Iterator[ImageUse]:

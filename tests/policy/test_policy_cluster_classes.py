@@ -60,6 +60,15 @@ IMAGE_SITES: list[tuple[str, Any]] = [
     ("kubernetes:yaml/v2:ConfigGroup",
      lambda i: {"yaml": ["kind: ConfigMap\n", f"kind: Job\nspec:\n  template:\n    spec:\n      containers:\n"
                                               f"      - name: a\n        image: {i}\n"]}),
+    ("kubernetes:argoproj.io/v1alpha1:Application",
+     lambda i: {"spec": {"source": {"helm": {"parameters": [
+         {"name": "server.image.repository", "value": i.rsplit(":", 1)[0]},
+         {"name": "server.image.tag", "value": i.rsplit(":", 1)[1]}]}}}}),
+    # operators take their operands' images from env vars
+    ("kubernetes:apps/v1:Deployment", lambda i: {"spec": {"template": {"spec": {"containers": [
+        {"name": "operator", "image": GOOD, "env": [{"name": "RELATED_IMAGE_POSTGRES", "value": i}]}]}}}}),
+    ("kubernetes:helm.sh/v4:Chart", lambda i: {"values": {"operator": {"extraEnv": [
+        {"name": "PROXY_IMAGE", "value": i}, {"name": "IMAGE_PULL_POLICY", "value": "Always"}]}}}),
     # case tricks: keys and type tokens spelled oddly
     ("kubernetes:apps/v1:deployment", lambda i: {"spec": template(i, key="IMAGE")}),
     ("kubernetes:Apps/v1:StatefulSet", lambda i: {"spec": template(i, key="Image")}),
@@ -140,6 +149,15 @@ def test_upper_case_registry_skips_the_mirror(check: Any, catalog: Any, image: s
     [message] = check(image_rules.images_from_mirrored_registries, "kubernetes:apps/v1:Deployment",
                       {"spec": template(image)})
     assert "upper-case" in message and image.split("/")[0].lower() in message
+
+
+@pytest.mark.parametrize("registry", ["evil.example.com", "GHCR.IO"])
+def test_a_charts_image_registry_override_must_be_mirrored(check: Any, catalog: Any, registry: str) -> None:
+    values = {"global": {"imageRegistry": registry}, "image": {"repository": "miniflux/miniflux", "tag": "2.2.16"}}
+    messages = check(image_rules.images_from_mirrored_registries, "kubernetes:helm.sh/v3:Release", {"values": values})
+    assert any("values.global.imageRegistry" in m and registry in m for m in messages), messages
+    values["global"]["imageRegistry"] = "ghcr.io"
+    assert check(image_rules.images_from_mirrored_registries, "kubernetes:helm.sh/v3:Release", {"values": values}) == []
 
 
 # -- exposure -------------------------------------------------------------------------------------------

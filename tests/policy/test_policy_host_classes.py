@@ -103,6 +103,9 @@ def agent(arguments: list[str], **extra: Any) -> dict[str, Any]:
         ["/usr/bin/env", "-i", "A=1", "/bin/zsh", "-c", "true"],
         ["/usr/bin/nice", "-n", "5", "/bin/sh", "-c", "true"],
         ["/usr/bin/caffeinate", "-s", "/bin/bash", "-c", "true"],
+        ["/usr/bin/timeout", "30", "/bin/sh", "-c", "true"],
+        ["/usr/bin/xargs", "-0", "/bin/sh", "-c", "true"],
+        ["/opt/homebrew/bin/bash5", "-c", "true"],
         ["/usr/bin/python3", "-c", "import os; os.system('zot')"],
         ["/opt/homebrew/bin/python3.12", "-c", "print(1)"],
         ["/usr/bin/perl", "-e", "system('zot')"],
@@ -196,6 +199,13 @@ def install_step(stdin: str) -> dict[str, Any]:
 def test_plists_only_from_the_launch_agent_component(check: Any, props: dict[str, Any], parent: str | None) -> None:
     messages = check(launchd_plists_from_launchagents, COMMAND, props, name="sneaky", parent=parent, wire=True)
     assert any("not the install step of a blumeops:host:LaunchAgent" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("resource_type", ["command:remote:CopyToRemote", "command:remote:CopyFile"])
+def test_a_plist_copied_into_place_is_another_means(check: Any, resource_type: str) -> None:
+    props = {"remotePath": f"{HOME}/Library/LaunchAgents/evil.plist", "source": "x"}
+    [message] = check(launchd_plists_from_launchagents, resource_type, props)
+    assert "`remotePath`" in message
 
 
 def test_the_launch_agent_install_step_passes(check: Any) -> None:
@@ -329,6 +339,13 @@ def test_plain_stdin_without_secrets_passes(check: Any) -> None:
 def test_no_secret_in_a_launch_agent_plist(check: Any, props: dict[str, Any], expected: str) -> None:
     messages = check(no_plaintext_secrets, AGENT, props)
     assert messages and all(expected in m for m in messages), messages
+
+
+def test_odd_type_spelling_does_not_skip_the_secret_checks(check: Any) -> None:
+    assert check(no_plaintext_secrets, "blumeops:host:launchagent", agent([ZOT, "--token", "abc123"])) != []
+    from rules.remote_commands import ssh_pinned_host_key
+
+    assert check(ssh_pinned_host_key, "command:remote:command", {"create": CREATE_COMMAND}) != []
 
 
 def test_launch_agent_without_secrets_passes(check: Any) -> None:
