@@ -12,6 +12,7 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from rules.kinds import K8sObject, objects
 from rules.props import Entry, Path, describe, format_path, get_str, is_list, is_mapping, key_of, truthy
@@ -124,14 +125,27 @@ def _under(entry: Entry, key: str) -> bool:
     return isinstance(parent_key, str) and parent_key.lower() == key
 
 
+EXPOSURE_KEYS = frozenset({"type", "hostnetwork", "hostport", "externalips", "ingressclassname", "classname",
+                           "ingress", "loadbalancerclass", INGRESS_CLASS_ANNOTATION, FUNNEL_ANNOTATION})
+NFS_KEYS = frozenset({"nfs", "server", "csi", "driver", "volumeattributes", "provisioner", "parameters", "volumes"})
+
+
 def exposure_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """What exposes the resource outside the tailnet. An unknown value at a judged key is raised after
+    the rest is reported (the engine then says the rule could not run on it during preview)."""
     for obj in objects(resource_type, props):
         yield from _object_exposure(obj)
+    deferred: UnknownValueError | None = None
     for entry in fields(resource_type, props):
-        if entry.unknown is None:
-            problem = _field_exposure(entry)
-            if problem:
-                yield problem
+        if entry.unknown is not None:
+            if entry.name in EXPOSURE_KEYS:
+                deferred = deferred or entry.unknown
+            continue
+        problem = _field_exposure(entry)
+        if problem:
+            yield problem
+    if deferred is not None:
+        raise deferred
 
 
 def validate_exposure(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -168,8 +182,11 @@ def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str | Non
     """(where, server) for every NFS mount the resource declares, at any depth: `nfs` volumes, the NFS
     CSI driver (PersistentVolume or inline), StorageClasses of an NFS provisioner and the
     `NFS_SERVER` setting of nfs-subdir-external-provisioner. server None: an NFS mount that names none."""
+    deferred: UnknownValueError | None = None
     for entry in fields(resource_type, props):
         if entry.unknown is not None:
+            if entry.name in NFS_KEYS:
+                deferred = deferred or entry.unknown
             continue
         value, name = entry.value, entry.name
         if name == "volumes" and is_list(value):
@@ -198,6 +215,8 @@ def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str | Non
             server = key_of(entry.parent, "value")
             if isinstance(server, str):
                 yield f"{format_path(entry.path[:-1])} (NFS_SERVER)", server
+    if deferred is not None:
+        raise deferred
 
 
 def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -428,13 +428,20 @@ def embedded_plists(text: str) -> Iterator[tuple[int, Any]]:
 def plist_writer_problems(resource_type: str, props: Any, urn: str, parent: str | None) -> Iterator[str]:
     # every top-level text: create/update/delete/stdin of a Command, remotePath of CopyToRemote/CopyFile
     texts: dict[str, Any] = {}
+    deferred: UnknownValueError | None = None
     for name in list(props):
         if name == "connection":
             continue
         try:
             texts[str(name)] = props[name]
-        except UnknownValueError:
-            continue
+        except UnknownValueError as exc:
+            deferred = deferred or exc
+    yield from _plist_writer_problems(texts, urn, parent)
+    if deferred is not None:
+        raise deferred
+
+
+def _plist_writer_problems(texts: dict[str, Any], urn: str, parent: str | None) -> Iterator[str]:
     writes = [name for name, text in texts.items() if isinstance(text, str)
               and (_LAUNCHD_DIRS.search(text) or _PLIST_DOCUMENT.search(text))]
     if not writes:

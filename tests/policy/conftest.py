@@ -38,14 +38,16 @@ def run_policy(
     config: Mapping[str, Any] | None = None,
     wire: bool = False,
     parent: str | None = None,
+    sink: list[str] | None = None,
 ) -> list[str]:
     """The violation messages `policy` reports for one resource.
 
     wire=True: `props` are in wire form (secrets as {SIG: SECRET_SIG, "value": ...}) and are handed over
     as the served pack does (rules/wire.py): marks dropped from the props, kept for `secret_marked`.
-    parent: the type token of the parent resource (the engine sends its URN, and the URN's type chain)."""
+    parent: the type token of the parent resource (the engine sends its URN, and the URN's type chain).
+    sink: a list that receives the messages as they are reported (kept when the rule raises)."""
     from rules.wire import request_properties
-    messages: list[str] = []
+    messages: list[str] = sink if sink is not None else []
 
     def report(message: str, urn: str | None = None) -> None:
         assert isinstance(message, str) and message

@@ -293,3 +293,29 @@ def test_nfs_without_a_server_cannot_be_checked(check: Any, resource_type: str, 
 def test_other_storage_is_not_nfs(check: Any) -> None:
     assert check(nfs_allowed_servers, STORAGE_CLASS, {"provisioner": "k8s.io/minikube-hostpath"}) == []
     assert check(nfs_allowed_servers, DEPLOYMENT, csi_volume("x", driver="smb.csi.k8s.io")) == []
+
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@pytest.mark.parametrize(
+    ("policy", "resource_type", "props", "known"),
+    [
+        (tailscale_only_exposure, SERVICE, {"spec": {"type": UNKNOWN, "externalIPs": ["1.2.3.4"]}}, "externalIPs"),
+        (tailscale_only_exposure, DEPLOYMENT, {"spec": {"template": {"spec": {"hostNetwork": UNKNOWN, "containers": [
+            {"name": "a", "ports": [{"hostPort": 80}]}]}}}}, "hostPort"),
+        (nfs_allowed_servers, "kubernetes:core/v1:PersistentVolume",
+         {"spec": {"nfs": {"server": "nas.example.com"}, "csi": UNKNOWN}}, "nas.example.com"),
+    ],
+)
+def test_an_unknown_judged_value_is_raised_after_what_is_known(check: Any, policy: Any, resource_type: str,
+                                                               props: dict[str, Any], known: str) -> None:
+    """During preview the engine turns the raise into "can't run policy"; what was known is reported first."""
+    from pulumi_policy.proxy import UnknownValueError
+
+    reported: list[str] = []
+    with pytest.raises(UnknownValueError):
+        check(policy, resource_type, props, sink=reported)
+    assert any(known in m for m in reported), reported
+    # an unknown at a key no rule judges is no reason to stop
+    assert check(policy, resource_type, {"metadata": {"labels": {"a": UNKNOWN}}, "spec": {}}) == []

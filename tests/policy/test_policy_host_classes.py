@@ -374,3 +374,13 @@ def test_secrets_in_kubernetes_plain_text(check: Any, resource_type: str, props:
                                           expected: str) -> None:
     messages = check(no_plaintext_secrets, resource_type, props)
     assert messages and any(expected in m for m in messages), messages
+
+
+def test_an_unknown_text_of_a_command_is_raised_after_the_rest(check: Any) -> None:
+    from pulumi_policy.proxy import UnknownValueError
+
+    reported: list[str] = []
+    props = {"stdin": "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "create": f"cp x {HOME}/Library/LaunchAgents/"}
+    with pytest.raises(UnknownValueError):
+        check(launchd_plists_from_launchagents, COMMAND, props, sink=reported)
+    assert any("`create`" in m for m in reported), reported
