@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from rules.kinds import K8sObject, objects
+from rules.kinds import K8sObject, objects, parse_type
 from rules.props import Entry, Path, describe, format_path, get_str, is_list, is_mapping, key_of, truthy
 from rules.workloads import fields
 
@@ -130,11 +131,33 @@ EXPOSURE_KEYS = frozenset({"type", "hostnetwork", "hostport", "externalips", "in
 NFS_KEYS = frozenset({"nfs", "server", "csi", "driver", "volumeattributes", "provisioner", "parameters", "volumes"})
 
 
+_FUNNEL_WORD = re.compile(r"\bfunnel\b", re.IGNORECASE)
+_FUNNEL_ATTR = re.compile(r"[\"']funnel[\"']", re.IGNORECASE)
+
+
+def _funnel_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """Tailscale Funnel publishes a service on the public Internet: never from a host step (`tailscale
+    funnel`, `serve --funnel`), never granted in the tailnet policy (the `funnel` node attribute)."""
+    package = parse_type(resource_type).package
+    if package not in ("command", "tailscale"):
+        return
+    pattern = _FUNNEL_WORD if package == "command" else _FUNNEL_ATTR
+    for name in list(props):
+        try:
+            value = props[name]
+        except UnknownValueError:
+            continue
+        if name != "connection" and isinstance(value, str) and pattern.search(value):
+            yield (f"`{name}` uses Tailscale Funnel, which publishes a service on the public Internet: serve it "
+                   "on the tailnet only (`tailscale serve`, no funnel attribute in the policy)")
+
+
 def exposure_problems(resource_type: str, props: Any) -> Iterator[str]:
     """What exposes the resource outside the tailnet. An unknown value at a judged key is raised after
     the rest is reported (the engine then says the rule could not run on it during preview)."""
     for obj in objects(resource_type, props):
         yield from _object_exposure(obj)
+    yield from _funnel_problems(resource_type, props)
     deferred: UnknownValueError | None = None
     for entry in fields(resource_type, props):
         if entry.unknown is not None:

@@ -203,6 +203,11 @@ EXPOSED: list[tuple[str, dict[str, Any], str]] = [
     (CHART, {"values": {"server": {"ingress": {"enabled": True, "className": "nginx"}}}}, "`nginx`"),
     ("kubernetes:argoproj.io/v1alpha1:Application",
      {"spec": {"source": {"helm": {"values": "service:\n  type: NodePort\n"}}}}, "NodePort"),
+    ("command:remote:Command", {"create": "/bin/bash -euo pipefail -s -- create",
+                                "stdin": "tailscale funnel --bg 5050\n"}, "Funnel"),
+    ("command:remote:Command", {"stdin": "tailscale serve --service=svc:x --FUNNEL 443\n"}, "Funnel"),
+    ("tailscale:index/acl:Acl",
+     {"acl": '{"nodeAttrs": [{"target": ["tag:homelab"], "attr": ["funnel"]}]}'}, "Funnel"),
 ]
 
 
@@ -228,6 +233,8 @@ def test_exposure_outside_tailscale(check: Any, resource_type: str, props: dict[
             {"name": "a", "ports": [{"containerPort": 80, "hostPort": 0}]}]}}}}),
         (CHART, {"values": {"server": {"ingress": {"enabled": False}, "service": {"type": "ClusterIP"}}}}),
         (CHART, {"values": {"server": {"ingress": {"enabled": True, "ingressClassName": "tailscale"}}}}),
+        ("command:remote:Command", {"stdin": "tailscale serve --service=svc:registry --https=443 5050\n"}),
+        ("tailscale:index/acl:Acl", {"acl": '{"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]}'}),
         ("kubernetes:tailscale.com/v1alpha1:Connector",
          {"spec": {"subnetRouter": {"advertiseRoutes": ["10.0.0.0/24"]}}}),
     ],
