@@ -76,7 +76,7 @@ def _object_exposure(obj: K8sObject) -> Iterator[str]:
     at = f"{format_path(obj.path)}: " if obj.path else ""
     for group, kinds in EXPOSURE_GROUPS.items():
         if obj.in_group(group) and (kinds is None or obj.is_kind(*kinds)):
-            yield (f"{at}is a {obj.label} of {group}, which exposes workloads without the Tailscale operator: "
+            yield (f"{at}is {obj.label} ({group}), which exposes workloads without the Tailscale operator: "
                    f"{TAILSCALE_FIX}")
             return
     if obj.is_kind("ingress") and not obj.patch:
@@ -101,7 +101,8 @@ def _field_exposure(entry: Entry) -> str | None:
     elif name == "hostnetwork" and truthy(value):
         return f"{where} is true: the pod shares the node's network and every port it opens is exposed"
     elif name == "hostport" and value not in (None, 0, "0", ""):
-        return f"{where} {value} opens the port on the node's address: {TAILSCALE_FIX}"
+        shown = int(value) if isinstance(value, float) and value.is_integer() else value
+        return f"{where} {shown} opens the port on the node's address: {TAILSCALE_FIX}"
     elif name == "externalips" and is_list(value) and len(value) > 0:
         return f"{where} makes the Service answer on {', '.join(str(v) for v in value)}: {TAILSCALE_FIX}"
     elif _names_ingress_class(entry) and isinstance(value, str) and value != TAILSCALE:

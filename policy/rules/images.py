@@ -51,8 +51,9 @@ def image_problems(resource_type: str, props: Any, catalog: Catalog) -> Iterator
             continue
         entry = catalog.lookup(ref)
         if entry is None:
+            normalised = "" if str(ref) == use.image else f" ({ref})"
             yield (
-                f"{shown} ({ref}) is not listed in policy/images.yaml: add it under `images:` and {FIX}; "
+                f"{shown}{normalised} is not listed in policy/images.yaml: add it under `images:` and {FIX}; "
                 f"it must ship {ARM64}"
             )
         elif ref.digest is not None and entry.digest is not None and ref.digest not in (entry.digest,
