@@ -101,8 +101,8 @@ def _field_exposure(entry: Entry) -> str | None:
     elif name == "hostnetwork" and truthy(value):
         return f"{where} is true: the pod shares the node's network and every port it opens is exposed"
     elif name == "hostport" and value not in (None, 0, "0", ""):
-        shown = int(value) if isinstance(value, float) and value.is_integer() else value
-        return f"{where} {shown} opens the port on the node's address: {TAILSCALE_FIX}"
+        port = int(value) if isinstance(value, float) and value.is_integer() else value
+        return f"{where} {port} opens the port on the node's address: {TAILSCALE_FIX}"
     elif name == "externalips" and is_list(value) and len(value) > 0:
         return f"{where} makes the Service answer on {', '.join(str(v) for v in value)}: {TAILSCALE_FIX}"
     elif _names_ingress_class(entry) and isinstance(value, str) and value != TAILSCALE:
