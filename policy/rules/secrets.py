@@ -192,6 +192,38 @@ def _env_owner(entry: Any) -> str:
     return format_path(entry.path)
 
 
+HELM_KINDS = frozenset({"chart", "release"})
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "credential")
+# Keys that name or point at a secret rather than hold one: existingSecret, secretName, passwordKey,
+# tokenSecretRef, passwordFile, createSecret, tokenTTL ...
+_POINTER_PREFIXES = ("existing", "create", "use", "enable", "generate")
+_POINTER_SUFFIXES = ("name", "ref", "key", "file", "path", "dir", "enabled", "length", "ttl", "policy", "mount",
+                     "volume", "annotations", "labels", "type", "namespace")
+
+
+def secret_value_key(name: str) -> bool:
+    """A Helm value key that holds a secret (`adminPassword`, `clientSecret`, `api_token`), not one that
+    names or points at one (`existingSecret`, `secretName`, `passwordKey`)."""
+    folded = name.lower().replace("_", "").replace("-", "")
+    if folded.startswith(_POINTER_PREFIXES):
+        return False
+    if folded.endswith(_POINTER_SUFFIXES) and not folded.endswith(("apikey", "privatekey", "secretkey")):
+        return False
+    return any(word in folded for word in _SECRET_WORDS)
+
+
+def helm_value_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """A chart's values are stored in the state and shown in diffs: a secret there must be marked secret."""
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None or not entry.path or entry.path[0] != "values":
+            continue
+        if (isinstance(entry.value, str) and literal(entry.value) and secret_value_key(entry.key)
+                and not secret_marked(*[step for step in entry.path if not str(step).startswith("<")])):
+            yield (f"{format_path(entry.path)} holds a secret that is not marked secret, so it is stored in "
+                   "plain text in the state and shown in diffs: pass it with `pulumi.Output.secret(...)` or "
+                   "point the chart at an existing Secret")
+
+
 def secret_literal_problems(props: Any) -> Iterator[str]:
     string_data = get(props, "stringData")
     if is_mapping(string_data):
@@ -224,6 +256,8 @@ def validate_no_plaintext_secrets(args: ResourceValidationArgs, report_violation
         problems.extend(secret_literal_problems(args.props))
     else:
         problems.extend(env_problems(args.resource_type, args.props))
+        if kind in HELM_KINDS and parse_type(args.resource_type).package == "kubernetes":
+            problems.extend(helm_value_problems(args.resource_type, args.props))
     for problem in problems:
         report_violation(f"{describe(args.resource_type, args.name, args.props)}: {problem}.", None)
 

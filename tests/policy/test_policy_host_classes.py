@@ -384,3 +384,35 @@ def test_an_unknown_text_of_a_command_is_raised_after_the_rest(check: Any) -> No
     with pytest.raises(UnknownValueError):
         check(launchd_plists_from_launchagents, COMMAND, props, sink=reported)
     assert any("`create`" in m for m in reported), reported
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"adminPassword": "hunter2"},
+        {"auth": {"clientSecret": "s3cr3t"}},
+        {"config": {"api_token": "abc"}},
+        {"minio": {"secretKey": "abc"}},
+        {"gitea": {"admin": {"PASSWORD": "hunter2"}}},
+        {"extra": [{"privateKey": "-----BEGIN"}]},
+    ],
+)
+@pytest.mark.parametrize("chart_type", ["kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"])
+def test_chart_values_holding_a_secret_must_be_marked(check: Any, chart_type: str, values: dict[str, Any]) -> None:
+    [message] = check(no_plaintext_secrets, chart_type, {"chart": "x", "values": values}, wire=True)
+    assert "not marked secret" in message and "values." in message
+    marked = {"chart": "x", "values": secret(values)}
+    assert check(no_plaintext_secrets, chart_type, marked, wire=True) == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"auth": {"existingSecret": "grafana-admin", "passwordKey": "password", "secretName": "x"}},
+        {"oauth": {"clientSecret": "", "clientId": ""}},
+        {"tokenSecretRef": {"name": "t", "key": "token"}, "createSecret": "true", "tokenTTL": "1h"},
+        {"password": "$(ADMIN_PASSWORD)"},
+    ],
+)
+def test_chart_values_that_point_at_secrets_pass(check: Any, values: dict[str, Any]) -> None:
+    assert check(no_plaintext_secrets, "kubernetes:helm.sh/v4:Chart", {"chart": "x", "values": values}) == []
