@@ -100,7 +100,10 @@ def _field_exposure(entry: Entry) -> str | None:
                         "`loadBalancerClass: tailscale`")
     elif name == "hostnetwork" and truthy(value):
         return f"{where} is true: the pod shares the node's network and every port it opens is exposed"
-    elif name == "hostport" and value not in (None, 0, "0", ""):
+    elif name == "hostport" and is_mapping(value):  # a chart's `hostPort: {enabled: true, ports: ...}`
+        if truthy(key_of(value, "enabled")):
+            return f"{where} is enabled: it opens ports on the node's address: {TAILSCALE_FIX}"
+    elif name == "hostport" and value not in (None, 0, "0", "") and not isinstance(value, bool):
         port = int(value) if isinstance(value, float) and value.is_integer() else value
         return f"{where} {port} opens the port on the node's address: {TAILSCALE_FIX}"
     elif name == "externalips" and is_list(value) and len(value) > 0:

@@ -60,7 +60,10 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
      re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
 )
 SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
-SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME")
+# Names that point at a secret or describe it rather than hold it (DB_PASSWORD_FILE, OAUTH_TOKEN_URL).
+SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME", "_URL", "_URI",
+                              "_ENDPOINT", "_HOST", "_PORT", "_USER", "_USERNAME", "_ID", "_TTL", "_LENGTH", "_TYPE",
+                              "_MODE")
 WELL_KNOWN_DEFAULTS = frozenset(
     {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
      "123456"}

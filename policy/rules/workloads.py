@@ -132,12 +132,12 @@ def helm_parameters(parameters: Any) -> dict[str, Any]:
 
 
 def _image_from_value(value: Any) -> str | None:
-    """A Helm-values `image`: "repo:tag", {registry?, repository, tag?, digest?} or {repo, tag?}."""
+    """A Helm-values `image`: "repo:tag", {registry?, repository, tag?, digest?}, {repo, tag?} or {name, tag?}."""
     if isinstance(value, str):
         return value or None
     if not is_mapping(value):
         return None
-    repository = _str_key(value, "repository") or _str_key(value, "repo")
+    repository = _str_key(value, "repository") or _str_key(value, "repo") or _str_key(value, "name")
     if not repository:
         return None
     registry = _str_key(value, "registry")

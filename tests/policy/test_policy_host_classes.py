@@ -324,7 +324,8 @@ def test_whole_environment_marked_secret_passes(check: Any) -> None:
 
 
 def test_plain_stdin_without_secrets_passes(check: Any) -> None:
-    stdin = "readonly STEP=zot-config\nreadonly PASSWORD_FILE=/Users/me/.pw\nreadonly TOKEN_PATH=/x\n"
+    stdin = ("readonly STEP=zot-config\nreadonly PASSWORD_FILE=/Users/me/.pw\nreadonly TOKEN_PATH=/x\n"
+             "readonly OAUTH_TOKEN_URL=https://api.tailscale.com/api/v2/oauth/token\nreadonly SECRET_NAME=x\n")
     assert check(no_plaintext_secrets, COMMAND, {"create": CREATE_COMMAND, "stdin": stdin}, wire=True) == []
 
 
