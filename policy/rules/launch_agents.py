@@ -76,6 +76,21 @@ def argument_problems(arguments: list[str], skip: int | None = None) -> Iterator
                     yield f"programArguments[{index}] {argument!r} {problem}"
 
 
+# A bare file name an argument names: resolved against the job's working directory, `/` unless set.
+_FILE_NAME = re.compile(r"^[\w.-]+\.(?:json|ya?ml|toml|conf|cfg|ini|sh|bash|py|rb|pl|js|log|plist|pem|key|crt|"
+                        r"txt|db|sqlite3?|env)$", re.IGNORECASE)
+
+
+def relative_file_problems(arguments: list[str], skip: int | None = None) -> Iterator[str]:
+    for index, argument in enumerate(arguments[1:], start=1):
+        if index == skip:
+            continue
+        candidate = argument.split("=", 1)[1] if argument.startswith("-") and "=" in argument else argument
+        if _FILE_NAME.match(candidate):
+            yield (f"programArguments[{index}] {argument!r} names the file {candidate!r} relative to the job's "
+                   "working directory, which is `/` when workingDirectory is not set: write its absolute path")
+
+
 # Shell options that take the next argument as their value (`bash -o pipefail -c ...`).
 SHELL_OPTIONS_WITH_VALUE = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
 # Programs that run the command named after them (`/usr/bin/env zot serve` runs `zot` by PATH lookup).
@@ -200,6 +215,8 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
                 yield (f"programArguments[{target}] {arguments[target]!r} is the command "
                        f"{arguments[0].rsplit('/', 1)[-1]} runs, and it {problem}")
         yield from argument_problems(arguments, skip=script_index)
+        if not isinstance(get(props, "workingDirectory"), str):
+            yield from relative_file_problems(arguments, skip=script_index)
         if script_index is not None:
             if script_index >= len(arguments):
                 yield "the shell is started with -c but no script follows"

@@ -151,12 +151,22 @@ def test_launch_agent_programs_pass(check: Any, arguments: list[str]) -> None:
         ([ZOT, "serve", "-config=conf/zot.json"], "programArguments[2]"),
         ([ZOT, "serve", "~root/zot.json"], "programArguments[2]"),
         (["/usr/bin/env", "zot", "serve"], "programArguments[1]"),
+        ([ZOT, "serve", "config.json"], "programArguments[2]"),
+        ([ZOT, "serve", "--config=zot.YAML"], "programArguments[2]"),
+        (["/bin/bash", "zot-metrics.sh", "agent"], "programArguments[1]"),
         (["/usr/bin/nice", "-n", "5", "zot"], "programArguments[3]"),
     ],
 )
 def test_launch_agent_relative_arguments(check: Any, arguments: list[str], where: str) -> None:
     messages = check(absolute_launchagent_paths, AGENT, agent(arguments))
     assert any(where in m for m in messages), messages
+
+
+def test_a_file_name_is_fine_with_an_absolute_working_directory(check: Any) -> None:
+    props = agent([ZOT, "serve", "config.json"], workingDirectory=f"{HOME}/.config/zot")
+    assert check(absolute_launchagent_paths, AGENT, props) == []
+    # version-like and host-like words are not file names
+    assert check(absolute_launchagent_paths, AGENT, agent([ZOT, "serve", "v1.2", "indri.local", "0.0.0.0"])) == []
 
 
 # -- plists written by other means ---------------------------------------------------------------------------
