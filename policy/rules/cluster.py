@@ -132,7 +132,8 @@ def _under(entry: Entry, key: str) -> bool:
 
 EXPOSURE_KEYS = frozenset({"type", "hostnetwork", "hostport", "externalips", "ingressclassname", "classname",
                            "ingress", "loadbalancerclass", INGRESS_CLASS_ANNOTATION, FUNNEL_ANNOTATION})
-NFS_KEYS = frozenset({"nfs", "server", "csi", "driver", "volumeattributes", "provisioner", "parameters", "volumes"})
+NFS_KEYS = frozenset({"nfs", "server", "csi", "driver", "volumeattributes", "provisioner", "parameters", "volumes",
+                      "mountoptions"})
 
 
 _FUNNEL_WORD = re.compile(r"\bfunnel\b", re.IGNORECASE)
@@ -205,6 +206,10 @@ def _csi_nfs_server(csi: Any) -> tuple[bool, str | None]:
     return True, server if isinstance(server, str) else None
 
 
+# NFS mount options that send the mount to another address than `server`.
+_MOUNT_ADDRESS = re.compile(r"^(addr|mountaddr|mounthost)=(.+)$", re.IGNORECASE)
+
+
 def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str | None]]:
     """(where, server) for every NFS mount the resource declares, at any depth: `nfs` volumes, the NFS
     CSI driver (PersistentVolume or inline), StorageClasses of an NFS provisioner and the
@@ -238,6 +243,13 @@ def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str | Non
         elif name == "provisioner" and isinstance(value, str) and "nfs" in value.lower():
             server = key_of(key_of(entry.parent, "parameters"), "server")
             yield f"{format_path(entry.path)} {value}", server if isinstance(server, str) else None
+        elif name == "mountoptions":
+            options = value.split(",") if isinstance(value, str) else (list(value) if is_list(value) else [])
+            for option in options:
+                for part in str(option).split(","):
+                    match = _MOUNT_ADDRESS.match(part.strip())
+                    if match:
+                        yield f"{format_path(entry.path)} {match[1]}=", match[2]
         elif name == "name" and isinstance(value, str) and value.upper() == "NFS_SERVER":
             server = key_of(entry.parent, "value")
             if isinstance(server, str):

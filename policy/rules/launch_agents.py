@@ -222,7 +222,7 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
                 yield "the shell is started with -c but no script follows"
             else:
                 yield from script_problems(arguments[script_index])
-    for key in ("plistPath", "workingDirectory", "standardOutPath", "standardErrorPath"):
+    for key in ("program", "plistPath", "workingDirectory", "standardOutPath", "standardErrorPath"):
         value = get(props, key)
         if value is None:
             continue

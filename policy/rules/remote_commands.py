@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -111,10 +112,28 @@ def command_string_problems(props: Any) -> Iterator[str]:
             )
 
 
+# Environment variables that make bash (or the loader) run code of their value: a value there is code too.
+SHELL_CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PROMPT_COMMAND", "PS4", "IFS",
+                                  "BASH_XTRACEFD", "GLOBIGNORE", "CDPATH", "PATH"})
+_LOADER_VARIABLE = re.compile(r"^(DYLD_|LD_)", re.IGNORECASE)
+
+
+def environment_problems(props: Any) -> Iterator[str]:
+    environment = get(props, "environment")
+    if not is_mapping(environment):
+        return
+    for name in list(environment):
+        if str(name).upper() in SHELL_CODE_VARIABLES or str(name).upper().startswith("BASH_FUNC_") \
+                or _LOADER_VARIABLE.match(str(name)):
+            yield (f"sets `environment.{name}`, which changes what bash or the loader runs (BASH_ENV, ENV, "
+                   "SHELLOPTS, PATH, DYLD_*/LD_* ... are code): a value there reaches the shell like one in the "
+                   "command string; send values on stdin")
+
+
 def validate_command_strings(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if not is_command(args.resource_type):
         return
-    for problem in command_string_problems(args.props):
+    for problem in (*command_string_problems(args.props), *environment_problems(args.props)):
         report_violation(f"{describe(args.resource_type, args.name)} {problem}.", None)
 
 

@@ -180,8 +180,11 @@ def resource_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
     """Every image reference in the resource, found by key at any depth. An unknown image is raised
     after the known ones are yielded, so the pack reports what it can judge and the engine still
     says what it could not."""
-    if parse_type(resource_type).package in COMPONENT_PACKAGES:
+    token = parse_type(resource_type)
+    if token.package in COMPONENT_PACKAGES:
         return
+    if token.kind == "configmap":
+        yield from _config_map_images(props)
     deferred: UnknownValueError | None = None
     for entry in fields(resource_type, props):
         if entry.unknown is not None:
@@ -207,6 +210,18 @@ def resource_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
             yield from _env_images(entry)
     if deferred is not None:
         raise deferred
+
+
+def _config_map_images(props: Any) -> Iterator[ImageUse]:
+    """An operator's ConfigMap (`POSTGRES_IMAGE_NAME` for CloudNativePG) names images like env vars do;
+    only upper-case, env-style keys count: other data is text a program reads."""
+    data = key_of(props, "data")
+    if not is_mapping(data):
+        return
+    for key in list(data):
+        value = data[key]
+        if isinstance(key, str) and key.isupper() and IMAGE_ENV.search(key) and isinstance(value, str) and value:
+            yield ImageUse(f"data.{key}", value)
 
 
 def _env_images(entry: Entry) -> Iterator[ImageUse]:

@@ -86,6 +86,12 @@ def test_images_are_found_in_any_resource(check: Any, catalog: Any, resource_typ
     assert check(image_rules.arm64_images, resource_type, build(GOOD)) == []
 
 
+def test_an_operators_config_map_names_images(check: Any, catalog: Any) -> None:
+    props = {"data": {"POSTGRES_IMAGE_NAME": AMD64_ONLY, "image": "busybox", "notes.txt": "image: busybox"}}
+    [message] = check(image_rules.arm64_images, "kubernetes:core/v1:ConfigMap", props)
+    assert "data.POSTGRES_IMAGE_NAME" in message and "does not ship linux/arm64" in message
+
+
 @pytest.mark.parametrize("patch_type", ["kubernetes:apps/v1:DeploymentPatch", "kubernetes:apps/v1:deploymentpatch",
                                         "kubernetes:batch/v1:JobPatch", "kubernetes:core/v1:PodPatch"])
 def test_patches_are_judged_as_the_kind_they_patch(check: Any, catalog: Any, patch_type: str) -> None:
@@ -273,6 +279,11 @@ NFS_CASES: list[tuple[str, Any, str]] = [
         {"name": "nfs-client-provisioner", "env": [{"name": "NFS_SERVER", "value": s}]}]}}}}, "NFS_SERVER"),
     ("kubernetes:example.com/v1:Backup", lambda s: {"spec": {"target": {"nfs": {"server": s, "path": "/b"}}}},
      "spec.target.nfs"),
+    ("kubernetes:core/v1:PersistentVolume",
+     lambda s: {"spec": {"nfs": {"server": "sifaka", "path": "/v"}, "mountOptions": ["nfsvers=4.1", f"addr={s}"]}},
+     "mountOptions addr="),
+    (STORAGE_CLASS, lambda s: {"provisioner": "nfs.csi.k8s.io", "parameters": {"server": "sifaka"},
+                               "mountOptions": [f"hard,MOUNTADDR={s}"]}, "mountOptions MOUNTADDR="),
     (DEPLOYMENT, lambda s: {"spec": {"template": {"spec": {"containers": [], "Volumes": [
         {"name": "zims", "NFS": {"SERVER": s, "path": "/z"}}]}}}}, "volume 'zims'"),
 ]

@@ -68,6 +68,16 @@ def test_constant_command_strings_pass(check: Any, fields: dict[str, str]) -> No
     assert check(constant_command_strings, COMMAND, {"stdin": "readonly X='a b; c'\n", **fields}) == []
 
 
+@pytest.mark.parametrize("name", ["BASH_ENV", "ENV", "SHELLOPTS", "PATH", "bash_env", "DYLD_INSERT_LIBRARIES",
+                                  "LD_PRELOAD", "BASH_FUNC_log%%", "PS4", "IFS"])
+def test_environment_that_is_shell_code(check: Any, name: str) -> None:
+    props = {"create": CREATE_COMMAND, "delete": DELETE_COMMAND, "environment": {name: "/tmp/evil"}}
+    [message] = check(constant_command_strings, COMMAND, props)
+    assert f"environment.{name}" in message
+    harmless = {"create": CREATE_COMMAND, "environment": {"LANG": "C", "TZ": "UTC"}}
+    assert check(constant_command_strings, LOCAL, harmless) == []
+
+
 def test_other_resources_have_no_command_string(check: Any) -> None:
     assert check(constant_command_strings, "command:remote:CopyToRemote", {"remotePath": "/tmp/x"}) == []
     assert check(constant_command_strings, AGENT, {"programArguments": ["/bin/date"]}) == []
@@ -122,6 +132,8 @@ def test_launch_agent_never_hands_its_program_to_a_shell(check: Any, arguments: 
 def test_launch_agent_program_key_is_judged_too(check: Any) -> None:
     [message] = check(launchagent_no_shell, AGENT, agent(["sh", "-c", "true"], program="/bin/sh"))
     assert "/bin/sh" in message
+    messages = check(absolute_launchagent_paths, AGENT, agent([ZOT, "serve"], program="bin/zot"))
+    assert any("program 'bin/zot' is a relative path" in m for m in messages), messages
 
 
 @pytest.mark.parametrize(
