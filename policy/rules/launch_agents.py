@@ -442,7 +442,7 @@ def embedded_plists(text: str) -> Iterator[tuple[int, Any]]:
             yield match.start(), exc
 
 
-def plist_writer_problems(resource_type: str, props: Any, urn: str, parent: str | None) -> Iterator[str]:
+def plist_writer_problems(props: Any, urn: str, parent: str | None) -> Iterator[str]:
     # every top-level text: create/update/delete/stdin of a Command, remotePath of CopyToRemote/CopyFile
     texts: dict[str, Any] = {}
     deferred: UnknownValueError | None = None
@@ -489,7 +489,7 @@ def validate_plist_writers(args: ResourceValidationArgs, report_violation: Repor
     if not args.resource_type.lower().startswith("command:"):
         return
     parent = getattr(args.opts, "parent", None)
-    for problem in plist_writer_problems(args.resource_type, args.props, args.urn, parent):
+    for problem in plist_writer_problems(args.props, args.urn, parent):
         report_violation(f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}': {problem}.", None)
 
 

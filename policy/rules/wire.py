@@ -66,10 +66,6 @@ def secret_marked(*path: str | int) -> bool:
     return is_secret_value(current)
 
 
-def wire_available() -> bool:
-    return _REQUEST.get() is not None
-
-
 def install() -> None:
     """Serve the pack with an analyzer that keeps each request's wire form for `secret_marked`."""
     from pulumi_policy import policy as served

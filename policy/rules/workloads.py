@@ -26,7 +26,7 @@ from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
 
-from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, objects, parse_type
+from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, parse_type
 from rules.props import Entry, Path, format_path, get_str, is_list, is_mapping, key_of, walk
 
 CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
@@ -280,12 +280,3 @@ def pod_volumes(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[s
             volume = volumes[index]
             if is_mapping(volume):
                 yield get_str(volume, "name") or f"#{index}", volume
-
-
-def kinds_of(resource_type: str, props: Any) -> frozenset[str]:
-    """Every kind the resource is or carries (lower case)."""
-    found: set[str] = set()
-    for obj in objects(resource_type, props):
-        found |= obj.kinds
-    return frozenset(found)
-
