@@ -31,7 +31,7 @@ from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationA
 from rules.kinds import is_command, parse_type
 from rules.props import describe, format_path, get, get_str, is_list, is_mapping, str_items
 from rules.wire import secret_marked
-from rules.workloads import ENV_LIST, containers, fields
+from rules.workloads import ENV_LIST, container_owner, containers, fields
 
 COMMAND_FIELDS = ("create", "update", "delete")
 LAUNCH_AGENT = "blumeops:host:LaunchAgent"
@@ -173,7 +173,7 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
     for entry in fields(resource_type, props):
         if entry.unknown is not None or not ENV_LIST.search(entry.name) or not is_list(entry.value):
             continue
-        owner = _env_owner(entry)
+        owner = container_owner(entry) or format_path(entry.path)
         for item in entry.value:
             if not is_mapping(item):
                 continue
@@ -182,17 +182,6 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
             if secret_name(name) and value:
                 yield (f"{owner} sets env {name} to a literal value: use `valueFrom.secretKeyRef` so the secret "
                        "lives in a Secret")
-
-
-def _env_owner(entry: Any) -> str:
-    container_path = entry.path[:-1]
-    if len(container_path) >= 2 and isinstance(container_path[-1], int):
-        list_name = str(container_path[-2]).lower()
-        kind = {"containers": "container", "initcontainers": "init container",
-                "ephemeralcontainers": "ephemeral container"}.get(list_name)
-        if kind:
-            return f"{kind} '{get_str(entry.parent, 'name') or '?'}'"
-    return format_path(entry.path)
 
 
 HELM_KINDS = frozenset({"chart", "release"})

@@ -29,7 +29,7 @@ from pulumi_policy.proxy import UnknownValueError
 from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, parse_type
 from rules.props import Entry, Path, format_path, get_str, is_list, is_mapping, key_of, walk
 
-CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# The container lists of a pod spec (lower-cased key) -> how a message names one of their containers.
 _CONTAINER_KIND = {
     "containers": "container",
     "initcontainers": "init container",
@@ -159,19 +159,19 @@ def _str_key(mapping: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _container_label(path: Path) -> str | None:
-    """`... containers[0]` -> "container 'name'" needs the container; the caller passes it."""
-    if len(path) >= 2 and isinstance(path[-1], int) and isinstance(path[-2], str):
-        return _CONTAINER_KIND.get(path[-2].lower())
+def container_owner(entry: Entry) -> str | None:
+    """"container 'name'" when the mapping holding `entry` is a container of a pod spec, else None."""
+    container_path = entry.path[:-1]
+    if len(container_path) >= 2 and isinstance(container_path[-1], int) and isinstance(container_path[-2], str):
+        kind = _CONTAINER_KIND.get(container_path[-2].lower())
+        if kind is not None:
+            return f"{kind} '{get_str(entry.parent, 'name') or f'#{container_path[-1]}'}'"
     return None
 
 
 def _where(entry: Entry) -> str:
-    container_path = entry.path[:-1]
-    kind = _container_label(container_path)
-    if kind is not None:
-        name = get_str(entry.parent, "name") or f"#{container_path[-1]}"
-        label = f"{kind} '{name}'"
+    label = container_owner(entry)
+    if label is not None:
         return label if entry.name == "image" else f"{label} {entry.key}"
     return format_path(entry.path)
 
