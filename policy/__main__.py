@@ -5,12 +5,16 @@ The engine starts it as `python -m pulumi.policy <engine-address> policy`, which
 """
 
 from pulumi_policy import PolicyPack
-from rules import cluster, images, launch_agents, remote_commands, secrets
+from rules import cluster, images, launch_agents, remote_commands, secrets, wire
+
+# Before the pack is served: keep each request's wire form so rules can see which inputs are secret.
+wire.install()
 
 PolicyPack(
     name="blumeops",
-    description="Guards for the blumeops homelab: arm64 images, absolute LaunchAgent paths, protected state, "
-    "Tailscale-only exposure, NFS to the NAS, pinned SSH host keys, no plaintext secrets.",
+    description="Guards for the blumeops homelab: arm64 images, absolute LaunchAgent paths and no shell strings, "
+    "protected state, Tailscale-only exposure, NFS to the NAS, pinned SSH host keys, constant command strings, "
+    "no plaintext secrets.",
     policies=[
         *images.POLICIES,
         *launch_agents.POLICIES,

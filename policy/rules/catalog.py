@@ -85,7 +85,7 @@ def parse_image(reference: str) -> ImageRef:
         if not _TAG_RE.match(tag):
             raise ValueError(f"invalid tag {tag!r}")
     first, _, rest = text.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
+    if rest and ("." in first or ":" in first or first.lower() == "localhost"):
         if not _DOMAIN_RE.match(first):
             raise ValueError(f"invalid registry {first!r}")
         registry, repository = first.lower(), rest
@@ -97,6 +97,14 @@ def parse_image(reference: str) -> ImageRef:
     if not _REPOSITORY_RE.match(repository):
         raise ValueError(f"invalid repository {repository!r} (lower-case letters, digits, . _ - and /)")
     return ImageRef(registry, repository, tag, digest)
+
+
+def registry_as_written(reference: str) -> str | None:
+    """The registry part of `reference` exactly as written (None when it names none: Docker Hub)."""
+    first, _, rest = reference.strip().partition("/")
+    if rest and ("." in first or ":" in first or first.lower() == "localhost"):
+        return first
+    return None
 
 
 def normalise_platform(platform: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,32 +13,47 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
-from rules.props import describe, get, get_str, is_list, is_mapping
-from rules.workloads import CNPG_CLUSTER, pod_volumes
+from rules.kinds import K8sObject, objects, parse_type
+from rules.props import Entry, Path, describe, format_path, get_str, is_list, is_mapping, key_of, truthy
+from rules.workloads import fields
 
-PVC = "kubernetes:core/v1:PersistentVolumeClaim"
-PV = "kubernetes:core/v1:PersistentVolume"
-STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-SERVICE = "kubernetes:core/v1:Service"
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 TAILSCALE = "tailscale"
 DEFAULT_NFS_SERVERS = ("sifaka",)
 NFS_CSI_DRIVER = "nfs.csi.k8s.io"
+CNPG_GROUP = "postgresql.cnpg.io"
+# API groups whose objects expose a workload outside the cluster through something other than the
+# Tailscale operator: kind -> None means every kind of the group.
+EXPOSURE_GROUPS: dict[str, frozenset[str] | None] = {
+    "gateway.networking.k8s.io": None,
+    "gateway.networking.x-k8s.io": None,
+    "traefik.io": frozenset({"ingressroute", "ingressroutetcp", "ingressrouteudp"}),
+    "traefik.containo.us": frozenset({"ingressroute", "ingressroutetcp", "ingressrouteudp"}),
+    "networking.istio.io": frozenset({"gateway", "virtualservice"}),
+    "projectcontour.io": frozenset({"httpproxy"}),
+    "route.openshift.io": frozenset({"route"}),
+}
+INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+FUNNEL_ANNOTATION = "tailscale.com/funnel"
 
 
 def stateful_reason(resource_type: str, props: Any) -> str | None:
-    """Why this resource holds state worth protecting (None when it does not)."""
-    if resource_type == PVC:
-        return "a PersistentVolumeClaim holds data"
-    if resource_type == PV:
-        return "a PersistentVolume points at data"
-    if resource_type == CNPG_CLUSTER:
-        return "the CloudNativePG Cluster owns the databases"
-    if resource_type == STATEFUL_SET:
-        templates = get(props, "spec", "volumeClaimTemplates")
-        if is_list(templates) and len(templates) > 0:
-            return "a StatefulSet with volumeClaimTemplates owns its claims"
+    """Why this resource holds state worth protecting (None when it does not). A *Patch is not the
+    object: deleting a patch gives its fields back, the object stays."""
+    for obj in objects(resource_type, props):
+        if obj.patch:
+            continue
+        if obj.is_kind("persistentvolumeclaim"):
+            return "a PersistentVolumeClaim holds data"
+        if obj.is_kind("persistentvolume"):
+            return "a PersistentVolume points at data"
+        if obj.is_kind("cluster") and obj.in_group(CNPG_GROUP):
+            return "the CloudNativePG Cluster owns the databases"
+        if obj.is_kind("statefulset"):
+            templates = key_of(key_of(obj.props, "spec"), "volumeClaimTemplates")
+            if is_list(templates) and len(templates) > 0:
+                return "a StatefulSet with volumeClaimTemplates owns its claims"
     return None
 
 
@@ -52,22 +68,112 @@ def validate_protected(args: ResourceValidationArgs, report_violation: ReportVio
     )
 
 
-def exposure_problems(resource_type: str, props: Any) -> Iterator[str]:
-    if resource_type == SERVICE:
-        service_type = get_str(props, "spec", "type") or "ClusterIP"
-        if service_type == "NodePort":
-            yield "is a NodePort Service: expose it through the Tailscale operator instead (Ingress class " \
-                  "`tailscale` or a LoadBalancer with `loadBalancerClass: tailscale`)"
-        elif service_type == "LoadBalancer":
-            lb_class = get_str(props, "spec", "loadBalancerClass")
+TAILSCALE_FIX = ("expose it through the Tailscale operator instead (Ingress class `tailscale` or a LoadBalancer "
+                 "with `loadBalancerClass: tailscale`)")
+
+
+def _object_exposure(obj: K8sObject) -> Iterator[str]:
+    at = f"{format_path(obj.path)}: " if obj.path else ""
+    for group, kinds in EXPOSURE_GROUPS.items():
+        if obj.in_group(group) and (kinds is None or obj.is_kind(*kinds)):
+            yield (f"{at}is {obj.label} ({group}), which exposes workloads without the Tailscale operator: "
+                   f"{TAILSCALE_FIX}")
+            return
+    if obj.is_kind("ingress") and not obj.patch:
+        spec = key_of(obj.props, "spec")
+        ingress_class = key_of(spec, "ingressClassName")
+        annotation = key_of(key_of(key_of(obj.props, "metadata"), "annotations"), INGRESS_CLASS_ANNOTATION)
+        if ingress_class is None and annotation is None:
+            yield f"{at}is an Ingress with ingressClassName none: set `ingressClassName: tailscale`"
+
+
+def _field_exposure(entry: Entry) -> str | None:
+    value, name, where = entry.value, entry.name, format_path(entry.path)
+    if name == "type" and isinstance(value, str):
+        if value.lower() == "nodeport":
+            return f"{where} is NodePort (every node's address opens a port): {TAILSCALE_FIX}"
+        if value.lower() == "loadbalancer":
+            lb_class = key_of(entry.parent, "loadBalancerClass")
             if lb_class != TAILSCALE:
                 shown = f"`{lb_class}`" if lb_class else "none"
-                yield f"is a LoadBalancer Service with loadBalancerClass {shown}: set `loadBalancerClass: tailscale`"
-    elif resource_type == INGRESS:
-        ingress_class = get_str(props, "spec", "ingressClassName")
-        if ingress_class != TAILSCALE:
-            shown = f"`{ingress_class}`" if ingress_class else "none"
-            yield f"is an Ingress with ingressClassName {shown}: set `ingressClassName: tailscale`"
+                return (f"{where} is a LoadBalancer with loadBalancerClass {shown}: set "
+                        "`loadBalancerClass: tailscale`")
+    elif name == "hostnetwork" and truthy(value):
+        return f"{where} is true: the pod shares the node's network and every port it opens is exposed"
+    elif name == "hostport" and is_mapping(value):  # a chart's `hostPort: {enabled: true, ports: ...}`
+        if truthy(key_of(value, "enabled")):
+            return f"{where} is enabled: it opens ports on the node's address: {TAILSCALE_FIX}"
+    elif name == "hostport" and value not in (None, 0, "0", "") and not isinstance(value, bool):
+        port = int(value) if isinstance(value, float) and value.is_integer() else value
+        return f"{where} {port} opens the port on the node's address: {TAILSCALE_FIX}"
+    elif name == "externalips" and is_list(value) and len(value) > 0:
+        return f"{where} makes the Service answer on {', '.join(str(v) for v in value)}: {TAILSCALE_FIX}"
+    elif _names_ingress_class(entry) and isinstance(value, str) and value != TAILSCALE:
+        return f"{where} is `{value}`: set it to `tailscale`"
+    elif name == "ingress" and is_mapping(value) and truthy(key_of(value, "enabled")):
+        ingress_class = key_of(value, "ingressClassName") or key_of(value, "className")
+        if ingress_class is None:
+            return f"{where} is enabled without an ingress class: set `ingressClassName: tailscale`"
+    elif name == FUNNEL_ANNOTATION and truthy(value):
+        return f"{where} turns on Tailscale Funnel, which publishes the service on the public Internet"
+    return None
+
+
+def _names_ingress_class(entry: Entry) -> bool:
+    """`ingressClassName`, the legacy annotation, or a chart's `ingress.className`."""
+    return entry.name in ("ingressclassname", INGRESS_CLASS_ANNOTATION) or (
+        entry.name == "classname" and _under(entry, "ingress"))
+
+
+def _under(entry: Entry, key: str) -> bool:
+    parent_key = entry.path[-2] if len(entry.path) >= 2 else None
+    return isinstance(parent_key, str) and parent_key.lower() == key
+
+
+EXPOSURE_KEYS = frozenset({"type", "hostnetwork", "hostport", "externalips", "ingressclassname", "classname",
+                           "ingress", "loadbalancerclass", INGRESS_CLASS_ANNOTATION, FUNNEL_ANNOTATION})
+NFS_KEYS = frozenset({"nfs", "server", "csi", "driver", "volumeattributes", "provisioner", "parameters", "volumes",
+                      "mountoptions"})
+
+
+_FUNNEL_WORD = re.compile(r"\bfunnel\b", re.IGNORECASE)
+_FUNNEL_ATTR = re.compile(r"[\"']funnel[\"']", re.IGNORECASE)
+
+
+def _funnel_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """Tailscale Funnel publishes a service on the public Internet: never from a host step (`tailscale
+    funnel`, `serve --funnel`), never granted in the tailnet policy (the `funnel` node attribute)."""
+    package = parse_type(resource_type).package
+    if package not in ("command", "tailscale"):
+        return
+    pattern = _FUNNEL_WORD if package == "command" else _FUNNEL_ATTR
+    for name in list(props):
+        try:
+            value = props[name]
+        except UnknownValueError:
+            continue
+        if name != "connection" and isinstance(value, str) and pattern.search(value):
+            yield (f"`{name}` uses Tailscale Funnel, which publishes a service on the public Internet: serve it "
+                   "on the tailnet only (`tailscale serve`, no funnel attribute in the policy)")
+
+
+def exposure_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """What exposes the resource outside the tailnet. An unknown value at a judged key is raised after
+    the rest is reported (the engine then says the rule could not run on it during preview)."""
+    for obj in objects(resource_type, props):
+        yield from _object_exposure(obj)
+    yield from _funnel_problems(resource_type, props)
+    deferred: UnknownValueError | None = None
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None:
+            if entry.name in EXPOSURE_KEYS:
+                deferred = deferred or entry.unknown
+            continue
+        problem = _field_exposure(entry)
+        if problem:
+            yield problem
+    if deferred is not None:
+        raise deferred
 
 
 def validate_exposure(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -87,33 +193,88 @@ def nfs_server_allowed(server: str, allowed: tuple[str, ...]) -> bool:
     return False
 
 
-def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str]]:
-    """(where, server) for every NFS mount the resource declares."""
-    if resource_type == PV:
-        server = get_str(props, "spec", "nfs", "server")
-        if server is not None:
-            yield "spec.nfs", server
-        csi = get(props, "spec", "csi")
-        if is_mapping(csi) and get_str(csi, "driver") == NFS_CSI_DRIVER:
-            csi_server = get_str(csi, "volumeAttributes", "server")
-            if csi_server is not None:
-                yield "spec.csi (nfs.csi.k8s.io)", csi_server
-    for name, volume in pod_volumes(resource_type, props):
-        server = get_str(volume, "nfs", "server")
-        if server is not None:
-            yield f"volume '{name}'", server
+def _in_volume_list(path: Path) -> bool:
+    return len(path) >= 2 and isinstance(path[-1], int) and str(path[-2]).lower() == "volumes"
+
+
+def _csi_nfs_server(csi: Any) -> tuple[bool, str | None]:
+    """(is the NFS CSI driver, its server) for a `csi` mapping."""
+    driver = key_of(csi, "driver")
+    if not isinstance(driver, str) or "nfs" not in driver.lower():
+        return False, None
+    server = key_of(key_of(csi, "volumeAttributes"), "server")
+    return True, server if isinstance(server, str) else None
+
+
+# NFS mount options that send the mount to another address than `server`.
+_MOUNT_ADDRESS = re.compile(r"^(addr|mountaddr|mounthost)=(.+)$", re.IGNORECASE)
+
+
+def nfs_servers(resource_type: str, props: Any) -> Iterator[tuple[str, str | None]]:
+    """(where, server) for every NFS mount the resource declares, at any depth: `nfs` volumes, the NFS
+    CSI driver (PersistentVolume or inline), StorageClasses of an NFS provisioner and the
+    `NFS_SERVER` setting of nfs-subdir-external-provisioner. server None: an NFS mount that names none."""
+    deferred: UnknownValueError | None = None
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None:
+            if entry.name in NFS_KEYS:
+                deferred = deferred or entry.unknown
+            continue
+        value, name = entry.value, entry.name
+        if name == "volumes" and is_list(value):
+            for index, volume in enumerate(value):
+                if not is_mapping(volume):
+                    continue
+                label = f"volume '{get_str(volume, 'name') or f'#{index}'}'"
+                server = key_of(key_of(volume, "nfs"), "server")
+                if isinstance(server, str):
+                    yield label, server
+                is_nfs, csi_server = _csi_nfs_server(key_of(volume, "csi"))
+                if is_nfs:
+                    yield f"{label} (CSI driver {key_of(key_of(volume, 'csi'), 'driver')})", csi_server
+        elif name == "nfs" and is_mapping(value) and not _in_volume_list(entry.path[:-1]):
+            server = key_of(value, "server")
+            if isinstance(server, str):
+                yield format_path(entry.path), server
+        elif name == "csi" and is_mapping(value) and not _in_volume_list(entry.path[:-1]):
+            is_nfs, csi_server = _csi_nfs_server(value)
+            if is_nfs:
+                yield f"{format_path(entry.path)} ({key_of(value, 'driver')})", csi_server
+        elif name == "provisioner" and isinstance(value, str) and "nfs" in value.lower():
+            server = key_of(key_of(entry.parent, "parameters"), "server")
+            yield f"{format_path(entry.path)} {value}", server if isinstance(server, str) else None
+        elif name == "mountoptions":
+            options = value.split(",") if isinstance(value, str) else (list(value) if is_list(value) else [])
+            for option in options:
+                for part in str(option).split(","):
+                    match = _MOUNT_ADDRESS.match(part.strip())
+                    if match:
+                        yield f"{format_path(entry.path)} {match[1]}=", match[2]
+        elif name == "name" and isinstance(value, str) and value.upper() == "NFS_SERVER":
+            server = key_of(entry.parent, "value")
+            if isinstance(server, str):
+                yield f"{format_path(entry.path[:-1])} (NFS_SERVER)", server
+    if deferred is not None:
+        raise deferred
 
 
 def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     config = args.get_config() or {}
     configured = config.get("allowedServers")
     allowed = tuple(str(s) for s in configured) if configured else DEFAULT_NFS_SERVERS
+    subject = describe(args.resource_type, args.name, args.props)
     for where, server in nfs_servers(args.resource_type, args.props):
-        if not nfs_server_allowed(server, allowed):
+        if server is None:
             report_violation(
-                f"{describe(args.resource_type, args.name, args.props)}: {where} mounts NFS from '{server}', "
-                f"which is not an allowed NFS server ({', '.join(allowed)}): use the NAS, or add the server to "
-                "the `nfs-allowed-servers` policy config `allowedServers`.",
+                f"{subject}: {where} mounts NFS without naming its server, so it cannot be checked against the "
+                f"allowed NFS servers ({', '.join(allowed)}): name the server (`server`).",
+                None,
+            )
+        elif not nfs_server_allowed(server, allowed):
+            report_violation(
+                f"{subject}: {where} mounts NFS from '{server}', which is not an allowed NFS server "
+                f"({', '.join(allowed)}): use the NAS, or add the server to the `nfs-allowed-servers` policy "
+                "config `allowedServers`.",
                 None,
             )
 

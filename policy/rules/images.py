@@ -13,9 +13,9 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from rules.catalog import ARM64, Catalog, ImageRef, default_catalog, parse_image
-from rules.props import describe, get, get_str, is_mapping, mapping_items, str_items
-from rules.workloads import ImageUse, pod_spec, resource_images
+from rules.catalog import ARM64, Catalog, ImageRef, default_catalog, parse_image, registry_as_written
+from rules.props import describe, format_path, get, get_str, is_list, is_mapping, mapping_items, str_items
+from rules.workloads import ImageUse, fields, resource_images
 
 FIX = "run `python -m ops images verify` to record its platforms and digest in policy/images.yaml"
 ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
@@ -51,9 +51,17 @@ def image_problems(resource_type: str, props: Any, catalog: Catalog) -> Iterator
             continue
         entry = catalog.lookup(ref)
         if entry is None:
+            normalised = "" if str(ref) == use.image else f" ({ref})"
             yield (
-                f"{shown} ({ref}) is not listed in policy/images.yaml: add it under `images:` and {FIX}; "
+                f"{shown}{normalised} is not listed in policy/images.yaml: add it under `images:` and {FIX}; "
                 f"it must ship {ARM64}"
+            )
+        elif ref.digest is not None and entry.digest is not None and ref.digest not in (entry.digest,
+                                                                                      entry.ref.digest):
+            yield (
+                f"{shown} pins digest {ref.digest}, but policy/images.yaml records {entry.digest} for "
+                f"{entry.key}: a digest that is not the catalogued one was never checked for {ARM64}; pin the "
+                f"catalogued digest, or point the tag at the new one and {FIX}"
             )
         elif not entry.has_arm64:
             platforms = ", ".join(entry.platforms) or "none recorded"
@@ -61,31 +69,29 @@ def image_problems(resource_type: str, props: Any, catalog: Catalog) -> Iterator
                 f"{shown} does not ship {ARM64} (policy/images.yaml records: {platforms}); "
                 f"indri is Apple silicon: pick an image or tag built for arm64, then {FIX}"
             )
-    spec = pod_spec(resource_type, props)
-    if spec is not None:
-        yield from _arch_constraint_problems(spec)
+    yield from _arch_constraint_problems(resource_type, props)
 
 
-def _arch_constraint_problems(spec: Mapping[str, Any]) -> Iterator[str]:
-    selector = get(spec, "nodeSelector")
-    if is_mapping(selector):
-        for label in ARCH_LABELS:
-            arch = get_str(selector, label)
-            if arch is not None and arch != "arm64":
+def _arch_constraint_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """Every nodeSelector and required node affinity at any depth (pod specs, chart values)."""
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None:
+            continue
+        if entry.name == "nodeselector" and is_mapping(entry.value):
+            for label in ARCH_LABELS:
+                arch = get_str(entry.value, label)
+                if arch is not None and arch != "arm64":
+                    yield (
+                        f"{format_path(entry.path)} {label}={arch} can never schedule on indri's arm64 node: "
+                        "remove it or select arm64"
+                    )
+        elif entry.name == "nodeselectorterms" and is_list(entry.value):
+            terms = list(mapping_items(entry.value))
+            if terms and not any(_term_allows_arm64(term) for term in terms):
                 yield (
-                    f"nodeSelector {label}={arch} can never schedule on indri's arm64 node: "
-                    "remove it or select arm64"
+                    f"required node affinity ({format_path(entry.path)}) on kubernetes.io/arch excludes arm64 in "
+                    "every nodeSelectorTerm: indri's only node is arm64; allow arm64 or drop the affinity"
                 )
-    terms = list(
-        mapping_items(
-            get(spec, "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
-        )
-    )
-    if terms and not any(_term_allows_arm64(term) for term in terms):
-        yield (
-            "required node affinity on kubernetes.io/arch excludes arm64 in every nodeSelectorTerm: "
-            "indri's only node is arm64; allow arm64 or drop the affinity"
-        )
 
 
 def _term_allows_arm64(term: Mapping[str, Any]) -> bool:
@@ -141,8 +147,30 @@ def mirrored_registries(args: ResourceValidationArgs, catalog: Catalog) -> tuple
 def validate_mirrored_registries(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     catalog = _catalog()
     allowed = mirrored_registries(args, catalog)
+    for entry in fields(args.resource_type, args.props):
+        # a chart's `global.imageRegistry` moves every image of the chart to that registry
+        if entry.unknown is None and entry.name == "imageregistry" and isinstance(entry.value, str) and entry.value:
+            registry = entry.value.strip().rstrip("/")
+            if registry not in allowed:
+                report_violation(
+                    f"{describe(args.resource_type, args.name, args.props)}: {format_path(entry.path)} moves the "
+                    f"images to {registry}, which zot does not mirror as written (mirrored: {', '.join(allowed)}): "
+                    "drop it, or name a mirrored registry in lower case",
+                    None,
+                )
     for use, ref, _error in _parsed(resource_images(args.resource_type, args.props)):
-        if ref is None or ref.registry in allowed:
+        if ref is None:
+            continue
+        written = registry_as_written(use.image or "")
+        if written is not None and written != written.lower():
+            report_violation(
+                f"{describe(args.resource_type, args.name, args.props)}: {use.where} image '{use.image}' writes its "
+                f"registry as {written}: containerd finds a registry's hosts.toml by the name as written, so an "
+                f"upper-case name skips the zot mirror; write {written.lower()}",
+                None,
+            )
+            continue
+        if ref.registry in allowed:
             continue
         report_violation(
             f"{describe(args.resource_type, args.name, args.props)}: {use.where} image '{use.image}' comes from "

@@ -8,8 +8,11 @@ engine's advisory "can't run policy" diagnostic). So these helpers test against 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from pulumi_policy.proxy import UnknownValueError
 
 
 def is_mapping(value: Any) -> bool:
@@ -71,3 +74,80 @@ def describe(resource_type: str, name: str, props: Any = None) -> str:
     elif k8s_name and namespace:
         label += f" (namespace {namespace})"
     return label
+
+
+Path = tuple[str | int, ...]
+
+
+def format_path(path: Path) -> str:
+    """("spec", "containers", 0, "image") -> "spec.containers[0].image"."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One key of one mapping somewhere in a resource: `parent[key]` is `value`, `path` leads to it.
+
+    `value` is None with `unknown` set when the value is not known during preview; a rule decides
+    whether that matters (an unknown image does, an unknown label does not)."""
+
+    path: Path
+    parent: Mapping[str, Any]
+    key: str
+    value: Any
+    unknown: UnknownValueError | None = None
+
+    @property
+    def name(self) -> str:
+        """The key in lower case: Kubernetes and Helm keys are judged whatever their casing."""
+        return self.key.lower()
+
+
+def walk(value: Any, path: Path = (), prune: Callable[[Entry], bool] | None = None) -> Iterator[Entry]:
+    """Every key of every mapping at any depth (lists included), depth first, in order.
+
+    Never raises UnknownValueError: an unknown value is yielded as an Entry with `unknown` set and
+    not descended into. `prune(entry)` true: yield the entry but do not descend into its value."""
+    if is_mapping(value):
+        for key in list(value):
+            child_path = (*path, str(key))
+            try:
+                child = value[key]
+            except UnknownValueError as exc:
+                yield Entry(child_path, value, str(key), None, exc)
+                continue
+            entry = Entry(child_path, value, str(key), child)
+            yield entry
+            if prune is None or not prune(entry):
+                yield from walk(child, child_path, prune)
+    elif is_list(value):
+        for index in range(len(value)):
+            try:
+                item = value[index]
+            except UnknownValueError:
+                continue
+            yield from walk(item, (*path, index), prune)
+
+
+def key_of(mapping: Any, name: str) -> Any:
+    """`mapping[name]` matched without regard to case (`hostnetwork`, `HostNetwork`); None if absent.
+    An exact match wins over a case-folded one."""
+    if not is_mapping(mapping):
+        return None
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    for key in mapping:
+        if isinstance(key, str) and key.lower() == lowered:
+            return mapping[key]
+    return None
+
+
+def truthy(value: Any) -> bool:
+    """A YAML/JSON true: `true`, or a string Kubernetes or Helm would read as true."""
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1")

@@ -1,14 +1,27 @@
-"""`ssh-pinned-host-key`: remote commands connect as a named user to a host whose key is pinned."""
+"""Remote and local commands: `ssh-pinned-host-key` (connect as a named user to a host whose key is
+pinned) and `constant-command-strings` (the command string is a constant; every value travels on stdin).
+
+Why the command string must be a constant: sshd runs the command string it is given through the
+user's login shell (`$SHELL -c '<command>'`), and pulumi-command's local commands run it through
+`/bin/sh -c`. Any value placed in it — a configured path such as `blumeops:tools.bash` included — is
+therefore shell code: `/usr/bin/true; touch pwned;` runs, and a path with a space breaks every step.
+The program sends each step's script and values on stdin (rendered with `shlex.quote`) and runs the
+one fixed command `/bin/bash -euo pipefail -s -- create` (or `-- delete`); the rule accepts exactly
+those strings, so no setting, secret or other value can ever reach a shell through the command.
+`/bin/bash` is macOS's own bash 3.2, present on every Mac (the scripts are written for it).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
+from rules.kinds import is_command
 from rules.props import describe, get, get_str, is_mapping
 
 REMOTE_TYPES = frozenset({"command:remote:Command", "command:remote:CopyToRemote", "command:remote:CopyFile"})
@@ -63,7 +76,7 @@ def connection_problems(props: Any) -> Iterator[str]:
 
 
 def validate_ssh(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type not in REMOTE_TYPES:
+    if args.resource_type.lower() not in {t.lower() for t in REMOTE_TYPES}:
         return
     for problem in connection_problems(args.props):
         report_violation(f"{describe(args.resource_type, args.name)} {problem}.", None)
@@ -76,4 +89,62 @@ ssh_pinned_host_key = ResourceValidationPolicy(
     validate=validate_ssh,
 )
 
-POLICIES = [ssh_pinned_host_key]
+BASH = "/bin/bash"
+CREATE_COMMAND = f"{BASH} -euo pipefail -s -- create"
+DELETE_COMMAND = f"{BASH} -euo pipefail -s -- delete"
+# field -> the one string it may hold; `update` unset means pulumi-command runs `create` again.
+COMMAND_FORMS = {"create": CREATE_COMMAND, "update": CREATE_COMMAND, "delete": DELETE_COMMAND}
+
+
+def command_string_problems(props: Any) -> Iterator[str]:
+    for field_name, expected in COMMAND_FORMS.items():
+        value = get(props, field_name)
+        if value is None:
+            if field_name == "create":
+                yield (f"has no `create`: it must be the constant `{CREATE_COMMAND}` (sshd runs the command "
+                       "string through a shell; values travel on stdin)")
+            continue
+        if value != expected:
+            yield (
+                f"`{field_name}` is {value!r}, not the constant `{expected}`: sshd runs the command string "
+                "through a shell, so any value in it is shell code; send values on stdin (the host step's "
+                "preamble) and keep the command constant"
+            )
+
+
+# Environment variables that make bash (or the loader) run code of their value: a value there is code too.
+SHELL_CODE_VARIABLES = frozenset({"BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PROMPT_COMMAND", "PS4", "IFS",
+                                  "BASH_XTRACEFD", "GLOBIGNORE", "CDPATH", "PATH"})
+_LOADER_VARIABLE = re.compile(r"^(DYLD_|LD_)", re.IGNORECASE)
+
+
+def environment_problems(props: Any) -> Iterator[str]:
+    environment = get(props, "environment")
+    if not is_mapping(environment):
+        return
+    for name in list(environment):
+        if str(name).upper() in SHELL_CODE_VARIABLES or str(name).upper().startswith("BASH_FUNC_") \
+                or _LOADER_VARIABLE.match(str(name)):
+            yield (f"sets `environment.{name}`, which changes what bash or the loader runs (BASH_ENV, ENV, "
+                   "SHELLOPTS, PATH, DYLD_*/LD_* ... are code): a value there reaches the shell like one in the "
+                   "command string; send values on stdin")
+
+
+def validate_command_strings(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if not is_command(args.resource_type):
+        return
+    for problem in (*command_string_problems(args.props), *environment_problems(args.props)):
+        report_violation(f"{describe(args.resource_type, args.name)} {problem}.", None)
+
+
+constant_command_strings = ResourceValidationPolicy(
+    name="constant-command-strings",
+    description=(
+        f"Every command's create/update/delete is exactly `{CREATE_COMMAND}` or `{DELETE_COMMAND}`: "
+        "no value travels in a command string (sshd runs it through a shell)."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_command_strings,
+)
+
+POLICIES = [ssh_pinned_host_key, constant_command_strings]

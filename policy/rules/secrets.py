@@ -1,15 +1,19 @@
-"""`no-plaintext-secrets`: secret values stay out of command strings and plain Kubernetes literals.
+"""`no-plaintext-secrets`: secret values stay out of command strings and plain text.
 
-What the engine lets a pack see: it unwraps secret markers before a rule runs, so a rule cannot tell
-a value that came from `config.require_secret(...)` from one typed into the program. What can be
-judged is where a secret-looking value sits:
+What can be judged is where a secret-looking value sits, and (for a command's `stdin` and
+`environment`) whether the engine sent it marked secret (rules/wire.py):
 
 - a remote/local command's `create`/`update`/`delete` string (pulumi-command prints these in errors
-  and logs; secrets belong on stdin or in files) must not carry a password, private key, auth key
-  or credentials in a URL;
+  and logs; secrets belong on stdin) must not carry a password, private key, auth key, token,
+  credentials in a URL, a secret-named assignment (`PGPASSWORD=...`, `API_TOKEN=...`) or a password
+  flag (`--password x`, `--root-passwd=x`, `--token x`, `mysql -px`, `sshpass -p x`, `curl -u u:p`);
+- its `stdin` and `environment` may carry them only when marked secret (`pulumi.Output.secret`):
+  a plain one is stored in plain text in the state and shown in every diff;
+- a LaunchAgent's arguments and environment are written to a 0644 plist: never a secret there;
 - a ConfigMap (stored and shown in plain text) must not carry them either;
-- a container env var whose name says it is a secret (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, ...)
-  must come from `valueFrom.secretKeyRef`, not a literal `value`;
+- a container's `command`/`args` must not, and an env var (in any `env` list at any depth: pod specs
+  and chart values) whose name says it is a secret (`*PASSWORD*`, `*SECRET*`, `*TOKEN*`, ...) must come
+  from `valueFrom.secretKeyRef`, not a literal `value`;
 - a Secret's `stringData` must not hold a well-known default (`admin`, `changeme`, `postgres`, ...),
   and its `data` must be base64 (plain text there is a bug that also leaks in diffs).
 """
@@ -24,20 +28,31 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from rules.props import describe, get, get_str, is_mapping, mapping_items
-from rules.workloads import CONTAINER_LISTS, pod_spec
+from rules.kinds import is_command, parse_type
+from rules.props import describe, format_path, get, get_str, is_list, is_mapping, str_items
+from rules.wire import secret_marked
+from rules.workloads import ENV_LIST, container_owner, containers, fields
 
-COMMAND_TYPES = frozenset({"command:remote:Command", "command:local:Command"})
 COMMAND_FIELDS = ("create", "update", "delete")
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-SECRET = "kubernetes:core/v1:Secret"
+LAUNCH_AGENT = "blumeops:host:LaunchAgent"
 
 _NOT_A_LITERAL = r"""(?!["']?\$)(?!["']?<)"""  # `$VAR`, `"$(cat f)"` and `<placeholder>` are not literals
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PGPASSWORD= assignment", re.compile(r"\bPGPASSWORD=" + _NOT_A_LITERAL + r"\S", re.IGNORECASE)),
     ("a password= assignment", re.compile(r"\b(?:password|passwd|pwd)\s*=\s*" + _NOT_A_LITERAL + r"[^\s&;'\"]",
                                           re.IGNORECASE)),
-    ("a --password argument", re.compile(r"--password(?:=|\s+)" + _NOT_A_LITERAL + r"[^\s-]", re.IGNORECASE)),
+    ("a password or token flag (--password, --token, --root-passwd ...)",
+     re.compile(r"(?<![\w-])--(?:[a-z0-9]+-)*(?:password|passwd|pass|pwd|token|secret|api-?key|auth-?key|passphrase"
+                r"|credentials?)(?:=|\s+)" + _NOT_A_LITERAL + r"[^\s-]", re.IGNORECASE)),
+    ("a password flag of mysql/mariadb (-p<password>)",
+     re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^;|&\n]*?\s-p(?!\s)" + _NOT_A_LITERAL
+                + r"[^\s-]", re.IGNORECASE)),
+    ("a password flag (sshpass -p, redis-cli -a)",
+     re.compile(r"\b(?:sshpass\b[^;|&\n]*?\s-p|redis-cli\b[^;|&\n]*?\s-a)\s*" + _NOT_A_LITERAL + r"[^\s-]",
+                re.IGNORECASE)),
+    ("a user:password flag (-u/--user user:password)",
+     re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?[^\s:\"'$]+:" + _NOT_A_LITERAL + r"[^\s\"']",
+                re.IGNORECASE)),
     ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
     ("a Tailscale key (tskey-...)", re.compile(r"\btskey-[A-Za-z0-9-]+")),
     ("a GitHub token", re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}")),
@@ -45,15 +60,42 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
      re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
 )
 SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
-SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME")
+# Names that point at a secret or describe it rather than hold it (DB_PASSWORD_FILE, OAUTH_TOKEN_URL).
+SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME", "_URL", "_URI",
+                              "_ENDPOINT", "_HOST", "_PORT", "_USER", "_USERNAME", "_ID", "_TTL", "_LENGTH", "_TYPE",
+                              "_MODE")
 WELL_KNOWN_DEFAULTS = frozenset(
     {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
      "123456"}
 )
 
 
+_ASSIGNMENT = re.compile(r"(?<![\w./-])([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
+
+
+def secret_name(name: str) -> bool:
+    """A variable name that says it holds a secret (`DB_PASSWORD`, `api_token`), but not a name that
+    points at one (`*_FILE`, `*_PATH`, `*_SECRET_NAME`, ...)."""
+    return bool(SECRET_ENV_NAME.search(name)) and not name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES)
+
+
+def literal(value: str) -> bool:
+    """A value written out, not a reference: `$VAR`, `"$(cat f)"`, `<placeholder>` and '' are not literals."""
+    stripped = value.strip().lstrip("\"'")
+    return bool(stripped) and not stripped.startswith(("$", "<"))
+
+
 def secret_findings(text: str) -> list[str]:
-    return [what for what, pattern in SECRET_PATTERNS if pattern.search(text)]
+    found = [what for what, pattern in SECRET_PATTERNS if pattern.search(text)]
+    for match in _ASSIGNMENT.finditer(text):
+        if secret_name(match[1]) and literal(match[2]):
+            what = f"a secret-named assignment ({match[1]}=...)"
+            if what not in found and not (match[1].upper() == "PGPASSWORD" and "a PGPASSWORD= assignment" in found):
+                found.append(what)
+    return found
+
+
+PLAIN_FIX = "send secrets on stdin marked secret (`pulumi.Output.secret`)"
 
 
 def command_problems(props: Any) -> Iterator[str]:
@@ -63,8 +105,52 @@ def command_problems(props: Any) -> Iterator[str]:
             for what in secret_findings(text):
                 yield (
                     f"`{field_name}` contains {what}: the command string is shown in logs and error messages; "
-                    "send secrets on stdin or in a 0600 file"
+                    f"{PLAIN_FIX}"
                 )
+    stdin = get(props, "stdin")
+    if isinstance(stdin, str) and not secret_marked("stdin"):
+        for what in secret_findings(stdin):
+            yield (
+                f"`stdin` contains {what} but is not marked secret, so it is stored in plain text in the state "
+                "and shown in diffs: wrap it in `pulumi.Output.secret(...)`"
+            )
+    environment = get(props, "environment")
+    if is_mapping(environment):
+        for name in list(environment):
+            value = environment[name]
+            if not isinstance(value, str) or secret_marked("environment", name):
+                continue
+            findings = secret_findings(value)
+            if secret_name(str(name)) and literal(value):
+                findings.insert(0, "a value for a secret-named variable")
+            for what in findings:
+                yield (
+                    f"`environment.{name}` holds {what} but is not marked secret, so it is stored in plain text "
+                    f"in the state and shown in diffs: {PLAIN_FIX}"
+                )
+
+
+def launch_agent_problems(props: Any) -> Iterator[str]:
+    """A LaunchAgent's plist is a 0644 file in ~/Library/LaunchAgents: no secret typed into the program
+    belongs there. A value marked secret came from the stack's secrets, and `ops plan` fails when one of
+    those shows up in the rendered plist; the pack leaves it to that check."""
+    arguments = [argument for index, argument in enumerate(str_items(get(props, "programArguments")))
+                 if not secret_marked("programArguments", index)]
+    for what in secret_findings(" ".join(arguments)):
+        yield (f"programArguments contain {what}: the plist is world-readable; let the program read the secret "
+               "from a 0600 file")
+    environment = get(props, "environmentVariables")
+    if is_mapping(environment):
+        for name in list(environment):
+            value = environment[name]
+            if not isinstance(value, str) or secret_marked("environmentVariables", name):
+                continue
+            findings = secret_findings(value)
+            if secret_name(str(name)) and literal(value):
+                findings.insert(0, "a value for a secret-named variable")
+            for what in findings:
+                yield (f"environmentVariables.{name} holds {what}: the plist is world-readable; point the program "
+                       "at a 0600 file instead")
 
 
 def config_map_problems(props: Any) -> Iterator[str]:
@@ -78,22 +164,56 @@ def config_map_problems(props: Any) -> Iterator[str]:
 
 
 def env_problems(resource_type: str, props: Any) -> Iterator[str]:
-    spec = pod_spec(resource_type, props)
-    if spec is None:
-        return
-    for list_name in CONTAINER_LISTS:
-        for container in mapping_items(get(spec, list_name)):
-            container_name = get_str(container, "name") or "?"
-            for env in mapping_items(get(container, "env")):
-                name = get_str(env, "name") or ""
-                if not SECRET_ENV_NAME.search(name) or name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES):
-                    continue
-                value = get_str(env, "value")
-                if value:
-                    yield (
-                        f"container '{container_name}' sets env {name} to a literal value: use "
-                        "`valueFrom.secretKeyRef` so the secret lives in a Secret"
-                    )
+    """Literal secret-named env values in any env list at any depth, and secrets in container commands."""
+    for label, container in containers(resource_type, props):
+        words = [*str_items(get(container, "command")), *str_items(get(container, "args"))]
+        for what in secret_findings(" ".join(words)):
+            yield (f"{label} has {what} in its command/args: pass it as an env var from "
+                   "`valueFrom.secretKeyRef`")
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None or not ENV_LIST.search(entry.name) or not is_list(entry.value):
+            continue
+        owner = container_owner(entry) or format_path(entry.path)
+        for item in entry.value:
+            if not is_mapping(item):
+                continue
+            name = get_str(item, "name") or ""
+            value = get_str(item, "value")
+            if secret_name(name) and value:
+                yield (f"{owner} sets env {name} to a literal value: use `valueFrom.secretKeyRef` so the secret "
+                       "lives in a Secret")
+
+
+HELM_KINDS = frozenset({"chart", "release"})
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "credential")
+# Keys that name or point at a secret rather than hold one: existingSecret, secretName, passwordKey,
+# tokenSecretRef, passwordFile, createSecret, tokenTTL ...
+_POINTER_PREFIXES = ("existing", "create", "use", "enable", "generate")
+_POINTER_SUFFIXES = ("name", "ref", "key", "file", "path", "dir", "enabled", "length", "ttl", "policy", "mount",
+                     "volume", "annotations", "labels", "type", "namespace")
+
+
+def secret_value_key(name: str) -> bool:
+    """A Helm value key that holds a secret (`adminPassword`, `clientSecret`, `api_token`), not one that
+    names or points at one (`existingSecret`, `secretName`, `passwordKey`)."""
+    folded = name.lower().replace("_", "").replace("-", "")
+    if folded.startswith(_POINTER_PREFIXES):
+        return False
+    if folded.endswith(_POINTER_SUFFIXES) and not folded.endswith(("apikey", "privatekey", "secretkey")):
+        return False
+    return any(word in folded for word in _SECRET_WORDS)
+
+
+def helm_value_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """A chart's values are stored in the state and shown in diffs: a secret there must be marked secret."""
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None or not entry.path or entry.path[0] != "values":
+            continue
+        if (isinstance(entry.value, str) and literal(entry.value) and secret_value_key(entry.key)
+                and not secret_marked(*[step for step in entry.path if not str(step).startswith("<")])):
+            yield (f"{format_path(entry.path)} holds a secret that is not marked secret, so it is stored in "
+                   "plain text in the state and shown in diffs: pass it with `pulumi.Output.secret(...)` or "
+                   "point the chart at an existing Secret")
 
 
 def secret_literal_problems(props: Any) -> Iterator[str]:
@@ -117,14 +237,19 @@ def secret_literal_problems(props: Any) -> Iterator[str]:
 
 def validate_no_plaintext_secrets(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     problems: list[str] = []
-    if args.resource_type in COMMAND_TYPES:
+    kind = parse_type(args.resource_type).kind
+    if is_command(args.resource_type):
         problems.extend(command_problems(args.props))
-    elif args.resource_type == CONFIG_MAP:
+    elif args.resource_type.lower() == LAUNCH_AGENT.lower():
+        problems.extend(launch_agent_problems(args.props))
+    elif kind == "configmap":
         problems.extend(config_map_problems(args.props))
-    elif args.resource_type == SECRET:
+    elif kind == "secret":
         problems.extend(secret_literal_problems(args.props))
     else:
         problems.extend(env_problems(args.resource_type, args.props))
+        if kind in HELM_KINDS and parse_type(args.resource_type).package == "kubernetes":
+            problems.extend(helm_value_problems(args.resource_type, args.props))
     for problem in problems:
         report_violation(f"{describe(args.resource_type, args.name, args.props)}: {problem}.", None)
 
@@ -132,8 +257,9 @@ def validate_no_plaintext_secrets(args: ResourceValidationArgs, report_violation
 no_plaintext_secrets = ResourceValidationPolicy(
     name="no-plaintext-secrets",
     description=(
-        "No secret values in command strings, ConfigMaps or literal env values; Secrets hold no well-known "
-        "defaults and only base64 in `data`."
+        "No secret values in command strings, plain (unmarked) command stdin/environment, LaunchAgent plists, "
+        "ConfigMaps, container args or literal env values; Secrets hold no well-known defaults and only base64 "
+        "in `data`."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_no_plaintext_secrets,

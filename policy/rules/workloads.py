@@ -1,48 +1,50 @@
-"""Where container images and pod specs live in the resources the program registers.
+"""Where images, pod specs and other judged fields live, found generically in any resource.
 
-Judged only by type token and properties: the Kubernetes workload kinds, the Helm chart component
-(whose `values` pin the images of the chart), and the custom resources that name images
-(Tailscale ProxyClass / DNSConfig, the CloudNativePG Cluster).
+Nothing here lists the kinds that carry images: a rule that only knew Deployments and ProxyClasses
+would let the next CRD through. Instead every resource is walked at any depth (`fields`):
+
+- an **image** is the value of any key named `image`, `imageName` or ending in `Image`
+  (`tailscaleImage`), compared without regard to case: a string `repo:tag`, or a Helm-style mapping
+  `{registry?, repository|repo, tag?, digest?}`; and every string of a list named `images`
+  (`kustomize.images` `name=new:tag`, the program's components) — so Pods, every workload template,
+  CloudNativePG Cluster/Pooler/ImageCatalog/ClusterImageCatalog, every Tailscale CRD, Argo CD
+  Applications and Helm chart values are read alike;
+- a **pod spec** is any mapping that holds a `containers` (or `initContainers`) list of mappings, at
+  any depth: Deployment, StatefulSet, CronJob `jobTemplate`, a Pooler's `template`, an unknown CRD
+  embedding `spec.template.spec`, a Helm value;
+- YAML held as text is read too: an Argo CD Application's `helm.values` string, a ConfigGroup's `yaml`;
+- the payload of a ConfigMap or Secret (`data`, `stringData`, `binaryData`) is text a program reads,
+  not Kubernetes fields, and is not walked (the secrets rule reads it as text).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
 
-from rules.props import get, get_str, is_list, is_mapping, mapping_items
+from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, parse_type
+from rules.props import Entry, Path, format_path, get_str, is_list, is_mapping, key_of, walk
 
-# type token -> path to the pod spec inside the resource's properties
-POD_SPEC_PATHS: Mapping[str, tuple[str, ...]] = {
-    "kubernetes:core/v1:Pod": ("spec",),
-    "kubernetes:core/v1:PodTemplate": ("template", "spec"),
-    "kubernetes:core/v1:ReplicationController": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
-HELM_CHART_TYPES = frozenset(
-    {
-        "kubernetes:helm.sh/v4:Chart",
-        "kubernetes:helm.sh/v3:Chart",
-        "kubernetes:helm.sh/v3:Release",
-    }
-)
-PROXY_CLASS = "kubernetes:tailscale.com/v1alpha1:ProxyClass"
-DNS_CONFIG = "kubernetes:tailscale.com/v1alpha1:DNSConfig"
-CNPG_CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
-CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+# The container lists of a pod spec (lower-cased key) -> how a message names one of their containers.
 _CONTAINER_KIND = {
     "containers": "container",
-    "initContainers": "init container",
-    "ephemeralContainers": "ephemeral container",
+    "initcontainers": "init container",
+    "ephemeralcontainers": "ephemeral container",
 }
+IMAGE_LIST_KEY = "images"
+# Lists of {name, value} env vars (`env`, `extraEnv`, `envVars` ...), and the names that hold an image.
+ENV_LIST = re.compile(r"env(s|vars)?$")
+IMAGE_ENV = re.compile(r"^RELATED_IMAGE_|(^|_)IMAGE(_NAME|_REF)?$", re.IGNORECASE)
+_KUSTOMIZE_IMAGE = re.compile(r"^[^=/]+=(?P<image>.+)$")
+# Providers hold credentials and endpoints, not workloads; never walked.
+SKIPPED_PACKAGES = frozenset({"pulumi"})
+# The program's own components only describe their children (which are judged themselves); reading
+# their inputs for images would report every image twice.
+COMPONENT_PACKAGES = frozenset({"blumeops"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,45 +55,96 @@ class ImageUse:
     image: str | None
 
 
-def pod_spec(resource_type: str, props: Any) -> Mapping[str, Any] | None:
-    path = POD_SPEC_PATHS.get(resource_type)
-    if path is None:
-        return None
-    spec = get(props, *path)
-    return spec if is_mapping(spec) else None
+def is_image_key(name: str) -> bool:
+    """`image`, `imageName`, `tailscaleImage`, `IMAGE` ... (lower-cased `name`)."""
+    return name.endswith("image") or name == "imagename"
 
 
-def container_images(spec: Mapping[str, Any]) -> Iterator[ImageUse]:
-    """Every container's image. An unknown image is raised after the known ones are yielded, so
-    the pack reports what it can judge and the engine still says what it could not."""
-    deferred: UnknownValueError | None = None
-    for list_name in CONTAINER_LISTS:
-        for index, container in enumerate(mapping_items(get(spec, list_name))):
-            name = get_str(container, "name") or f"#{index}"
-            try:
-                image = get(container, "image")
-            except UnknownValueError as exc:
-                deferred = deferred or exc
-                continue
-            yield ImageUse(f"{_CONTAINER_KIND[list_name]} '{name}'", image if isinstance(image, str) else None)
-    if deferred is not None:
-        raise deferred
+def _payload(entry: Entry, root_is_payload: bool) -> bool:
+    if entry.name not in PAYLOAD_KEYS:
+        return False
+    if root_is_payload and len(entry.path) == 1:
+        return True
+    kind = key_of(entry.parent, "kind")
+    return isinstance(kind, str) and kind.lower() in PAYLOAD_KINDS
+
+
+def _embedded_yaml(entry: Entry, root_kind: str) -> bool:
+    """Text that is YAML the cluster will read: Argo CD `helm.values`, a ConfigGroup's `yaml`."""
+    if not isinstance(entry.value, str):
+        return False
+    parent_key = entry.path[-2] if len(entry.path) >= 2 else None
+    if entry.name == "values" and isinstance(parent_key, str) and parent_key.lower() == "helm":
+        return True
+    return root_kind in ("configgroup", "configfile") and entry.path[0] == "yaml"
+
+
+def fields(resource_type: str, props: Any) -> Iterator[Entry]:
+    """Every field of the resource at any depth, YAML text included, payloads excluded."""
+    token = parse_type(resource_type)
+    if token.package in SKIPPED_PACKAGES:
+        return
+    root_is_payload = token.kind in PAYLOAD_KINDS
+    yield from _fields(props, (), root_is_payload, token.kind)
+
+
+def _fields(value: Any, path: Path, root_is_payload: bool, root_kind: str) -> Iterator[Entry]:
+    for entry in walk(value, path, prune=lambda e: _payload(e, root_is_payload)):
+        yield entry
+        if entry.unknown is not None:
+            continue
+        texts: list[tuple[Path, str]] = []
+        if _embedded_yaml(entry, root_kind):
+            texts.append((entry.path, entry.value))
+        elif root_kind in ("configgroup", "configfile") and entry.path == ("yaml",) and is_list(entry.value):
+            texts.extend(((*entry.path, i), text) for i, text in enumerate(entry.value) if isinstance(text, str))
+        for text_path, text in texts:
+            for index, document in enumerate(load_yaml_documents(text)):
+                if is_mapping(document) or is_list(document):
+                    yield from _fields(document, (*text_path, f"<yaml {index}>"), False, "")
+        if entry.name == "parameters" and _under_helm(entry) and is_list(entry.value):
+            yield from _fields(helm_parameters(entry.value), (*entry.path, "<set>"), False, "")
+
+
+def _under_helm(entry: Entry) -> bool:
+    parent_key = entry.path[-2] if len(entry.path) >= 2 else None
+    return isinstance(parent_key, str) and parent_key.lower() == "helm"
+
+
+def helm_parameters(parameters: Any) -> dict[str, Any]:
+    """Argo CD `helm.parameters` ([{name: "image.repository", value: "x"}], like `helm --set`) as the
+    values they set: {"image": {"repository": "x"}}."""
+    values: dict[str, Any] = {}
+    for item in parameters:
+        if not is_mapping(item):
+            continue
+        name, value = get_str(item, "name"), key_of(item, "value")
+        if not name:
+            continue
+        parts = [part for part in re.split(r"(?<!\\)\.|\[\d+\]", name) if part]
+        target = values
+        for part in parts[:-1]:
+            child = target.setdefault(part.replace("\\.", "."), {})
+            target = child if isinstance(child, dict) else {}
+        if parts:
+            target[parts[-1].replace("\\.", ".")] = value
+    return values
 
 
 def _image_from_value(value: Any) -> str | None:
-    """A Helm-values `image`: "repo:tag", {registry?, repository, tag?, digest?} or {repo, tag?}."""
+    """A Helm-values `image`: "repo:tag", {registry?, repository, tag?, digest?}, {repo, tag?} or {name, tag?}."""
     if isinstance(value, str):
         return value or None
     if not is_mapping(value):
         return None
-    repository = get_str(value, "repository") or get_str(value, "repo")
+    repository = _str_key(value, "repository") or _str_key(value, "repo") or _str_key(value, "name")
     if not repository:
         return None
-    registry = get_str(value, "registry")
+    registry = _str_key(value, "registry")
     if registry:
         repository = f"{registry.rstrip('/')}/{repository}"
-    tag = get(value, "tag")
-    digest = get_str(value, "digest")
+    tag = key_of(value, "tag")
+    digest = _str_key(value, "digest")
     reference = repository
     if isinstance(tag, (str, int, float)) and not isinstance(tag, bool) and str(tag):
         tag_text = str(tag) if not isinstance(tag, float) or not tag.is_integer() else str(int(tag))
@@ -101,63 +154,129 @@ def _image_from_value(value: Any) -> str | None:
     return reference
 
 
-def helm_value_images(values: Any, path: str = "values") -> Iterator[ImageUse]:
-    """Every `image` key in a chart's values. Unknown values elsewhere in the tree are skipped;
-    an unknown image itself propagates (the policy cannot judge it during preview)."""
-    if is_mapping(values):
-        for key in list(values):
-            child_path = f"{path}.{key}"
-            if key == "image":
-                value = values[key]
-                reference = _image_from_value(value)
-                if reference is not None:
-                    yield ImageUse(child_path, reference)
-                    continue
-                if isinstance(value, str):
-                    yield ImageUse(child_path, None)
-                    continue
-            try:
-                value = values[key]
-            except UnknownValueError:
-                continue
-            yield from helm_value_images(value, child_path)
-    elif is_list(values):
-        for index in range(len(values)):
-            try:
-                item = values[index]
-            except UnknownValueError:
-                continue
-            yield from helm_value_images(item, f"{path}[{index}]")
+def _str_key(mapping: Any, name: str) -> str | None:
+    value = key_of(mapping, name)
+    return value if isinstance(value, str) else None
+
+
+def container_owner(entry: Entry) -> str | None:
+    """"container 'name'" when the mapping holding `entry` is a container of a pod spec, else None."""
+    container_path = entry.path[:-1]
+    if len(container_path) >= 2 and isinstance(container_path[-1], int) and isinstance(container_path[-2], str):
+        kind = _CONTAINER_KIND.get(container_path[-2].lower())
+        if kind is not None:
+            return f"{kind} '{get_str(entry.parent, 'name') or f'#{container_path[-1]}'}'"
+    return None
+
+
+def _where(entry: Entry) -> str:
+    label = container_owner(entry)
+    if label is not None:
+        return label if entry.name == "image" else f"{label} {entry.key}"
+    return format_path(entry.path)
 
 
 def resource_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
-    """Every image reference in a resource this pack knows how to read."""
-    spec = pod_spec(resource_type, props)
-    if spec is not None:
-        yield from container_images(spec)
-    elif resource_type in HELM_CHART_TYPES:
-        values = get(props, "values")
-        if values is not None:
-            yield from helm_value_images(values)
-    elif resource_type == PROXY_CLASS:
-        pod = get(props, "spec", "statefulSet", "pod")
-        for part in ("tailscaleContainer", "tailscaleInitContainer"):
-            image = get(pod, part, "image")
-            if image is not None:
-                yield ImageUse(f"spec.statefulSet.pod.{part}.image", image if isinstance(image, str) else None)
-    elif resource_type == DNS_CONFIG:
-        image = get(props, "spec", "nameserver", "image")
-        if image is not None:
-            yield ImageUse("spec.nameserver.image", _image_from_value(image))
-    elif resource_type == CNPG_CLUSTER:
-        image = get(props, "spec", "imageName")
-        if image is not None:
-            yield ImageUse("spec.imageName", image if isinstance(image, str) else None)
+    """Every image reference in the resource, found by key at any depth. An unknown image is raised
+    after the known ones are yielded, so the pack reports what it can judge and the engine still
+    says what it could not."""
+    token = parse_type(resource_type)
+    if token.package in COMPONENT_PACKAGES:
+        return
+    if token.kind == "configmap":
+        yield from _config_map_images(props)
+    deferred: UnknownValueError | None = None
+    for entry in fields(resource_type, props):
+        if entry.unknown is not None:
+            if is_image_key(entry.name):
+                deferred = deferred or entry.unknown
+            continue
+        if is_image_key(entry.name):
+            value = entry.value
+            if isinstance(value, str):
+                yield ImageUse(_where(entry), value or None)
+            elif is_mapping(value):
+                reference = _image_from_value(value)
+                if reference is not None:
+                    yield ImageUse(_where(entry), reference)
+        elif entry.name == IMAGE_LIST_KEY and is_list(entry.value):
+            for index, item in enumerate(entry.value):
+                if isinstance(item, str):
+                    match = _KUSTOMIZE_IMAGE.match(item)
+                    yield ImageUse(f"{format_path(entry.path)}[{index}]", match["image"] if match else item)
+        elif entry.name in _CONTAINER_KIND and is_list(entry.value):
+            yield from _containers_without_image(entry)
+        elif ENV_LIST.search(entry.name) and is_list(entry.value):
+            yield from _env_images(entry)
+    if deferred is not None:
+        raise deferred
+
+
+def _config_map_images(props: Any) -> Iterator[ImageUse]:
+    """An operator's ConfigMap (`POSTGRES_IMAGE_NAME` for CloudNativePG) names images like env vars do;
+    only upper-case, env-style keys count: other data is text a program reads."""
+    data = key_of(props, "data")
+    if not is_mapping(data):
+        return
+    for key in list(data):
+        value = data[key]
+        if isinstance(key, str) and key.isupper() and IMAGE_ENV.search(key) and isinstance(value, str) and value:
+            yield ImageUse(f"data.{key}", value)
+
+
+def _env_images(entry: Entry) -> Iterator[ImageUse]:
+    """Operators take their operands' images from env vars (`RELATED_IMAGE_*`, `PROXY_IMAGE`,
+    `POSTGRES_IMAGE_NAME`): those are images too."""
+    for item in entry.value:
+        if not is_mapping(item):
+            continue
+        name, value = get_str(item, "name"), get_str(item, "value")
+        if name and value and IMAGE_ENV.search(name):
+            yield ImageUse(f"{format_path(entry.path)} {name}", value)
+
+
+def _containers_without_image(entry: Entry) -> Iterator[ImageUse]:
+    kind = _CONTAINER_KIND[entry.name]
+    for index, container in enumerate(entry.value):
+        if is_mapping(container) and not any(str(key).lower() == "image" for key in container):
+            name = get_str(container, "name") or f"#{index}"
+            yield ImageUse(f"{kind} '{name}'", None)
+
+
+def pod_specs(resource_type: str, props: Any) -> Iterator[tuple[Path, Mapping[str, Any]]]:
+    """(path, spec) of every pod spec at any depth: a mapping holding a list of containers."""
+    for entry in fields(resource_type, props):
+        if (entry.unknown is None and entry.name in _CONTAINER_KIND and is_list(entry.value)
+                and any(is_mapping(item) for item in entry.value)):
+            yield entry.path[:-1], entry.parent
+
+
+def containers(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(label, container) of every container of every pod spec."""
+    for _path, spec in pod_specs(resource_type, props):
+        for key in list(spec):
+            kind = _CONTAINER_KIND.get(str(key).lower())
+            if kind is None:
+                continue
+            items = spec[key]
+            if not is_list(items):
+                continue
+            for index in range(len(items)):
+                container = items[index]
+                if is_mapping(container):
+                    yield f"{kind} '{get_str(container, 'name') or f'#{index}'}'", container
 
 
 def pod_volumes(resource_type: str, props: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    spec = pod_spec(resource_type, props)
-    if spec is None:
-        return
-    for index, volume in enumerate(mapping_items(get(spec, "volumes"))):
-        yield get_str(volume, "name") or f"#{index}", volume
+    seen: set[int] = set()
+    for _path, spec in pod_specs(resource_type, props):
+        if id(spec) in seen:
+            continue
+        seen.add(id(spec))
+        volumes = key_of(spec, "volumes")
+        if not is_list(volumes):
+            continue
+        for index in range(len(volumes)):
+            volume = volumes[index]
+            if is_mapping(volume):
+                yield get_str(volume, "name") or f"#{index}", volume

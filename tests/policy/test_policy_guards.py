@@ -11,6 +11,8 @@ from rules.cluster import nfs_allowed_servers, protect_stateful_resources, tails
 from rules.remote_commands import ssh_pinned_host_key
 from rules.secrets import no_plaintext_secrets
 
+from tests.policy.conftest import secret
+
 
 def _host_key() -> str:
     def field(data: bytes) -> bytes:
@@ -159,9 +161,12 @@ def test_commands_without_secrets(check: Any, command: str) -> None:
     assert check(no_plaintext_secrets, COMMAND, {"create": command, "delete": command}) == []
 
 
-def test_stdin_is_where_secrets_belong(check: Any) -> None:
-    props = {"create": "/bin/bash -s", "stdin": "readonly PGPASSWORD='hunter2'\n"}
-    assert check(no_plaintext_secrets, COMMAND, props) == []
+def test_stdin_is_where_secrets_belong_marked_secret(check: Any) -> None:
+    marked = {"create": "/bin/bash -s", "stdin": secret("readonly PGPASSWORD='hunter2'\n")}
+    assert check(no_plaintext_secrets, COMMAND, marked, wire=True) == []
+    plain = {"create": "/bin/bash -s", "stdin": "readonly PGPASSWORD='hunter2'\n"}
+    [message] = check(no_plaintext_secrets, COMMAND, plain, wire=True)
+    assert "`stdin`" in message and "not marked secret" in message
 
 
 def test_config_map_and_env(check: Any) -> None:

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from pulumi_policy.proxy import UnknownValueError
 from rules import images as image_rules
-from rules.catalog import Catalog, parse_catalog
+from rules.catalog import Catalog
+
+from tests.policy.conftest import GOOD
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-GOOD = "ghcr.io/miniflux/miniflux:2.2.16"
 
 
 def deployment(*containers: dict[str, Any], init: list[dict[str, Any]] | None = None, **pod: Any) -> dict[str, Any]:
@@ -23,30 +24,6 @@ def deployment(*containers: dict[str, Any], init: list[dict[str, Any]] | None = 
         "metadata": {"name": "miniflux", "namespace": "miniflux"},
         "spec": {"template": {"spec": spec}},
     }
-
-
-@pytest.fixture
-def catalog(monkeypatch: pytest.MonkeyPatch) -> Catalog:
-    """A small catalog: one verified arm64 image, one amd64-only, one unverified arm64."""
-    document = {
-        "registries": {"mirrored": ["docker.io", "ghcr.io"]},
-        "images": {
-            GOOD: {"platforms": ["linux/amd64", "linux/arm64"], "digest": "sha256:" + "a" * 64,
-                   "verified": "2026-01-01", "source": "test"},
-            "docker.io/example/amd64only:1.0": {"platforms": ["linux/amd64"], "digest": None, "verified": None,
-                                                "source": "test"},
-            "docker.io/tailscale/tailscale:v1.102.3": {"platforms": ["linux/arm64/v8"], "digest": None,
-                                                       "verified": None, "source": "test"},
-            "docker.io/library/redis:8.2.3-alpine": {"platforms": ["linux/arm64"], "digest": "sha256:" + "b" * 64,
-                                                     "verified": "2026-01-01", "source": "test"},
-            "quay.io/argoproj/argocd:v3.4.4": {"platforms": ["linux/arm64"], "digest": "sha256:" + "c" * 64,
-                                               "verified": "2026-01-01", "source": "test"},
-        },
-    }
-    parsed = parse_catalog(document)
-    assert parsed.errors == ()
-    monkeypatch.setattr(image_rules, "_catalog", lambda: parsed)
-    return parsed
 
 
 def arm64(check: Any, resource_type: str, props: dict[str, Any]) -> list[str]:
