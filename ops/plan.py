@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 import phases as phase_engine
-from ops import analyzer, harness
+from ops import analyzer, charts, charts_render, harness
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"
@@ -74,6 +74,8 @@ class Plan:
     stand_ins: list[str] = field(default_factory=list)
     run: harness.ProgramRun | None = None
     fake_secrets: dict[str, str] = field(default_factory=dict)  # key -> the fake value ops put in
+    unrendered: dict[str, str] = field(default_factory=dict)  # Chart URN -> why its children are not shown
+    chart_warnings: list[str] = field(default_factory=list)
 
     @property
     def resources(self) -> list[dict[str, Any]]:
@@ -124,9 +126,20 @@ def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any
     }
 
 
-def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
-    """Run the program for ``stack`` and assemble the plan; raises ProgramError or PlanError."""
+def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required: bool | None = None,
+               try_pull: bool | None = None) -> Plan:
+    """Run the program for ``stack``, expand its Helm charts into their objects (``ops.charts_render``) and
+    assemble the plan; raises ProgramError, PlanError or charts.ChartError.
+
+    A chart missing from the chart cache fails the plan when ``charts_required`` (default:
+    ``$BLUMEOPS_CHARTS_REQUIRED``); otherwise it is pulled into the cache if ``try_pull`` (default: when
+    not required) and the network allows, and failing that the plan goes on and lists it in
+    ``Plan.unrendered``."""
+    required = charts.charts_required() if charts_required is None else charts_required
     run = harness.run_program(program_dir, stack.project, stack.stack, stack.config, stack.secret_keys)
+    expansion = charts_render.expand(run.registrations, required=required,
+                                     try_pull=not required if try_pull is None else try_pull)
+    run.registrations = expansion.registrations(run.registrations)
     urns = [r.urn for r in run.registrations]
     duplicates = sorted({urn for urn in urns if urns.count(urn) > 1})
     if duplicates:
@@ -146,7 +159,8 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
         "resources": resources,
         "exports": redact(run.exports),
     }
-    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets))
+    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets),
+                unrendered=dict(expansion.unrendered), chart_warnings=list(expansion.warnings))
     plan.artifacts = render_artifacts(plan)
     check_secrets(plan, stack.fake_secrets)
     return plan
@@ -233,6 +247,7 @@ def _k8s_path(resource: Mapping[str, Any]) -> str | None:
 def render_artifacts(plan: Plan) -> dict[str, str]:
     """What a reviewer reads: every file a component renders for a machine, every Kubernetes object."""
     artifacts: dict[str, str] = {}
+    owners: dict[str, str] = {}  # Kubernetes object artifact -> the URN that writes it
     for resource in plan.resources:
         files = resource["inputs"].get("artifacts")
         if isinstance(files, dict):
@@ -240,6 +255,10 @@ def render_artifacts(plan: Plan) -> dict[str, str]:
                 artifacts[str(relative)] = text if isinstance(text, str) else json.dumps(text, indent=2)
         path = _k8s_path(resource)
         if path is not None:
+            if path in owners:
+                raise PlanError(f"two resources would write the same Kubernetes object {path}:\n  {owners[path]}\n  "
+                                f"{resource['urn']}")
+            owners[path] = resource["urn"]
             body = {k: v for k, v in resource["inputs"].items() if k != "artifacts"}
             artifacts[path] = yaml.safe_dump(body, sort_keys=True, default_flow_style=False)
     return dict(sorted(artifacts.items()))
@@ -258,8 +277,22 @@ def write_artifacts(plan: Plan, directory: Path) -> None:
         target.write_text(text)
 
 
-def tree_lines(plan: Plan) -> list[str]:
-    """The resources per phase as an indented tree, with counts."""
+def chart_origins(plan: Plan) -> dict[str, str]:
+    """URN of each rendered chart object -> "chart <name> <version>" (from its Chart's inputs)."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    origins: dict[str, str] = {}
+    for resource in plan.resources:
+        parent = by_urn.get(resource["parent"]) if resource["parent"] else None
+        if parent is not None and parent["type"] == charts_render.CHART_TYPE and resource["custom"]:
+            inputs = parent["inputs"]
+            chart = str(inputs.get("chart", "")).rstrip("/").rpartition("/")[2]
+            origins[resource["urn"]] = f"chart {chart} {inputs.get('version', '')}".strip()
+    return origins
+
+
+def tree_lines(plan: Plan, expand_charts: bool = False) -> list[str]:
+    """The resources per phase as an indented tree, with counts. A Chart's rendered objects are folded into
+    one line per type with a count, unless ``expand_charts``; a Chart that could not be rendered says why."""
     resources = plan.resources
     children: dict[str | None, list[dict[str, Any]]] = {}
     for resource in resources:
@@ -269,7 +302,17 @@ def tree_lines(plan: Plan) -> list[str]:
     def walk(resource: dict[str, Any], depth: int) -> None:
         marks = " [protected]" if resource["options"]["protect"] else ""
         lines.append(f"{'  ' * depth}{resource['type']}  {resource['name']}{marks}")
-        for child in children.get(resource["urn"], []):
+        below = children.get(resource["urn"], [])
+        if resource["type"] == charts_render.CHART_TYPE:
+            if resource["urn"] in plan.unrendered:
+                lines.append(f"{'  ' * (depth + 1)}(not rendered: {plan.unrendered[resource['urn']]})")
+            if not expand_charts:
+                counts: dict[str, int] = {}
+                for child in below:
+                    counts[child["type"]] = counts.get(child["type"], 0) + 1
+                lines.extend(f"{'  ' * (depth + 1)}{token}  x{count}" for token, count in counts.items())
+                return
+        for child in below:
             walk(child, depth + 1)
 
     for phase in plan.document["phases"]:

@@ -46,6 +46,9 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
 SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME")
+# Names that hold the *name* of a Secret, not a secret: tailscale-operator's chart sets OPERATOR_SECRET=operator
+# (the Secret the operator keeps its state in).
+SECRET_ENV_EXEMPT_NAMES = frozenset({"OPERATOR_SECRET"})
 WELL_KNOWN_DEFAULTS = frozenset(
     {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
      "123456"}
@@ -86,7 +89,8 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
             container_name = get_str(container, "name") or "?"
             for env in mapping_items(get(container, "env")):
                 name = get_str(env, "name") or ""
-                if not SECRET_ENV_NAME.search(name) or name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES):
+                if (not SECRET_ENV_NAME.search(name) or name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES)
+                        or name.upper() in SECRET_ENV_EXEMPT_NAMES):
                     continue
                 value = get_str(env, "value")
                 if value:
