@@ -393,7 +393,7 @@ def pull_all(lock: Lock, cache: Path, names: Iterable[str] = (), *, update: bool
 
 
 def _pull_command(args: argparse.Namespace) -> int:
-    lock = read_lock()
+    lock = read_lock(LOCK_FILE)
     cache = Path(args.cache).expanduser() if args.cache else cache_dir()
     result = pull_all(lock, cache, args.chart or (), update=args.update, plain_http=args.plain_http)
     for chart in result.pulled:
@@ -404,7 +404,7 @@ def _pull_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(_args: argparse.Namespace) -> int:
-    lock = read_lock()
+    lock = read_lock(LOCK_FILE)
     rows = []
     for chart in lock.charts:
         try:

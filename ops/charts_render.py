@@ -454,7 +454,7 @@ def expand(registrations: Sequence[harness.Registration], *, required: bool | No
     chart_records = [r for r in registrations if r.type == CHART_TYPE]
     if not chart_records:
         return expansion
-    lock = lock or charts.read_lock()
+    lock = lock or charts.read_lock(charts.LOCK_FILE)
     by_urn = {r.urn: r for r in registrations}
     jobs: list[tuple[harness.Registration, ChartInputs, charts.LockedChart, Path]] = []
     for record in chart_records:
