@@ -41,6 +41,8 @@ from ops.stack import ROOT, StackConfig
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 PHASE_TYPE = "blumeops:phase:Phase"
+# libyaml when PyYAML has it: rendered CRDs make the manifests large (the pure-Python emitter takes seconds)
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class PlanError(Exception):
@@ -168,7 +170,8 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required:
 
 def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:
     """Fail when any secret value (the fakes ops put in) shows up in the plan or a rendered artifact."""
-    texts = {"plan.json": plan.text(), **plan.artifacts}
+    # compact JSON (the C encoder) holds the same strings as plan.text(), in a fraction of the time
+    texts = {"plan.json": json.dumps(plan.document, sort_keys=True), **plan.artifacts}
     leaks = sorted(
         f"{key} appears in {where}"
         for key, fake in fake_secrets.items()
@@ -260,7 +263,7 @@ def render_artifacts(plan: Plan) -> dict[str, str]:
                                 f"{resource['urn']}")
             owners[path] = resource["urn"]
             body = {k: v for k, v in resource["inputs"].items() if k != "artifacts"}
-            artifacts[path] = yaml.safe_dump(body, sort_keys=True, default_flow_style=False)
+            artifacts[path] = yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False)
     return dict(sorted(artifacts.items()))
 
 

@@ -102,3 +102,19 @@ def pod_images(obj: dict[str, Any]) -> set[str]:
     spec = spec or {}
     return {c["image"] for key in ("initContainers", "containers", "ephemeralContainers")
             for c in spec.get(key) or [] if c.get("image")}
+
+
+PRESERVE = "x-kubernetes-preserve-unknown-fields"
+
+
+def strict(schema: Any) -> Any:
+    """additionalProperties: false wherever a schema lists properties and keeps no unknown fields (what
+    structural pruning means for a manifest we write)."""
+    if isinstance(schema, dict):
+        result = {key: strict(value) for key, value in schema.items()}
+        if "properties" in schema and not schema.get(PRESERVE) and "additionalProperties" not in schema:
+            result["additionalProperties"] = False
+        return result
+    if isinstance(schema, list):
+        return [strict(item) for item in schema]
+    return schema
