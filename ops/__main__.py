@@ -39,6 +39,9 @@ def _plan(args: argparse.Namespace) -> int:
         print(console.paint(f"not rendered: {reason}", "yellow", out))
     report = offline_plan.check_policy(plan)
     print(analyzer.render_report(report, out, verbose=args.verbose, origins=offline_plan.chart_origins(plan)), end="")
+    if plan.unrendered:
+        print(console.paint(f"{len(plan.unrendered)} chart(s) not rendered: the policy pack has not judged what they "
+                            f"deploy (`python -m ops charts pull`, then plan again)", "yellow", out))
     resources = [r for r in plan.resources if r["type"] != offline_plan.PHASE_TYPE]
     deployed = [p["id"] for p in plan.document["phases"] if p["deployed"]]
     print(

@@ -280,6 +280,11 @@ def write_artifacts(plan: Plan, directory: Path) -> None:
         target.write_text(text)
 
 
+def _chart_label(chart: Mapping[str, Any]) -> str:
+    inputs = chart["inputs"]
+    return f"{str(inputs.get('chart', '')).rstrip('/').rpartition('/')[2]} {inputs.get('version', '')}".strip()
+
+
 def chart_origins(plan: Plan) -> dict[str, str]:
     """URN of each rendered chart object -> "chart <name> <version>" (from its Chart's inputs)."""
     by_urn = {r["urn"]: r for r in plan.resources}
@@ -287,9 +292,7 @@ def chart_origins(plan: Plan) -> dict[str, str]:
     for resource in plan.resources:
         parent = by_urn.get(resource["parent"]) if resource["parent"] else None
         if parent is not None and parent["type"] == charts_render.CHART_TYPE and resource["custom"]:
-            inputs = parent["inputs"]
-            chart = str(inputs.get("chart", "")).rstrip("/").rpartition("/")[2]
-            origins[resource["urn"]] = f"chart {chart} {inputs.get('version', '')}".strip()
+            origins[resource["urn"]] = f"chart {_chart_label(parent)}"
     return origins
 
 
@@ -308,7 +311,7 @@ def tree_lines(plan: Plan, expand_charts: bool = False) -> list[str]:
         below = children.get(resource["urn"], [])
         if resource["type"] == charts_render.CHART_TYPE:
             if resource["urn"] in plan.unrendered:
-                lines.append(f"{'  ' * (depth + 1)}(not rendered: {plan.unrendered[resource['urn']]})")
+                lines.append(f"{'  ' * (depth + 1)}(not rendered: chart {_chart_label(resource)}, see below)")
             if not expand_charts:
                 counts: dict[str, int] = {}
                 for child in below:
