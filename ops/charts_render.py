@@ -12,7 +12,8 @@ nor test hooks nor NOTES.txt are applied); then it
   ``kubernetes:core/v1:<kind>``), named ``<resourcePrefix>:<namespace>/<name>`` (``<resourcePrefix>:<name>``
   for cluster-scoped objects; the prefix defaults to the Chart's resource name), depending on the CRD of a
   custom resource and the Namespace of a namespaced object when the chart has them, retained on delete
-  when annotated ``helm.sh/resource-policy: keep``, and with a Secret's ``data``/``stringData`` secret.
+  when annotated ``helm.sh/resource-policy: keep``, annotated ``pulumi.com/skipAwait`` when the Chart says
+  ``skipAwait``, and with a Secret's ``data``/``stringData`` secret.
 
 ``expand`` does the same to the recorded registrations of a program run, rendering each chart with
 ``ops.helm`` from the chart cache (``ops.charts``), after checking every values key the program sets
@@ -41,6 +42,7 @@ RENDER_CACHE = ROOT / "build" / "chart-renders"
 RENDER_FORMAT = 1  # bump when what is cached changes
 HOOK_ANNOTATION = "helm.sh/hook"
 RESOURCE_POLICY = "helm.sh/resource-policy"
+SKIP_AWAIT = "pulumi.com/skipAwait"
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # pulumi-kubernetes provider/pkg/kinds: the built-in kinds it knows the scope of without a cluster.
@@ -89,6 +91,7 @@ class ChartInputs:
     values: dict[str, Any]
     skip_crds: bool
     prefix: str
+    skip_await: bool = False
 
 
 @dataclass(slots=True)
@@ -154,6 +157,7 @@ def chart_inputs(record: harness.Registration, default_namespace: str) -> ChartI
         values=dict(inputs.get("values") or {}),
         skip_crds=bool(inputs.get("skipCrds")),
         prefix=record.name if prefix is None else str(prefix),
+        skip_await=bool(inputs.get("skipAwait")),
     )
 
 
@@ -365,6 +369,8 @@ def children_of(record: harness.Registration, inputs: ChartInputs, objects: Sequ
             raise charts.ChartError(f"{inputs.resource_name}: a rendered {obj['kind']} has no metadata.name")
         if str(obj["apiVersion"]).startswith("core/"):
             obj["apiVersion"] = str(obj["apiVersion"])[len("core/"):]
+        if inputs.skip_await:
+            metadata["annotations"] = {**(metadata.get("annotations") or {}), SKIP_AWAIT: "true"}
         normalized.append(obj)
     scopes = _crd_scopes(normalized)
     unresolved: set[str] = set()

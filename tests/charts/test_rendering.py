@@ -185,3 +185,15 @@ def test_duplicate_urns_across_charts_fail_the_plan(chart_plan: Any) -> None:
              "namespace": "tailscale", "resource_prefix": "operator"}
     with pytest.raises(offline_plan.PlanError, match="duplicate URNs"):
         chart_plan({**chart, "resource_name": "one"}, {**chart, "resource_name": "two"})
+
+
+def test_skip_await_and_skip_crds_reach_every_child(chart_plan: Any) -> None:
+    chart = {"chart": "tailscale-operator", "version": "1.102.3", "repo": "https://pkgs.tailscale.com/helmcharts",
+             "namespace": "tailscale", "resource_name": "operator", "skip_await": True, "skip_crds": True}
+    plan = chart_plan(chart)
+    objects = [r for r in plan.resources if r["custom"] and r["parent"]]
+    assert objects
+    for resource in objects:
+        assert resource["inputs"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+    # tailscale-operator keeps its CRDs in templates/ (behind installCRDs), so skipCrds leaves them
+    assert any(r["inputs"]["kind"] == "CustomResourceDefinition" for r in objects)
