@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -300,7 +301,7 @@ def render_chart(inputs: ChartInputs, locked: charts.LockedChart, directory: Pat
     objects = manifest_objects(rendered, loaded.crds, inputs.skip_crds)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
+        scratch = cached.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         scratch.write_text(json.dumps(objects, sort_keys=True))
         scratch.replace(cached)
     return objects
