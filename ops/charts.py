@@ -346,7 +346,8 @@ def pull(chart: LockedChart, cache: Path, *, update: bool = False, plain_http: b
         metadata = yaml.safe_load((staged / "Chart.yaml").read_text()) or {}
         if str(metadata.get("name")) != chart.name:
             raise ChartError(f"{chart.repository}: the archive holds chart {metadata.get('name')!r}, not {chart.name}")
-        if chart.app_version and str(metadata.get("appVersion")) != chart.app_version and not update:
+        if chart.app_version and str(metadata.get("appVersion")) != chart.app_version:
+            # (even with --update: the pin means this application version; --update accepts new digests only)
             raise ChartError(f"{chart.label} from {chart.repository} ships appVersion {metadata.get('appVersion')}, "
                              f"the lock says {chart.app_version}")
         digest = tree_digest(staged)
@@ -357,8 +358,7 @@ def pull(chart: LockedChart, cache: Path, *, update: bool = False, plain_http: b
         if final.exists():
             shutil.rmtree(final)
         staged.rename(final)
-    return replace(chart, digest=digest, archive_digest=fetched.archive_digest,
-                   app_version=str(metadata.get("appVersion") or chart.app_version or "") or None)
+    return replace(chart, digest=digest, archive_digest=fetched.archive_digest)
 
 
 # ---------------------------------------------------------------------------------------------- command

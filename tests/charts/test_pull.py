@@ -172,3 +172,12 @@ def test_a_missing_oci_chart_fails_the_command_naming_it(plain_registry: PushedI
 
 def _fields(entry: charts.LockedChart) -> dict[str, object]:
     return {name: getattr(entry, name) for name in charts.LockedChart.__slots__}  # type: ignore[attr-defined]
+
+
+def test_a_chart_of_another_application_version_is_refused_even_with_update(
+        chart_repository: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = chart_repository
+    entry = charts.LockedChart(**{**_fields(locked()), "repository": url, "app_version": "v1.90.0"})
+    with pytest.raises(charts.ChartError, match=r"ships appVersion v1\.102\.3, the lock says v1\.90\.0"):
+        charts.pull(entry, tmp_path / "cache", update=True)
+    assert not (tmp_path / "cache" / entry.directory).exists()
