@@ -97,3 +97,43 @@ def test_an_unchanged_chart_is_rendered_once(tmp_path: Path, monkeypatch: pytest
     fewer = charts_render.render_chart(other, entry, directory, tmp_path)
     assert calls == ["tailscale-operator", "tailscale-operator"]
     assert len(fewer) < len(first)
+
+
+def test_without_charts_required_a_missing_chart_is_pulled_then_rendered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chart_plan: Any) -> None:
+    """What make plan does on a fresh clone: pull what is missing into the cache, render it."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(charts.CACHE_ENV, str(cache))
+    pulled: list[str] = []
+
+    def fake_pull(chart: charts.LockedChart, into: Path, **_options: Any) -> charts.LockedChart:
+        # stands in for the network only: the repository's chart is the reference copy
+        pulled.append(chart.name)
+        shutil.copytree(SHARED_CHARTS / chart.directory, into / chart.directory)
+        return chart
+
+    monkeypatch.setattr(charts, "pull", fake_pull)
+    plan = chart_plan(TAILSCALE, charts_required=False)
+    assert pulled == ["tailscale-operator"] and plan.unrendered == {}
+    assert any(r["parent"] for r in plan.resources if r["custom"])
+
+    def offline(chart: charts.LockedChart, into: Path, **_options: Any) -> charts.LockedChart:
+        raise charts.ChartError("<urlopen error [Errno -2] Name or service not known>")
+
+    monkeypatch.setattr(charts, "pull", offline)
+    monkeypatch.setenv(charts.CACHE_ENV, str(tmp_path / "other"))
+    plan = chart_plan(TAILSCALE, charts_required=False)
+    (reason,) = plan.unrendered.values()
+    assert "pulling it failed: <urlopen error" in reason
+
+
+def test_ops_plan_require_charts_makes_a_missing_chart_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from ops import __main__ as cli
+
+    monkeypatch.setenv(charts.CACHE_ENV, str(tmp_path / "empty"))
+    monkeypatch.delenv(charts.REQUIRED_ENV, raising=False)
+    monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
+    assert cli.main(["plan", "--stack", "indri", "--phase", "1", "--require-charts"]) == 1
+    err = capsys.readouterr().err
+    assert "is not in the chart cache" in err and charts.PULL_COMMAND in err
