@@ -25,7 +25,9 @@ registration order), so a diff between two plans shows only real changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ UNKNOWN = "[unknown]"
 PHASE_TYPE = "blumeops:phase:Phase"
 # libyaml when PyYAML has it: rendered CRDs make the manifests large (the pure-Python emitter takes seconds)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+MANIFEST_CACHE = ROOT / "build" / "manifest-cache.json"
 
 
 class PlanError(Exception):
@@ -85,7 +88,9 @@ class Plan:
         return resources
 
     def text(self) -> str:
-        return json.dumps(self.document, indent=2, sort_keys=True) + "\n"
+        """``json.dumps(document, indent=2, sort_keys=True)``, assembled from per-resource pieces that are
+        cached across runs (the indenting encoder is pure Python; rendered CRDs make the plan megabytes)."""
+        return indented_json(self.document, ManifestCache(MANIFEST_CACHE))
 
 
 def _phase_of(registrations: Iterable[harness.Registration]) -> dict[str, str | None]:
@@ -247,8 +252,9 @@ def _k8s_path(resource: Mapping[str, Any]) -> str | None:
     return f"k8s/{namespace}/{kind.lower()}-{name}.yaml"
 
 
-def render_artifacts(plan: Plan) -> dict[str, str]:
+def render_artifacts(plan: Plan, cache: Path | None = MANIFEST_CACHE) -> dict[str, str]:
     """What a reviewer reads: every file a component renders for a machine, every Kubernetes object."""
+    manifests = ManifestCache(cache)
     artifacts: dict[str, str] = {}
     owners: dict[str, str] = {}  # Kubernetes object artifact -> the URN that writes it
     for resource in plan.resources:
@@ -263,8 +269,74 @@ def render_artifacts(plan: Plan) -> dict[str, str]:
                                 f"{resource['urn']}")
             owners[path] = resource["urn"]
             body = {k: v for k, v in resource["inputs"].items() if k != "artifacts"}
-            artifacts[path] = yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False)
+            artifacts[path] = manifests.text(body)
+    manifests.save()
     return dict(sorted(artifacts.items()))
+
+
+_RESOURCES_MARK = "__blumeops_plan_resources__"
+
+
+def indented_json(document: Mapping[str, Any], cache: ManifestCache) -> str:
+    """The plan document as ``json.dumps(document, indent=2, sort_keys=True) + "\n"``, byte for byte."""
+    rest = {**document, "resources": _RESOURCES_MARK}
+    head = json.dumps(rest, indent=2, sort_keys=True)
+    resources = document["resources"]
+    if resources:
+        pieces = (cache.json_text(resource).replace("\n", "\n    ") for resource in resources)
+        listed = "[\n    " + ",\n    ".join(pieces) + "\n  ]"
+    else:
+        listed = "[]"
+    text = head.replace(json.dumps(_RESOURCES_MARK), listed, 1) + "\n"
+    cache.save()
+    return text
+
+
+class ManifestCache:
+    """YAML text of Kubernetes objects (and indented JSON of plan resources) by the sha256 of their compact,
+    sorted JSON, kept across runs in ``build/manifest-cache.json``: PyYAML's representer and the indenting
+    JSON encoder are pure Python, and rendered CRDs are large."""
+
+    LIMIT = 1000  # entries kept (the oldest go first)
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, str] = {}
+        self.changed = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text())
+                self.entries = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def text(self, body: Mapping[str, Any]) -> str:
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        found = self.entries.get(key)
+        if found is None:
+            found = yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False)
+            self.entries[key] = found
+            self.changed = True
+        return found
+
+    def json_text(self, value: Any) -> str:
+        key = "json:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+        found = self.entries.get(key)
+        if found is None:
+            found = json.dumps(value, indent=2, sort_keys=True)
+            self.entries[key] = found
+            self.changed = True
+        return found
+
+    def save(self) -> None:
+        if self.path is None or not self.changed:
+            return
+        kept = dict(list(self.entries.items())[-self.LIMIT:])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(kept))
+        scratch.replace(self.path)
+        self.changed = False
 
 
 def write_artifacts(plan: Plan, directory: Path) -> None:

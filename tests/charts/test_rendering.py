@@ -197,3 +197,17 @@ def test_skip_await_and_skip_crds_reach_every_child(chart_plan: Any) -> None:
         assert resource["inputs"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
     # tailscale-operator keeps its CRDs in templates/ (behind installCRDs), so skipCrds leaves them
     assert any(r["inputs"]["kind"] == "CustomResourceDefinition" for r in objects)
+
+
+def test_the_plan_json_is_the_plain_indented_dump(phase1_plan: offline_plan.Plan, tmp_path: Any) -> None:
+    """plan.text() assembles cached pieces: it must equal json.dumps(..., indent=2, sort_keys=True)."""
+    import json
+
+    expected = json.dumps(phase1_plan.document, indent=2, sort_keys=True) + "\n"
+    assert phase1_plan.text() == expected
+    cache = offline_plan.ManifestCache(tmp_path / "cache.json")
+    assert offline_plan.indented_json(phase1_plan.document, cache) == expected
+    again = offline_plan.ManifestCache(tmp_path / "cache.json")  # read back from disk
+    assert again.entries and offline_plan.indented_json(phase1_plan.document, again) == expected
+    empty = {"stack": "s", "resources": [], "exports": {}}
+    assert offline_plan.indented_json(empty, again) == json.dumps(empty, indent=2, sort_keys=True) + "\n"
