@@ -21,6 +21,9 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
 
 The plan is byte-identical across runs of the same program and config (sorted keys, deterministic
 registration order), so a diff between two plans shows only real changes.
+
+A ``kubernetes:helm.sh/v4:Chart`` is followed by the objects it deploys (``ops.charts_render``): resources
+like any other, ``parent`` the Chart, typed and named as Pulumi's Kubernetes provider registers them.
 """
 
 from __future__ import annotations
