@@ -343,8 +343,8 @@ def render_report(report: AnalysisReport, stream: TextIO | None = None, color: b
     ordered = sorted(report.violations, key=lambda v: (v.level != MANDATORY, v.policy, v.urn))
     shown = ordered if verbose else [v for v in ordered if v.level == MANDATORY]
     grouped: dict[str, list[Violation]] = {}
-    for violation in ordered:
-        if violation not in shown:
+    for violation in ordered if not verbose else ():
+        if violation.level != MANDATORY:
             grouped.setdefault(violation.policy, []).append(violation)
     rows = [(v.level, v.policy) for v in shown] + [(v[0].level, policy) for policy, v in grouped.items()]
     level_width = max((len(level) for level, _ in rows), default=0)
