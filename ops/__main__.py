@@ -1,14 +1,15 @@
-"""``python -m ops plan|diff|phases|settings|images``: the offline preview and the checks around it."""
+"""``python -m ops plan|diff|phases|settings|images|charts``: the offline preview and the checks around it."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, console, harness, images
+from ops import analyzer, charts, console, harness, images
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -17,13 +18,15 @@ from phases import settings as stack_settings
 
 def _plan(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.phase)
+    if args.require_charts:
+        os.environ[charts.REQUIRED_ENV] = "1"
     plan = offline_plan.build_plan(stack)
     directory = ROOT / "build" / "plan" / args.stack
     offline_plan.write_artifacts(plan, directory)
     if args.out:
         Path(args.out).write_text(plan.text())
     out = sys.stdout
-    for line in offline_plan.tree_lines(plan):
+    for line in offline_plan.tree_lines(plan, expand_charts=args.expand_charts):
         style = "bold" if line.startswith(("P", "outside")) else "dim"
         print(console.paint(line, style, out) if style == "bold" else line)
     for level, message in plan.run.log if plan.run is not None else []:
@@ -31,8 +34,15 @@ def _plan(args: argparse.Namespace) -> int:
             print(console.paint(f"{level}: {message}", "yellow", out))
     for note in plan.stand_ins:
         print(console.paint(f"offline: {note}", "yellow", out))
+    for warning in plan.chart_warnings:
+        print(console.paint(f"warning: {warning}", "yellow", out))
+    for reason in plan.unrendered.values():
+        print(console.paint(f"not rendered: {reason}", "yellow", out))
     report = offline_plan.check_policy(plan)
-    print(analyzer.render_report(report, out), end="")
+    print(analyzer.render_report(report, out, verbose=args.verbose, origins=offline_plan.chart_origins(plan)), end="")
+    if plan.unrendered:
+        print(console.paint(f"{len(plan.unrendered)} chart(s) not rendered: the policy pack has not judged what they "
+                            f"deploy (`python -m ops charts pull`, then plan again)", "yellow", out))
     resources = [r for r in plan.resources if r["type"] != offline_plan.PHASE_TYPE]
     deployed = [p["id"] for p in plan.document["phases"] if p["deployed"]]
     print(
@@ -106,6 +116,10 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--stack", default="indri")
     plan.add_argument("--phase", choices=stack_settings.PHASE_IDS, help="plan this target instead of the stack's")
     plan.add_argument("--out", help="also write the plan JSON to this file")
+    plan.add_argument("--expand-charts", action="store_true", help="list every object a chart renders")
+    plan.add_argument("--verbose", action="store_true", help="every policy finding in full")
+    plan.add_argument("--require-charts", action="store_true",
+                      help=f"a chart missing from the cache is an error (also ${charts.REQUIRED_ENV}=1)")
     plan.set_defaults(func=_plan)
     diff = sub.add_parser("diff", help="compare two plan JSON files; exit 1 if protected state would go")
     diff.add_argument("old")
@@ -119,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable")
     listing.set_defaults(func=_settings)
     images.add_parser(sub)
+    charts.add_parser(sub)
     return root
 
 
@@ -128,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
-            analyzer.AnalyzerError) as err:
+            analyzer.AnalyzerError, charts.ChartError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 

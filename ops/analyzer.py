@@ -325,11 +325,15 @@ def analyze(
 _STYLES = {MANDATORY: "red", ADVISORY: "yellow", "ok": "green", "dim": "dim"}
 
 
-def render_report(report: AnalysisReport, stream: TextIO | None = None, color: bool | None = None) -> str:
-    """The verdicts for people: one aligned line per violation (mandatory first), then a summary.
+def render_report(report: AnalysisReport, stream: TextIO | None = None, color: bool | None = None, *,
+                  verbose: bool = False, origins: Mapping[str, str] | None = None) -> str:
+    """The verdicts for people: one line per mandatory violation (what blocks), then the advisory ones
+    grouped by rule with a count, then a summary. ``verbose``: every violation with its whole message and
+    URN. ``origins``: URN -> where the resource comes from (e.g. "chart argo-cd 10.1.1"), added to its line.
     Colour only when `color` is True, or when None and `stream` (default stdout) is a TTY."""
     out = stream if stream is not None else sys.stdout
     enabled = color if color is not None else console.use_colour(out)
+    origins = origins or {}
 
     def paint(kind: str, text: str) -> str:
         return console.colour(text, _STYLES[kind], enabled)
@@ -337,17 +341,34 @@ def render_report(report: AnalysisReport, stream: TextIO | None = None, color: b
     lines = [f"policy pack {report.pack}@v{report.version}: {len(report.policies)} policies, "
              f"{report.resources_analyzed} resources"]
     ordered = sorted(report.violations, key=lambda v: (v.level != MANDATORY, v.policy, v.urn))
-    if ordered:
-        level_width = max(len(v.level) for v in ordered)
-        policy_width = max(len(v.policy) for v in ordered)
-        for violation in ordered:
-            first, *rest = violation.message.splitlines() or [""]
-            level = paint(violation.level if violation.level in _STYLES else "dim",
-                          violation.level.upper().ljust(level_width))
-            lines.append(f"  {level}  {violation.policy.ljust(policy_width)}  {first}")
-            indent = " " * (2 + level_width + 2 + policy_width + 2)
+    shown = ordered if verbose else [v for v in ordered if v.level == MANDATORY]
+    grouped: dict[str, list[Violation]] = {}
+    for violation in ordered if not verbose else ():
+        if violation.level != MANDATORY:
+            grouped.setdefault(violation.policy, []).append(violation)
+    rows = [(v.level, v.policy) for v in shown] + [(v[0].level, policy) for policy, v in grouped.items()]
+    level_width = max((len(level) for level, _ in rows), default=0)
+    policy_width = max((len(policy) for _, policy in rows), default=0)
+    indent = " " * (2 + level_width + 2 + policy_width + 2)
+
+    def head(level: str) -> str:
+        return paint(level if level in _STYLES else "dim", level.upper().ljust(level_width))
+
+    for violation in shown:
+        first, *rest = violation.message.splitlines() or [""]
+        origin = origins.get(violation.urn)
+        suffix = f" [{origin}]" if origin else ""
+        lines.append(f"  {head(violation.level)}  {violation.policy.ljust(policy_width)}  {first}{suffix}")
+        if verbose:
             lines.extend(f"{indent}{line}" for line in rest)
             lines.append(f"{indent}{paint('dim', violation.urn)}")
+    for policy, violations in grouped.items():
+        count = len(violations)
+        summary = violations[0].description.splitlines()[0] if violations[0].description else ""
+        lines.append(f"  {head(violations[0].level)}  {policy.ljust(policy_width)}  "
+                     f"{count} finding{'s' if count != 1 else ''}{': ' + summary if summary else ''}")
+    if grouped:
+        lines.append(paint("dim", f"{indent}(--verbose lists every finding)"))
     summary = (f"{len(report.mandatory)} mandatory, {len(report.advisory)} advisory violation(s) "
                f"in {report.resources_analyzed} resources")
     if report.ok:

@@ -59,6 +59,7 @@ class Registration:
     ignore_changes: tuple[str, ...]
     retain_on_delete: bool
     replace_on_changes: tuple[str, ...]
+    custom_timeouts: tuple[str, str, str] = ("", "", "")  # create, update, delete ("" = the provider's)
 
 
 @dataclass(slots=True)
@@ -109,6 +110,8 @@ class RecordingMonitor(mocks.MockMonitor):
                 ignore_changes=tuple(request.ignoreChanges),
                 retain_on_delete=bool(request.retainOnDelete),
                 replace_on_changes=tuple(request.replaceOnChanges),
+                custom_timeouts=(request.customTimeouts.create, request.customTimeouts.update,
+                                 request.customTimeouts.delete),
             )
         )
         return response

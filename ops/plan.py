@@ -21,11 +21,16 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
 
 The plan is byte-identical across runs of the same program and config (sorted keys, deterministic
 registration order), so a diff between two plans shows only real changes.
+
+A ``kubernetes:helm.sh/v4:Chart`` is followed by the objects it deploys (``ops.charts_render``): resources
+like any other, ``parent`` the Chart, typed and named as Pulumi's Kubernetes provider registers them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,12 +40,15 @@ from typing import Any
 import yaml
 
 import phases as phase_engine
-from ops import analyzer, harness, wire
+from ops import analyzer, charts, charts_render, harness, wire
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 PHASE_TYPE = "blumeops:phase:Phase"
+# libyaml when PyYAML has it: rendered CRDs make the manifests large (the pure-Python emitter takes seconds)
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+MANIFEST_CACHE = ROOT / "build" / "manifest-cache.json"
 
 
 class PlanError(Exception):
@@ -59,6 +67,8 @@ class Plan:
     stand_ins: list[str] = field(default_factory=list)
     run: harness.ProgramRun | None = None
     fake_secrets: dict[str, str] = field(default_factory=dict)  # key -> the fake value ops put in
+    unrendered: dict[str, str] = field(default_factory=dict)  # Chart URN -> why its children are not shown
+    chart_warnings: list[str] = field(default_factory=list)
 
     @property
     def resources(self) -> list[dict[str, Any]]:
@@ -66,7 +76,9 @@ class Plan:
         return resources
 
     def text(self) -> str:
-        return json.dumps(self.document, indent=2, sort_keys=True) + "\n"
+        """``json.dumps(document, indent=2, sort_keys=True)``, assembled from per-resource pieces that are
+        cached across runs (the indenting encoder is pure Python; rendered CRDs make the plan megabytes)."""
+        return indented_json(self.document, ManifestCache(MANIFEST_CACHE))
 
 
 def _phase_of(registrations: Iterable[harness.Registration]) -> dict[str, str | None]:
@@ -109,9 +121,20 @@ def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any
     }
 
 
-def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
-    """Run the program for ``stack`` and assemble the plan; raises ProgramError or PlanError."""
+def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required: bool | None = None,
+               try_pull: bool | None = None) -> Plan:
+    """Run the program for ``stack``, expand its Helm charts into their objects (``ops.charts_render``) and
+    assemble the plan; raises ProgramError, PlanError or charts.ChartError.
+
+    A chart missing from the chart cache fails the plan when ``charts_required`` (default:
+    ``$BLUMEOPS_CHARTS_REQUIRED``); otherwise it is pulled into the cache if ``try_pull`` (default: when
+    not required) and the network allows, and failing that the plan goes on and lists it in
+    ``Plan.unrendered``."""
+    required = charts.charts_required() if charts_required is None else charts_required
     run = harness.run_program(program_dir, stack.project, stack.stack, stack.config, stack.secret_keys)
+    expansion = charts_render.expand(run.registrations, required=required,
+                                     try_pull=not required if try_pull is None else try_pull)
+    run.registrations = expansion.registrations(run.registrations)
     urns = [r.urn for r in run.registrations]
     duplicates = sorted({urn for urn in urns if urns.count(urn) > 1})
     if duplicates:
@@ -131,7 +154,8 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
         "resources": resources,
         "exports": redact(run.exports),
     }
-    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets))
+    plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets),
+                unrendered=dict(expansion.unrendered), chart_warnings=list(expansion.warnings))
     plan.artifacts = render_artifacts(plan)
     check_secrets(plan, stack.fake_secrets)
     return plan
@@ -139,7 +163,8 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT) -> Plan:
 
 def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:
     """Fail when any secret value (the fakes ops put in) shows up in the plan or a rendered artifact."""
-    texts = {"plan.json": plan.text(), **plan.artifacts}
+    # compact JSON (the C encoder) holds the same strings as plan.text(), in a fraction of the time
+    texts = {"plan.json": json.dumps(plan.document, sort_keys=True), **plan.artifacts}
     leaks = sorted(
         f"{key} appears in {where}"
         for key, fake in fake_secrets.items()
@@ -206,9 +231,11 @@ def _k8s_path(resource: Mapping[str, Any]) -> str | None:
     return f"k8s/{namespace}/{kind.lower()}-{name}.yaml"
 
 
-def render_artifacts(plan: Plan) -> dict[str, str]:
+def render_artifacts(plan: Plan, cache: Path | None = MANIFEST_CACHE) -> dict[str, str]:
     """What a reviewer reads: every file a component renders for a machine, every Kubernetes object."""
+    manifests = ManifestCache(cache)
     artifacts: dict[str, str] = {}
+    owners: dict[str, str] = {}  # Kubernetes object artifact -> the URN that writes it
     for resource in plan.resources:
         files = resource["inputs"].get("artifacts")
         if isinstance(files, dict):
@@ -216,9 +243,79 @@ def render_artifacts(plan: Plan) -> dict[str, str]:
                 artifacts[str(relative)] = text if isinstance(text, str) else json.dumps(text, indent=2)
         path = _k8s_path(resource)
         if path is not None:
+            if path in owners:
+                raise PlanError(f"two resources would write the same Kubernetes object {path}:\n  {owners[path]}\n  "
+                                f"{resource['urn']}")
+            owners[path] = resource["urn"]
             body = {k: v for k, v in resource["inputs"].items() if k != "artifacts"}
-            artifacts[path] = yaml.safe_dump(body, sort_keys=True, default_flow_style=False)
+            artifacts[path] = manifests.text(body)
+    manifests.save()
     return dict(sorted(artifacts.items()))
+
+
+_RESOURCES_MARK = "__blumeops_plan_resources__"
+
+
+def indented_json(document: Mapping[str, Any], cache: ManifestCache) -> str:
+    """The plan document as ``json.dumps(document, indent=2, sort_keys=True) + "\n"``, byte for byte."""
+    rest = {**document, "resources": _RESOURCES_MARK}
+    head = json.dumps(rest, indent=2, sort_keys=True)
+    resources = document["resources"]
+    if resources:
+        pieces = (cache.json_text(resource).replace("\n", "\n    ") for resource in resources)
+        listed = "[\n    " + ",\n    ".join(pieces) + "\n  ]"
+    else:
+        listed = "[]"
+    text = head.replace(json.dumps(_RESOURCES_MARK), listed, 1) + "\n"
+    cache.save()
+    return text
+
+
+class ManifestCache:
+    """YAML text of Kubernetes objects (and indented JSON of plan resources) by the sha256 of their compact,
+    sorted JSON, kept across runs in ``build/manifest-cache.json``: PyYAML's representer and the indenting
+    JSON encoder are pure Python, and rendered CRDs are large."""
+
+    LIMIT = 1000  # entries kept (the oldest go first)
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.entries: dict[str, str] = {}
+        self.changed = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text())
+                self.entries = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self.entries = {}
+
+    def text(self, body: Mapping[str, Any]) -> str:
+        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        found = self.entries.get(key)
+        if found is None:
+            found = yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False)
+            self.entries[key] = found
+            self.changed = True
+        return found
+
+    def json_text(self, value: Any) -> str:
+        key = "json:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+        found = self.entries.get(key)
+        if found is None:
+            found = json.dumps(value, indent=2, sort_keys=True)
+            self.entries[key] = found
+            self.changed = True
+        return found
+
+    def save(self) -> None:
+        if self.path is None or not self.changed:
+            return
+        kept = dict(list(self.entries.items())[-self.LIMIT:])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = self.path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(kept))
+        scratch.replace(self.path)
+        self.changed = False
 
 
 def write_artifacts(plan: Plan, directory: Path) -> None:
@@ -234,8 +331,25 @@ def write_artifacts(plan: Plan, directory: Path) -> None:
         target.write_text(text)
 
 
-def tree_lines(plan: Plan) -> list[str]:
-    """The resources per phase as an indented tree, with counts."""
+def _chart_label(chart: Mapping[str, Any]) -> str:
+    inputs = chart["inputs"]
+    return f"{str(inputs.get('chart', '')).rstrip('/').rpartition('/')[2]} {inputs.get('version', '')}".strip()
+
+
+def chart_origins(plan: Plan) -> dict[str, str]:
+    """URN of each rendered chart object -> "chart <name> <version>" (from its Chart's inputs)."""
+    by_urn = {r["urn"]: r for r in plan.resources}
+    origins: dict[str, str] = {}
+    for resource in plan.resources:
+        parent = by_urn.get(resource["parent"]) if resource["parent"] else None
+        if parent is not None and parent["type"] == charts_render.CHART_TYPE and resource["custom"]:
+            origins[resource["urn"]] = f"chart {_chart_label(parent)}"
+    return origins
+
+
+def tree_lines(plan: Plan, expand_charts: bool = False) -> list[str]:
+    """The resources per phase as an indented tree, with counts. A Chart's rendered objects are folded into
+    one line per type with a count, unless ``expand_charts``; a Chart that could not be rendered says why."""
     resources = plan.resources
     children: dict[str | None, list[dict[str, Any]]] = {}
     for resource in resources:
@@ -245,7 +359,17 @@ def tree_lines(plan: Plan) -> list[str]:
     def walk(resource: dict[str, Any], depth: int) -> None:
         marks = " [protected]" if resource["options"]["protect"] else ""
         lines.append(f"{'  ' * depth}{resource['type']}  {resource['name']}{marks}")
-        for child in children.get(resource["urn"], []):
+        below = children.get(resource["urn"], [])
+        if resource["type"] == charts_render.CHART_TYPE:
+            if resource["urn"] in plan.unrendered:
+                lines.append(f"{'  ' * (depth + 1)}(not rendered: chart {_chart_label(resource)}, see below)")
+            if not expand_charts:
+                counts: dict[str, int] = {}
+                for child in below:
+                    counts[child["type"]] = counts.get(child["type"], 0) + 1
+                lines.extend(f"{'  ' * (depth + 1)}{token}  x{count}" for token, count in counts.items())
+                return
+        for child in below:
             walk(child, depth + 1)
 
     for phase in plan.document["phases"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Every plan the tests build renders its Helm charts from the reference copies in ../shared/charts, and a
+# chart that cannot be rendered fails the test (never a silently unrendered chart).
+os.environ.setdefault("BLUMEOPS_CHART_CACHE", str((ROOT.parent / "shared" / "charts").resolve()))
+os.environ.setdefault("BLUMEOPS_CHARTS_REQUIRED", "1")
 for path in (ROOT, ROOT / "tests"):  # the program's packages, and test helpers such as phase_runner
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

@@ -137,6 +137,8 @@ def run_phase(
         entry = plan.plan_entry(record, phase=None)
         entry["revealed"] = reveal(record.wire_inputs)
         entry["options"]["replaceOnChanges"] = list(record.replace_on_changes)
+        entry["options"]["customTimeouts"] = dict(zip(("create", "update", "delete"), record.custom_timeouts,
+                                                      strict=True))
         resources.append(entry)
     fakes = dict(config.fake_secrets)
     if (overrides or {}).get("blumeops:operator.createOauthClient") == "true":

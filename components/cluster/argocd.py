@@ -22,7 +22,7 @@ RELEASE = "argocd"  # with fullnameOverride: the objects are argocd-server, argo
 SERVER_SERVICE = f"{RELEASE}-server"
 REPO_CREDS_LABEL = "argocd.argoproj.io/secret-type"
 ARGOCD_IMAGE = ImageRef("quay.io/argoproj/argocd", "v3.4.4")  # chart 10.1.1's appVersion
-DEX_IMAGE = ImageRef("ghcr.io/dexidp/dex", "v2.44.0")
+DEX_IMAGE = ImageRef("ghcr.io/dexidp/dex", "v2.45.1")  # what chart 10.1.1 ships (dex.image.tag)
 REDIS_IMAGE = ImageRef("ecr-public.aws.com/docker/library/redis", "8.2.3-alpine")
 
 

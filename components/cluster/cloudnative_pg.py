@@ -19,12 +19,17 @@ from components.cluster.objects import (
 
 CHART = "cloudnative-pg"
 CHART_REPOSITORY = "https://cloudnative-pg.github.io/charts"
+RELEASE = "cloudnative-pg"  # the operator Deployment and its webhook Service are named after the release
 API_VERSION = "postgresql.cnpg.io/v1"
 OPERATOR_IMAGE = ImageRef("ghcr.io/cloudnative-pg/cloudnative-pg", "1.30.0")  # chart 0.29.0's appVersion
 # Plain major tags (":18") are deprecated bullseye "system" images; use <major>-standard-<os>.
 POSTGRES_IMAGE = ImageRef("ghcr.io/cloudnative-pg/postgresql", "18-standard-trixie")
 PRIMARY_SELECTOR_LABEL = "cnpg.io/instanceRole"  # CNPG >= 1.18; the bare `role` label is deprecated
 POSTGRES_PORT = 5432
+# Pulumi's Service await waits for a Pod behind the selector: the first primary needs its image pulled
+# through zot's pull-through cache (a few hundred MB from ghcr.io) and initdb run; 10 min (the default)
+# is tight on a cold cache.
+LOAD_BALANCER_TIMEOUT = "20m"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class CloudNativePG(pulumi.ComponentResource):
             k8s.helm.v4.ChartArgs(
                 chart=CHART,
                 version=args.chart_version,
+                name=RELEASE,
                 namespace=self.namespace.metadata.name,
                 repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
                 values={
@@ -201,6 +207,9 @@ class PostgresCluster(pulumi.ComponentResource):
             proxy_class=args.proxy_class,
             provider=provider,
             parent=self,
+            # The selector matches the Cluster's primary, which only exists once the Cluster does.
+            depends_on=[self.cluster],
+            custom_timeouts=pulumi.CustomTimeouts(create=LOAD_BALANCER_TIMEOUT, update=LOAD_BALANCER_TIMEOUT),
         )
         self.cluster_name = name
         self.app_secret_name = f"{name}-app"  # written by the operator: username, password, uri, ...

@@ -56,6 +56,7 @@ def kubernetes_opts(
     ignore_changes: Sequence[str] = (),
     replace_on_changes: Sequence[str] = (),
     delete_before_replace: bool = False,
+    custom_timeouts: pulumi.CustomTimeouts | None = None,
 ) -> pulumi.ResourceOptions:
     """Options of a Kubernetes child: the explicit provider, the component as parent, its dependencies."""
     return pulumi.ResourceOptions(
@@ -66,6 +67,7 @@ def kubernetes_opts(
         ignore_changes=list(ignore_changes) or None,
         replace_on_changes=list(replace_on_changes) or None,
         delete_before_replace=delete_before_replace or None,
+        custom_timeouts=custom_timeouts,
     )
 
 
@@ -158,11 +160,13 @@ def tailscale_load_balancer(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    custom_timeouts: pulumi.CustomTimeouts | None = None,
 ) -> k8s.core.v1.Service:
     """A LoadBalancer Service the Tailscale operator exposes as the device ``<hostname>`` (TCP ``port``).
 
     The operator does not rename a device whose ``tailscale.com/hostname`` changes, so a new hostname
-    replaces the Service, deleting the old one first (same Kubernetes name)."""
+    replaces the Service, deleting the old one first (same Kubernetes name). Pulumi waits for a Pod behind
+    the selector before the Service is ready: give ``custom_timeouts`` when that Pod is slow to come."""
     return k8s.core.v1.Service(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -183,5 +187,6 @@ def tailscale_load_balancer(
             [proxy_class.resource, *depends_on],
             replace_on_changes=[f'metadata.annotations["{HOSTNAME_ANNOTATION}"]'],
             delete_before_replace=True,
+            custom_timeouts=custom_timeouts,
         ),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -19,10 +20,24 @@ from components.cluster.objects import (
 
 CHART = "tailscale-operator"
 CHART_REPOSITORY = "https://pkgs.tailscale.com/helmcharts"
+RELEASE = "tailscale-operator"
 API_VERSION = "tailscale.com/v1alpha1"
 # The OAuth client's API scopes: the operator creates devices (auth keys) and Tailscale Services.
 OAUTH_SCOPES = ("devices:core", "auth_keys", "services")
 OAUTH_SECRET = "operator-oauth"  # the name the chart mounts at /oauth when it creates no Secret itself
+
+
+# Tailscale's API accepts an OAuth client description of letters, digits, hyphens and spaces, at most 50.
+OAUTH_DESCRIPTION = re.compile(r"[A-Za-z0-9 -]{1,50}")
+
+
+def oauth_client_description(name: str) -> str:
+    """The description of the OAuth client the component creates, as Tailscale's API accepts it."""
+    description = f"Kubernetes operator {name}"
+    if not OAUTH_DESCRIPTION.fullmatch(description):
+        raise ValueError(f"TailscaleOperator name {name!r} makes the OAuth client description {description!r}, which "
+                         "Tailscale refuses: use letters, digits, hyphens and spaces, at most 30 characters")
+    return description
 
 
 def operator_images(version: str) -> dict[str, ImageRef]:
@@ -85,6 +100,7 @@ class TailscaleOperator(pulumi.ComponentResource):
     def __init__(self, name: str, args: TailscaleOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         if (args.oauth is None) == (args.tailscale_provider is None):
             raise ValueError("TailscaleOperator needs exactly one of oauth credentials or a tailscale_provider")
+        description = oauth_client_description(name)
         images = operator_images(args.version)
         image_refs = tuple(image.ref for image in images.values())
         super().__init__(
@@ -114,7 +130,7 @@ class TailscaleOperator(pulumi.ComponentResource):
         else:
             self.oauth_client = tailscale.OauthClient(
                 f"{name}-oauth-client",
-                description=f"Kubernetes operator ({name})",
+                description=description,
                 scopes=list(OAUTH_SCOPES),
                 tags=list(args.operator_tags),
                 opts=pulumi.ResourceOptions(
@@ -138,6 +154,7 @@ class TailscaleOperator(pulumi.ComponentResource):
             k8s.helm.v4.ChartArgs(
                 chart=CHART,
                 version=args.version,
+                name=RELEASE,
                 namespace=ns,
                 repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
                 values={

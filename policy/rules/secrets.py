@@ -64,6 +64,9 @@ SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?K
 SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME", "_URL", "_URI",
                               "_ENDPOINT", "_HOST", "_PORT", "_USER", "_USERNAME", "_ID", "_TTL", "_LENGTH", "_TYPE",
                               "_MODE")
+# Names that hold the *name* of a Secret, not a secret: tailscale-operator's chart sets OPERATOR_SECRET=operator
+# (the Secret the operator keeps its state in).
+SECRET_ENV_EXEMPT_NAMES = frozenset({"OPERATOR_SECRET"})
 WELL_KNOWN_DEFAULTS = frozenset(
     {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
      "123456"}
@@ -76,7 +79,8 @@ _ASSIGNMENT = re.compile(r"(?<![\w./-])([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
 def secret_name(name: str) -> bool:
     """A variable name that says it holds a secret (`DB_PASSWORD`, `api_token`), but not a name that
     points at one (`*_FILE`, `*_PATH`, `*_SECRET_NAME`, ...)."""
-    return bool(SECRET_ENV_NAME.search(name)) and not name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES)
+    return (bool(SECRET_ENV_NAME.search(name)) and not name.upper().endswith(SECRET_ENV_EXEMPT_SUFFIXES)
+            and name.upper() not in SECRET_ENV_EXEMPT_NAMES)
 
 
 def literal(value: str) -> bool:

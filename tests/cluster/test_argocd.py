@@ -22,7 +22,7 @@ def test_chart_is_pinned_from_argo_helm(phase1: Run) -> None:
 def test_chart_values_pin_every_image(phase1: Run) -> None:
     values = phase1.named("argocd-chart")["inputs"]["values"]
     assert values["global"]["image"] == {"repository": "quay.io/argoproj/argocd", "tag": "v3.4.4"}
-    assert values["dex"]["image"] == {"repository": "ghcr.io/dexidp/dex", "tag": "v2.44.0"}
+    assert values["dex"]["image"] == {"repository": "ghcr.io/dexidp/dex", "tag": "v2.45.1"}
     assert values["redis"]["image"] == {"repository": "ecr-public.aws.com/docker/library/redis",
                                         "tag": "8.2.3-alpine"}
 

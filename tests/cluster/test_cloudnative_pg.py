@@ -78,3 +78,12 @@ def test_a_hostname_change_replaces_the_load_balancer(phase1: Run, phase4_hostna
     assert phase4_hostname.exports["endpoints"]["postgres"] == "postgresql://pg.tail8d86e.ts.net:5432"
     # same URN: the Service is replaced in place, not dropped and re-added under another name
     assert phase1.named("blumeops-pg-tailscale")["urn"] == phase4_hostname.named("blumeops-pg-tailscale")["urn"]
+
+
+def test_the_load_balancer_waits_for_the_cluster_long_enough(phase1: Run) -> None:
+    """Pulumi's Service await wants a Pod behind the selector: the primary exists only after the Cluster, and
+    its first start pulls the image through zot and runs initdb (more than the provider's 10 minutes)."""
+    service = phase1.named("blumeops-pg-tailscale")
+    assert phase1.named("blumeops-pg-cluster")["urn"] in service["options"]["dependsOn"]
+    timeouts = service["options"]["customTimeouts"]
+    assert timeouts["create"] == timeouts["update"] == "20m"

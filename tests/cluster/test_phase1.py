@@ -149,7 +149,7 @@ def test_every_pinned_image_is_in_the_policy_catalog(phase1: Run) -> None:
         "docker.io/tailscale/tailscale:v1.102.3",
         "docker.io/tailscale/k8s-nameserver:v1.102.3",
         "quay.io/argoproj/argocd:v3.4.4",
-        "ghcr.io/dexidp/dex:v2.44.0",
+        "ghcr.io/dexidp/dex:v2.45.1",
         "ecr-public.aws.com/docker/library/redis:8.2.3-alpine",
         "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0",
         "ghcr.io/cloudnative-pg/postgresql:18-standard-trixie",

@@ -18,23 +18,11 @@ import pytest
 import yaml
 from phase_runner import CRDS, Run
 
+from tests.charts.chart_tools import strict
+
 KUBERNETES_VERSION = "1.35"  # minikube v1.38's default Kubernetes
 CORE_KINDS = {"Namespace", "Secret", "Service", "Ingress", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim"}
-PRESERVE = "x-kubernetes-preserve-unknown-fields"
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the CRDs are large: libyaml when available
-
-
-def strict(schema: Any) -> Any:
-    """The schema with ``additionalProperties: false`` on every object that lists its properties and does
-    not preserve unknown fields: what structural-schema pruning means for a manifest we write."""
-    if isinstance(schema, dict):
-        result = {key: strict(value) for key, value in schema.items()}
-        if "properties" in schema and not schema.get(PRESERVE) and "additionalProperties" not in schema:
-            result["additionalProperties"] = False
-        return result
-    if isinstance(schema, list):
-        return [strict(item) for item in schema]
-    return schema
 
 
 @cache

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pulumi
 import pytest
 from phase_runner import Run
 
 from components.cluster import OauthCredentials, TailscaleOperator, TailscaleOperatorArgs
+from components.cluster.tailscale_operator import oauth_client_description
 
 VERSION = "1.102.3"
 PROXY_IMAGE = f"docker.io/tailscale/tailscale:v{VERSION}"
@@ -102,3 +105,16 @@ def test_exactly_one_source_of_credentials_is_required() -> None:
         TailscaleOperator("x", TailscaleOperatorArgs(provider=provider, version=VERSION,
                                                      oauth=OauthCredentials("id", "secret"),
                                                      tailscale_provider=provider))
+
+
+def test_the_created_oauth_client_description_is_one_tailscale_accepts(phase1_created_client: Run) -> None:
+    (client,) = phase1_created_client.of_type("tailscale:index/oauthClient:OauthClient")
+    description = client["inputs"]["description"]
+    assert description == "Kubernetes operator tailscale-operator"
+    assert re.fullmatch(r"[A-Za-z0-9 -]{1,50}", description)
+
+
+@pytest.mark.parametrize("name", ["operator (main)", "x" * 31])
+def test_a_name_that_makes_a_refused_description_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="letters, digits, hyphens and spaces"):
+        oauth_client_description(name)

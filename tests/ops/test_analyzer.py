@@ -144,7 +144,7 @@ def test_render_report() -> None:
             Violation("absolute-launchagent-paths", "mandatory", "urn:a", "tilde\nsecond line"),
         ),
     )
-    text = render_report(report, stream=io.StringIO())
+    text = render_report(report, stream=io.StringIO(), verbose=True)
     lines = text.splitlines()
     assert "\033[" not in text
     assert lines[1].startswith("  MANDATORY  absolute-launchagent-paths  tilde")

@@ -33,7 +33,7 @@ def test_seeded_images_are_present() -> None:
                       "docker.io/tailscale/k8s-nameserver:v1.102.3",
                       "ghcr.io/cloudnative-pg/postgresql:18-standard-trixie",
                       "ghcr.io/cloudnative-pg/cloudnative-pg:1.30.0",
-                      "quay.io/argoproj/argocd:v3.4.4", "ghcr.io/dexidp/dex:v2.44.0",
+                      "quay.io/argoproj/argocd:v3.4.4", "ghcr.io/dexidp/dex:v2.45.1",
                       "ecr-public.aws.com/docker/library/redis:8.2.3-alpine", "lscr.io/linuxserver/transmission:4.0.6"):
         assert loaded.lookup(catalog.parse_image(reference)) is not None, reference
 
