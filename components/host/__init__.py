@@ -1,8 +1,18 @@
-"""The host side of blumeops: steps on a macOS host over SSH (HostScript), LaunchAgents, zot, minikube,
-serve entries."""
+"""The host side of blumeops: steps on a macOS host over SSH (HostStep), LaunchAgents, periodic agents, zot,
+minikube, serve entries.
+
+``HostScriptArgs`` and ``host_script`` are the former names of ``HostStep.register``: kept for callers that
+still use them, to be dropped."""
 
 from components.host.connection import Host, HostTools
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import (
+    AgentName,
+    LaunchAgent,
+    LaunchAgentArgs,
+    PeriodicAgentArgs,
+    install_file_step,
+    periodic_agent,
+)
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
 from components.host.script import HostScriptArgs, HostStep, host_script
 from components.host.serve import TailscaleServe, TailscaleServeArgs
@@ -19,10 +29,13 @@ __all__ = [
     "MetricsPaths",
     "MinikubeDockerCluster",
     "MinikubeDockerClusterArgs",
+    "PeriodicAgentArgs",
     "RegistryMirror",
     "TailscaleServe",
     "TailscaleServeArgs",
     "ZotRegistry",
     "ZotRegistryArgs",
     "host_script",
+    "install_file_step",
+    "periodic_agent",
 ]

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -52,14 +52,11 @@ class Machine:
         return self.root / "state"
 
     def host(self) -> Host:
-        tool = lambda name: str(self.bin / name)  # noqa: E731
+        # every tool of HostTools is a stub in bin/ (bash is the real one)
+        tools = {tool.name: BASH if tool.name == "bash" else str(self.bin / tool.name) for tool in fields(HostTools)}
         return Host(
             address="indri", port=22, user="tester", uid=501, home=str(self.home), host_key=FAKE_HOST_KEY,
-            tools=HostTools(
-                bash=BASH, curl=tool("curl"), docker=tool("docker"), file=tool("file"), kubectl=tool("kubectl"),
-                launchctl=tool("launchctl"), minikube=tool("minikube"), plutil=tool("plutil"),
-                tailscale=tool("tailscale"),
-            ),
+            tools=HostTools(**tools),
         )
 
     def metrics(self) -> MetricsPaths:
@@ -144,12 +141,40 @@ class Machine:
                     paths.add(str(path.relative_to(self.root)))
         return paths
 
-    def fail(self, key: str) -> None:
-        (self.state / "fail").mkdir(exist_ok=True)
-        (self.state / "fail" / key).touch()
+    def fail(self, key: str, how: str = "fail") -> None:
+        """Inject a fault into the stub call ``key`` (tool or tool-subcommand): ``fail`` every time,
+        ``once`` (the next call only) or ``hang`` (never returns)."""
+        (self.state / how).mkdir(exist_ok=True)
+        (self.state / how / key).touch()
 
-    def heal(self, key: str) -> None:
-        (self.state / "fail" / key).unlink()
+    def heal(self, key: str, how: str = "fail") -> None:
+        (self.state / how / key).unlink()
+
+
+# A tool of HostTools without a stub of its own in toolbox/ gets this one: it records the call, honours the
+# injected faults (fail/, once/, hang/ of _common.sh) and succeeds. Adding a tool to HostTools is then enough
+# for the steps that call it to run here.
+GENERIC_STUB = """#!/bin/bash
+# Generic stub (tests/host/conftest.py): records the call and honours injected faults.
+set -u
+source "$(dirname "$0")/_common.sh"
+stub_fail "${1:-}"
+"""
+
+
+def install_toolbox(bin_dir: Path) -> None:
+    for tool in TOOLBOX.iterdir():
+        if tool.name == "plutil.py":
+            # -S: no site import, so the fake starts fast
+            (bin_dir / "plutil").write_text(f"#!{sys.executable} -S\n" + tool.read_text())
+            (bin_dir / "plutil").chmod(0o755)
+        elif tool.is_file():
+            shutil.copy2(tool, bin_dir / tool.name)
+    for field in fields(HostTools):
+        stub = bin_dir / field.name
+        if field.name != "bash" and not stub.exists():
+            stub.write_text(GENERIC_STUB)
+            stub.chmod(0o755)
 
 
 @pytest.fixture
@@ -157,11 +182,5 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
     m = Machine(tmp_path)
     for directory in (m.home, m.bin, m.state, tmp_path / "tmp"):
         directory.mkdir()
-    for tool in TOOLBOX.iterdir():
-        if tool.name == "plutil.py":
-            # -S: no site import, so the fake starts fast
-            (m.bin / "plutil").write_text(f"#!{sys.executable} -S\n" + tool.read_text())
-            (m.bin / "plutil").chmod(0o755)
-        elif tool.is_file():
-            shutil.copy2(tool, m.bin / tool.name)
+    install_toolbox(m.bin)
     yield m
