@@ -12,10 +12,12 @@ umask 022
 readonly BLUMEOPS_QUICK=60 BLUMEOPS_CHANGE=300 BLUMEOPS_LONG=1800
 # die exits the whole step, also from inside $(...) or a pipeline: a subshell's die signals the step's shell.
 trap 'exit 1' TERM
+# fd 9: the step's own stderr, for messages that must not vanish into a caller's 2>/dev/null.
+exec 9>&2
 
 log() { printf 'blumeops[%s]: %s\n' "$STEP" "$*" >&2; }
 die() {
-  printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&2
+  printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&9
   if ((BASH_SUBSHELL > 0)); then
     kill -TERM "$$" 2>/dev/null || true
   fi
@@ -42,36 +44,38 @@ blumeops_tmpdir() {
   printf '%s' "$dir"
 }
 
-# bounded SECONDS COMMAND [ARG...]: run COMMAND with stdin from /dev/null (never the step's own stdin),
-# killed when it outlives SECONDS (status 124, with a message). bash 3.2 safe: macOS has no `timeout`.
-# A COMMAND given by absolute path that is not executable stops the step: the tool is missing.
+# bounded SECONDS COMMAND [ARG...]: run COMMAND with stdin from /dev/null (never the step's own stdin); when
+# it outlives SECONDS it is killed and the step stops (a call that did not answer is never read as "no").
+# bash 3.2 safe: macOS has no `timeout`. A COMMAND given by absolute path that is not executable stops the
+# step: the tool is missing.
 bounded() {
   local limit=$1 pid watchdog status=0 fired=0
   shift
   if [[ "$1" == /* && ! -x "$1" ]]; then
     die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
   fi
-  "$@" </dev/null &
+  "$@" </dev/null 9>&- &
   pid=$!
   (
-    sleeper=""
-    trap '[[ -z "$sleeper" ]] || kill "$sleeper" 2>/dev/null; exit 0' TERM
+    code=0 sleeper=""
+    trap '[[ -z "$sleeper" ]] || kill "$sleeper" 2>/dev/null; exit "$code"' TERM
     sleep "$limit" &
     sleeper=$!
     wait "$sleeper"
-    sleeper=""
     kill -TERM "$pid" 2>/dev/null || exit 0
-    sleep 2
+    code=3
+    sleep 2 &
+    sleeper=$!
+    wait "$sleeper"
     kill -KILL "$pid" 2>/dev/null || true
     exit 3
-  ) </dev/null >/dev/null 2>&1 &
+  ) </dev/null >/dev/null 2>&1 9>&- &
   watchdog=$!
   wait "$pid" || status=$?
   kill -TERM "$watchdog" 2>/dev/null || true
   wait "$watchdog" || fired=$?
   if ((fired == 3)); then
-    log "\`$*\` did not finish within ${limit}s: killed"
-    return 124
+    die "\`$*\` did not finish within ${limit}s: killed; nothing was decided on its answer, the next run retries"
   fi
   return "$status"
 }
