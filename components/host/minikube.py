@@ -100,8 +100,8 @@ class MinikubeDockerClusterArgs:
     kubeconfig: pulumi.Output[str] | None = field(default=None)
     # seconds between the (at most three) `minikube status` reads when one gives no known state
     status_retry_delay_seconds: int = 5
-    # Pulumi's timeout of the cluster step (a first start pulls the kicbase image and every addon)
-    cluster_timeout_minutes: int = 40
+    # Pulumi's timeout of the cluster step: above the bounds of a legacy delete plus a first start (30 min each)
+    cluster_timeout_minutes: int = 70
 
     def __post_init__(self) -> None:
         disk_size_mb(self.disk_size)

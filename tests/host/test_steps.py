@@ -237,3 +237,21 @@ def test_host_tools_are_a_table_the_stubs_follow(machine: Machine) -> None:
         if tool.name != "bash":
             assert (machine.bin / tool.name).exists(), tool.name
 
+
+
+def test_every_command_of_the_plan_registers_with_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole indri plan (phase 1) built with the real Command wrapped: every host step carries
+    customTimeouts, the cluster step the long one (above the sum of its in-script bounds)."""
+    real = host_script_module.command.remote.Command
+    seen: dict[str, Any] = {}
+
+    def recording(name: str, **kwargs: Any) -> Any:
+        seen[name] = kwargs["opts"].custom_timeouts
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(host_script_module.command.remote, "Command", recording)
+    plan = build_plan(load_stack("indri", "1"))
+    assert len(seen) >= 13 and set(seen) == {step["name"] for step in _commands(plan)}
+    for name, timeouts in seen.items():
+        expected = "70m" if name == "minikube-cluster" else "10m"
+        assert (timeouts.create, timeouts.update, timeouts.delete) == (expected,) * 3, name

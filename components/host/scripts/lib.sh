@@ -9,7 +9,7 @@ umask 022
 # CHANGE: a change (launchctl bootstrap/bootout, tailscale serve, minikube cp/ssh/status, zot verify);
 # LONG: minikube start and delete (a first start pulls the kicbase image). A step uses some of them.
 # shellcheck disable=SC2034
-readonly BLUMEOPS_QUICK=60 BLUMEOPS_CHANGE=300 BLUMEOPS_LONG=1800
+readonly BLUMEOPS_QUICK=60 BLUMEOPS_CHANGE=120 BLUMEOPS_LONG=1800
 # die exits the whole step, also from inside $(...) or a pipeline: a subshell's die signals the step's shell.
 trap 'exit 1' TERM
 # fd 9: the step's own stderr, for messages that must not vanish into a caller's 2>/dev/null.
