@@ -92,6 +92,24 @@ echo "still reading the script"
     assert result.stdout == "status 7\nstill reading the script\n"
 
 
+def test_bounded_tells_a_timeout_from_a_failure_every_time(machine: Machine) -> None:
+    """Repeated, so that a race between the watchdog and the step's shell would show: a quick command is
+    never reported as timed out, a hanging one always is (and stops the step)."""
+    lib = "readonly STEP=bounded-test\n" + library_for("bounded")
+    quick_runs = lib + """
+for i in $(seq 1 30); do
+  status=0
+  bounded 5 false || status=$?
+  printf 'quick %s\\n' "$status"
+done
+"""
+    assert machine.run_text(quick_runs, "create").stdout.splitlines() == ["quick 1"] * 30
+    for _ in range(4):
+        result = machine.run_text(lib + "bounded 1 sleep 30\necho survived\n", "create", check=False)
+        assert result.returncode == 1 and "survived" not in result.stdout
+        assert "`sleep 30` did not finish within 1s: killed" in result.stderr
+
+
 # ---- transient errors never mutate --------------------------------------------------------------------
 
 

@@ -57,13 +57,15 @@ bounded() {
   "$@" </dev/null 9>&- &
   pid=$!
   (
+    # no errexit here: a kill of a sleep that already ended must not end the watchdog with another status
+    set +e
     code=0 sleeper=""
-    trap '[[ -z "$sleeper" ]] || kill "$sleeper" 2>/dev/null; exit "$code"' TERM
+    trap 'kill "$sleeper" 2>/dev/null; exit "$code"' TERM
     sleep "$limit" &
     sleeper=$!
     wait "$sleeper"
+    code=3 # before the kill: the step's shell stops this watchdog as soon as the command is gone
     kill -TERM "$pid" 2>/dev/null || exit 0
-    code=3
     sleep 2 &
     sleeper=$!
     wait "$sleeper"
