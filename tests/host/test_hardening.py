@@ -273,6 +273,17 @@ cat "$(serve_status_file)"
     assert not (machine.state / "serve/svc:registry").exists()
 
 
+def test_a_cut_off_serve_status_changes_nothing(machine: Machine) -> None:
+    create_zot(machine)
+    tailscale = machine.bin / "tailscale"
+    cut_off = "status)\n  stub_fail status\n  printf '{\"Services\": {'; exit 0\n"
+    tailscale.write_text(tailscale.read_text().replace("status)\n  stub_fail status\n", cut_off))
+    calls = len(machine.calls())
+    result = machine.run(machine.zot_args().serve().step("zot-serve-entry"), check=False)
+    assert result.returncode != 0 and "no whole JSON object" in result.stderr
+    assert machine.mutating_calls(since=calls) == []
+
+
 # ---- scratch files -------------------------------------------------------------------------------------
 
 

@@ -262,6 +262,9 @@ serve_status_file() {
   status="$(blumeops_tmpdir)/serve-status.json"
   bounded "$BLUMEOPS_QUICK" "$TAILSCALE" serve status --json >"$status" ||
     die "\`tailscale serve status --json\` failed: is Tailscale running and logged in on this host?"
+  # a cut-off answer (a full scratch disk) must not read as "no serve entry": it would lead to a change
+  [[ "$(tr -d ' \t\r\n' <"$status" | head -c 1)" == "{" && "$(tr -d ' \t\r\n' <"$status" | tail -c 1)" == "}" ]] ||
+    die "\`tailscale serve status --json\` gave no whole JSON object (is ${TMPDIR:-/tmp} full?); nothing changed"
   printf '%s' "$status"
 }
 
