@@ -17,7 +17,7 @@ exec 9>&2
 
 log() { printf 'blumeops[%s]: %s\n' "$STEP" "$*" >&2; }
 die() {
-  printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&9
+  { printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&9; } 2>/dev/null || printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&2
   if ((BASH_SUBSHELL > 0)); then
     kill -TERM "$$" 2>/dev/null || true
   fi
