@@ -97,7 +97,8 @@ ensure_dir() {
 # was at PATH before it first wrote there (PATH.orig). Kept in ~/.blumeops/adopted, never beside PATH
 # (launchd would read a second plist in ~/Library/LaunchAgents; file sync would copy it into the node).
 adoption_record() {
-  local name=${1//\//%} home=${HOME:-}
+  local name=${1//[%]/%25} home=${HOME:-}
+  name=${name//\//%2F}
   [[ -n "$home" ]] || home=$(cd ~ && pwd) || die "cannot find this user's home directory"
   printf '%s/.blumeops/adopted/%s' "$home" "$name"
 }
