@@ -20,7 +20,9 @@ from phases.p0_foundation import K8S_API_SERVE_AGENT, MINIKUBE_METRICS_AGENT, ZO
 from phases.settings import SPEC_BY_KEY
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
-BASH = shutil.which("bash") or "/bin/bash"
+# The bash the steps run under here; BLUMEOPS_TEST_BASH points the whole suite at another one (a bash 3.2
+# built from source, as macOS's /bin/bash is 3.2).
+BASH = os.environ.get("BLUMEOPS_TEST_BASH") or shutil.which("bash") or "/bin/bash"
 FAKE_HOST_KEY = str(SPEC_BY_KEY["indri.hostKey"].stand_in)
 # Calls that change the machine; a second run of a step must make none of them.
 MUTATING = (
