@@ -293,3 +293,18 @@ def test_the_serve_agent_leaves_no_scratch_files(machine: Machine) -> None:
     for _ in range(3):
         machine.run_text(Path(args.api_serve_script_path).read_text(), "agent")
     assert list((machine.root / "tmp").iterdir()) == []
+
+
+def test_delete_leaves_a_file_the_program_did_not_write(machine: Machine) -> None:
+    """Written by someone else after the step's create (no adoption record, other content): kept."""
+    args = machine.zot_args()
+    step = args.metrics_script_step("zot-metrics-script")
+    machine.run(step)
+    path = Path(args.metrics_script_path)
+    (machine.home / ".blumeops/adopted").joinpath(str(path).replace("/", "%2F") + ".managed").unlink()
+    path.write_text("#!/bin/bash\necho theirs\n")
+    result = machine.run(step, "delete")
+    assert path.read_text() == "#!/bin/bash\necho theirs\n" and "left" in result.stderr
+    path.write_text(args.metrics_script() + "\n")  # what an earlier version of the program wrote: removed
+    machine.run(step, "delete")
+    assert not path.exists()

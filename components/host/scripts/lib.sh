@@ -140,6 +140,16 @@ is_adopted() {
   [[ -e "$(adoption_record "$1").managed" ]]
 }
 
+# release_own_file PATH TEXT: release_file PATH when the program wrote it (adopted, or holding exactly TEXT,
+# as a version of the program from before adoption records wrote it); any other file there is left alone.
+release_own_file() {
+  if is_adopted "$1" || same_content "$1" "$2"; then
+    release_file "$1"
+  elif [[ -e "$1" || -L "$1" ]]; then
+    log "left $1 alone: blumeops did not write it"
+  fi
+}
+
 # staged_path PATH: where stage_file puts the next version of PATH (same directory, so mv is a rename;
 # same extension, so tools that pick a parser by extension read it right).
 staged_path() {

@@ -7,7 +7,7 @@
 #         install) is backed up first (adopt_file); without credentials configured, a credentials file the
 #         program did not write is left alone.
 # delete: remove config.json, the credentials file and the marker, putting back the files of a pre-existing
-#         install; remove the data and config directories if empty (the image cache is kept: remove
+#         install (a file the program did not write is left alone); remove the data and config directories if empty (the image cache is kept: remove
 #         ZOT_DATA_DIR by hand to drop it).
 # Preamble: ZOT_BINARY ZOT_CONFIG_PATH ZOT_CONFIG ZOT_DATA_DIR CREDENTIALS_PATH CREDENTIALS_JSON (secret,
 #           empty without credentials) FILE_TOOL BUILD_HINT (how to build zot on this host; may be empty)
@@ -55,9 +55,9 @@ step_create() {
 }
 
 step_delete() {
-  release_file "$ZOT_CONFIG_PATH"
-  if is_adopted "$CREDENTIALS_PATH" || [[ -n "$CREDENTIALS_JSON" ]]; then
-    release_file "$CREDENTIALS_PATH"
+  release_own_file "$ZOT_CONFIG_PATH" "$ZOT_CONFIG"
+  if [[ -n "$CREDENTIALS_JSON" ]] || is_adopted "$CREDENTIALS_PATH"; then
+    release_own_file "$CREDENTIALS_PATH" "$CREDENTIALS_JSON"
   fi
   rm -f "$(restart_marker "$ZOT_CONFIG_PATH")" || die "cannot remove zot's restart marker"
   remove_empty_dir "$(dirname "$ZOT_CONFIG_PATH")"
