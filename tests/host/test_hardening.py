@@ -4,7 +4,10 @@ a transient error, a failed sub-step, files the program did not write, JSON hold
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 
 from components.host.minikube import MANAGED_MARK
 from components.host.script import library_for
-from tests.host.conftest import UPSTREAMS, Machine
+from tests.host.conftest import BASH, UPSTREAMS, Machine
 from tests.host.test_minikube_scripts import create_cluster, write_profile
 from tests.host.test_zot_scripts import create_zot, delete_zot
 
@@ -308,3 +311,31 @@ def test_delete_leaves_a_file_the_program_did_not_write(machine: Machine) -> Non
     path.write_text(args.metrics_script() + "\n")  # what an earlier version of the program wrote: removed
     machine.run(step, "delete")
     assert not path.exists()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGHUP", "SIGTERM", "SIGINT"])
+def test_a_step_killed_mid_run_leaves_no_scratch_and_the_next_run_completes(machine: Machine,
+                                                                            signal_name: str) -> None:
+    """Killed while a call hangs (the SSH session went away): the step ends at the latest when that call's
+    bound ends (bash runs a trap only once the command substitution it waits for is done), removes its
+    scratch files, and the next run completes."""
+    create_zot(machine)
+    machine.fail("tailscale-status", how="hang")
+    step = machine.zot_args().serve().step("zot-serve-entry")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "STUB_STATE": str(machine.state),
+           "TMPDIR": str(machine.root / "tmp"), "HOME": str(machine.home), "LANG": "C"}
+    script = machine.root / "step.sh"
+    script.write_text(quick(step.render()))
+    with script.open() as stdin:
+        process = subprocess.Popen([BASH, "-euo", "pipefail", "-s", "--", "create"], stdin=stdin,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.monotonic() + 10
+    while not list((machine.root / "tmp").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list((machine.root / "tmp").iterdir()), "the step never reached its scratch directory"
+    process.send_signal(getattr(signal, signal_name))
+    process.communicate(timeout=15)
+    assert process.returncode != 0
+    assert list((machine.root / "tmp").iterdir()) == []
+    machine.heal("tailscale-status", how="hang")
+    machine.run(step)

@@ -11,7 +11,9 @@ umask 022
 # shellcheck disable=SC2034
 readonly BLUMEOPS_QUICK=60 BLUMEOPS_CHANGE=120 BLUMEOPS_LONG=1800
 # die exits the whole step, also from inside $(...) or a pipeline: a subshell's die signals the step's shell.
-trap 'exit 1' TERM
+# A step killed from outside (SSH session gone: HUP; Pulumi cancelled: INT/TERM) exits the same way, so the
+# EXIT trap still removes its scratch and staged files.
+trap 'exit 1' TERM HUP INT
 # fd 9: the step's own stderr, for messages that must not vanish into a caller's 2>/dev/null.
 exec 9>&2
 
