@@ -153,15 +153,33 @@ class Machine:
         (self.state / how / key).unlink()
 
 
-# A tool of HostTools without a stub of its own in toolbox/ gets this one: it records the call, honours the
-# injected faults (fail/, once/, hang/ of _common.sh) and succeeds. Adding a tool to HostTools is then enough
-# for the steps that call it to run here.
-GENERIC_STUB = """#!/bin/bash
-# Generic stub (tests/host/conftest.py): records the call and honours injected faults.
-set -u
-source "$(dirname "$0")/_common.sh"
-stub_fail "${1:-}"
-"""
+# The stubs that fit in a few lines, as one table (tool -> what it does after recording the call and
+# honouring the injected faults of _common.sh: fail/, once/, hang/). Every other tool of HostTools that
+# has no stub of its own in toolbox/ gets the empty behaviour (succeed): adding a tool to HostTools is then
+# enough for the steps that call it to run here.
+SIMPLE_STUBS: dict[str, str] = {
+    # every file is an arm64 Mach-O binary unless $STUB_STATE/zot-arch says otherwise
+    "file": 'echo "Mach-O 64-bit executable $(cat "$S/zot-arch" 2>/dev/null || echo arm64)"',
+    # zot answers on localhost:5050 while its agent is loaded
+    "curl": """url=${!#}
+if [[ "$url" == http://localhost:5050/* && -f "$S/launchd/mcquack.eblume.zot" ]]; then echo '{}'; exit 0; fi
+echo "curl: (7) Failed to connect to $url" >&2
+exit 7""",
+    # the zot binary: `verify <file>` accepts a JSON config with a distSpecVersion
+    "zot": """case "$1" in
+verify)
+  if grep -q '"distSpecVersion"' "$2"; then echo '{"level":"info","message":"config file is valid"}'; exit 0; fi
+  echo "Error: invalid config file" >&2
+  exit 1
+  ;;
+*) echo "stub zot: unsupported $*" >&2; exit 64 ;;
+esac""",
+}
+
+
+def stub_text(tool: str, body: str) -> str:
+    return (f"#!/bin/bash\n# Stub {tool} (tests/host/conftest.py SIMPLE_STUBS)\nset -u\n"
+            f'source "$(dirname "$0")/_common.sh"\nstub_fail "${{1:-}}"\n{body}\n')
 
 
 def install_toolbox(bin_dir: Path) -> None:
@@ -172,10 +190,11 @@ def install_toolbox(bin_dir: Path) -> None:
             (bin_dir / "plutil").chmod(0o755)
         elif tool.is_file():
             shutil.copy2(tool, bin_dir / tool.name)
-    for field in fields(HostTools):
-        stub = bin_dir / field.name
-        if field.name != "bash" and not stub.exists():
-            stub.write_text(GENERIC_STUB)
+    wanted = {field.name: "" for field in fields(HostTools) if field.name != "bash"} | SIMPLE_STUBS
+    for name, body in wanted.items():
+        stub = bin_dir / name
+        if not stub.exists():
+            stub.write_text(stub_text(name, body))
             stub.chmod(0o755)
 
 
