@@ -240,3 +240,35 @@ def test_a_full_disk_under_the_mirrors_leaves_the_node_copy_pending(machine: Mac
     filler.unlink()
     machine.run(moved.cluster_step("minikube-cluster"))
     assert "mirror.gcr.io" in node.read_text()
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_no_backup_no_write_a_file_the_program_did_not_write_stays(machine: Machine, mounts: Mounts,
+                                                                   fault: str) -> None:
+    """The backup of a pre-existing file (~/.blumeops/adopted) cannot be written: the step stops before it
+    touches that file; once there is room the next run backs it up, writes, and delete puts it back."""
+    agent = machine.zot_args().agent()
+    plist = Path(agent.plist_path)
+    plist.parent.mkdir(parents=True)
+    theirs = "<?xml version='1.0'?><plist><dict><key>Label</key><string>theirs</string></dict></plist>\n"
+    plist.write_text(theirs)
+    records = machine.home / ".blumeops/adopted"
+    records.mkdir(parents=True)
+    if fault == "full":
+        mounts.full_tmpfs(records)
+        filler = mounts.fill(records)
+    else:
+        mounts.read_only(records)
+    result = machine.run(agent.step("zot-agent-install"), check=False)
+    assert result.returncode != 0, result.stderr
+    assert "ERROR: cannot back up" in result.stderr and "nothing changed" in result.stderr, result.stderr
+    assert plist.read_text() == theirs
+    assert machine.mutating_calls() == []
+    if fault == "full":
+        filler.unlink()
+    else:
+        mounts.release(records)
+    machine.run(agent.step("zot-agent-install"))
+    assert plist.read_text() == agent.plist() + "\n"
+    machine.run(agent.step("zot-agent-install"), "delete")
+    assert plist.read_text() == theirs
