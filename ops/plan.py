@@ -40,6 +40,7 @@ from typing import Any
 import yaml
 
 import phases as phase_engine
+from components.host.script import reviewable
 from ops import analyzer, charts, charts_render, harness, wire
 from ops.stack import ROOT, StackConfig
 
@@ -231,10 +232,23 @@ def _k8s_path(resource: Mapping[str, Any]) -> str | None:
     return f"k8s/{namespace}/{kind.lower()}-{name}.yaml"
 
 
+def _host_scripts(plan: Plan) -> dict[str, str]:
+    """Each host step's script as it is sent (the command's recorded stdin), secrets shown as placeholders."""
+    scripts: dict[str, str] = {}
+    for record in plan.run.registrations if plan.run is not None else ():
+        stdin = record.wire_inputs.get("stdin") if record.type == "command:remote:Command" else None
+        if isinstance(stdin, dict) and stdin.get(harness.SIG_KEY) == harness.SECRET_SIG:
+            stdin = stdin.get("value")
+        if isinstance(stdin, str):
+            scripts[f"host/scripts/{record.name}.sh"] = reviewable(stdin)
+    return scripts
+
+
 def render_artifacts(plan: Plan, cache: Path | None = MANIFEST_CACHE) -> dict[str, str]:
-    """What a reviewer reads: every file a component renders for a machine, every Kubernetes object."""
+    """What a reviewer reads: every host step's script, every file a component renders for a machine, every
+    Kubernetes object."""
     manifests = ManifestCache(cache)
-    artifacts: dict[str, str] = {}
+    artifacts: dict[str, str] = _host_scripts(plan)
     owners: dict[str, str] = {}  # Kubernetes object artifact -> the URN that writes it
     for resource in plan.resources:
         files = resource["inputs"].get("artifacts")

@@ -1,5 +1,8 @@
-"""The host side of blumeops: steps on a macOS host over SSH (HostScript), LaunchAgents, zot, minikube,
-serve entries."""
+"""The host side of blumeops: steps on a macOS host over SSH (HostStep), LaunchAgents, periodic agents, zot,
+minikube, serve entries.
+
+``HostScriptArgs`` and ``host_script`` are the former names of ``HostStep.register``: kept for callers that
+still use them, to be dropped."""
 
 from components.host.borgmatic import (
     Borgmatic,
@@ -10,7 +13,14 @@ from components.host.borgmatic import (
     Retention,
 )
 from components.host.connection import Host, HostTools
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs
+from components.host.launch_agent import (
+    AgentName,
+    LaunchAgent,
+    LaunchAgentArgs,
+    PeriodicAgentArgs,
+    install_file_step,
+    periodic_agent,
+)
 from components.host.minikube import MinikubeDockerCluster, MinikubeDockerClusterArgs
 from components.host.postgres_import import LegacyDatabaseImport, LegacyDatabaseImportArgs, PostgresEndpoint
 from components.host.retire import (
@@ -45,6 +55,7 @@ __all__ = [
     "MetricsPaths",
     "MinikubeDockerCluster",
     "MinikubeDockerClusterArgs",
+    "PeriodicAgentArgs",
     "PostgresEndpoint",
     "RecentBorgmaticArchive",
     "RegistryMirror",
@@ -55,4 +66,6 @@ __all__ = [
     "ZotRegistry",
     "ZotRegistryArgs",
     "host_script",
+    "install_file_step",
+    "periodic_agent",
 ]

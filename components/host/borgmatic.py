@@ -307,8 +307,8 @@ class BorgmaticArgs:
 
 class Borgmatic(pulumi.ComponentResource):
     """Puts borgmatic's configuration on the host: ``config_path`` (0600, directory 0700; validated with
-    ``borgmatic config validate`` before it replaces the previous one, which is kept once as
-    ``<config>.before-blumeops``), the borgmatic role's lines in a marked block at the top of ``~/.pgpass``
+    ``borgmatic config validate`` before it replaces the previous one, which is kept once in
+    ``~/.blumeops/adopted``), the borgmatic role's lines in a marked block at the top of ``~/.pgpass``
     (0600), the LaunchAgent ``agent_name`` (``borgmatic create prune compact`` on ``schedule``) and the metrics
     agent writing ``borgmatic.prom`` (borgmatic_up, last archive time and sizes) every hour.
 

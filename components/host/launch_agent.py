@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 
 from components.host.connection import Host
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 
 LAUNCH_AGENT_TYPE = "blumeops:host:LaunchAgent"
 CALENDAR_KEYS = frozenset({"Minute", "Hour", "Day", "Weekday", "Month"})
@@ -179,9 +179,11 @@ class LaunchAgent(pulumi.ComponentResource):
     """Puts ``~/Library/LaunchAgents/<label>.plist`` on the host (written by its absolute path) and loads it
     in ``gui/<uid>``; reloads it (bootout + bootstrap) only when the plist changed, restarts it
     (``kickstart -k``) when a step it depends on left one of ``restart_markers``, and retries a failed
-    reload or restart on the next run.
+    reload or restart on the next run. A plist that was at that path before the program first wrote it (a
+    pre-existing install under the same label) is backed up first.
 
-    Undo: deleting it boots the job out and removes the plist (``<name>-install``'s delete).
+    Undo: deleting it boots the job out and removes the plist (``<name>-install``'s delete); a backed-up
+    plist is put back and loaded again.
     """
 
     def __init__(self, name: str, args: LaunchAgentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -203,10 +205,7 @@ class LaunchAgent(pulumi.ComponentResource):
                 "startCalendarInterval": (
                     dict(args.start_calendar_interval) if args.start_calendar_interval is not None else None
                 ),
-                "artifacts": {
-                    f"host/launchagents/{args.label}.plist": args.plist() + "\n",
-                    f"host/scripts/{step.name}.sh": step.render(),
-                },
+                "artifacts": {f"host/launchagents/{args.label}.plist": args.plist() + "\n"},
             },
             opts,
         )
@@ -215,12 +214,54 @@ class LaunchAgent(pulumi.ComponentResource):
         secrets: dict[str, pulumi.Output[str]] = {}
         if isinstance(args.restart_signal, pulumi.Output):
             secrets["RESTART_SIGNAL"] = pulumi.Output.secret(args.restart_signal)
-        self.install = host_script(
-            step.name,
-            HostScriptArgs(host=args.host, step=step, secret_values=secrets, identity=(args.label,)),
-            pulumi.ResourceOptions(parent=self),
+        self.install = step.register(
+            args.host, secret_values=secrets, identity=(args.label,), opts=pulumi.ResourceOptions(parent=self)
         )
         self.register_outputs({"label": args.label, "plistPath": args.plist_path})
+
+
+def install_file_step(name: str, path: str, content: str, mode: str = "0755") -> HostStep:
+    """The step that puts ``content`` at ``path`` (scripts/install-file.sh); its delete removes it again."""
+    return HostStep(name, "install-file", {"FILE_PATH": path, "FILE_MODE": mode, "FILE_CONTENT": content})
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodicAgentArgs:
+    """A script of ``scripts/`` (its ``step_agent``), installed at ``script_path`` and run by the LaunchAgent
+    ``agent_name`` as ``<bash> <script_path> agent`` every ``interval_seconds`` (and at load)."""
+
+    host: Host
+    agent_name: AgentName
+    script: HostStep  # rendered into the installed file; its name is only used in the script's messages
+    script_path: str
+    log_dir: str
+    interval_seconds: int = 60
+    environment_variables: Mapping[str, str] = field(default_factory=dict)
+
+    def install_step(self, name: str) -> HostStep:
+        return install_file_step(name, self.script_path, self.script.render())
+
+    def agent(self) -> LaunchAgentArgs:
+        return LaunchAgentArgs(
+            host=self.host,
+            label=self.agent_name.label,
+            program_arguments=(self.host.tools.bash, self.script_path, "agent"),
+            environment_variables=self.environment_variables,
+            standard_out_path=self.agent_name.out_log(self.log_dir),
+            standard_error_path=self.agent_name.err_log(self.log_dir),
+            run_at_load=True,
+            keep_alive=False,
+            start_interval=self.interval_seconds,
+        )
+
+
+def periodic_agent(
+    name: str, args: PeriodicAgentArgs, parent: pulumi.Resource, depends_on: Sequence[pulumi.Resource] = (),
+) -> tuple[Any, LaunchAgent]:
+    """The step ``<name>-script`` installing the script, then the LaunchAgent ``name`` running it, loaded
+    only once the script (and ``depends_on``) is in place. Undo: both deletes."""
+    install = args.install_step(f"{name.removesuffix('-agent')}-script")
+    return scripted_agent(name, args.host, install, args.script_path, args.agent(), parent, depends_on)
 
 
 def scripted_agent(
@@ -234,10 +275,6 @@ def scripted_agent(
 ) -> tuple[Any, LaunchAgent]:
     """A script installed at ``script_path`` on ``host`` (step ``install``), then the LaunchAgent ``name``
     that runs it, loaded only once the script (and ``depends_on``) is in place. Undo: both deletes."""
-    script = host_script(
-        install.name,
-        HostScriptArgs(host=host, step=install, identity=(script_path,)),
-        pulumi.ResourceOptions(parent=parent),
-    )
+    script = install.register(host, identity=(script_path,), opts=pulumi.ResourceOptions(parent=parent))
     loaded = LaunchAgent(name, agent, pulumi.ResourceOptions(parent=parent, depends_on=[script, *depends_on]))
     return script, loaded

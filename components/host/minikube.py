@@ -11,9 +11,15 @@ from typing import Any
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import AgentName, LaunchAgentArgs, scripted_agent
+from components.host.launch_agent import (
+    AgentName,
+    LaunchAgentArgs,
+    PeriodicAgentArgs,
+    install_file_step,
+    periodic_agent,
+)
 from components.host.metrics import MINIKUBE_GAUGES, preamble
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 from components.host.zot import MetricsPaths, RegistryMirror
 
 CLUSTER_TYPE = "blumeops:host:MinikubeDockerCluster"
@@ -93,9 +99,16 @@ class MinikubeDockerClusterArgs:
     # A kubeconfig given in settings (previews from a machine that cannot reach the host): used instead of
     # the one the kubeconfig step reads.
     kubeconfig: pulumi.Output[str] | None = field(default=None)
+    # seconds between the (at most three) `minikube status` reads when one gives no known state
+    status_retry_delay_seconds: int = 5
+    # Pulumi's timeout of the cluster step: above the bounds of a legacy delete plus a first start (30 min each)
+    cluster_timeout_minutes: int = 70
 
     def __post_init__(self) -> None:
         disk_size_mb(self.disk_size)
+        if self.status_retry_delay_seconds < 0 or self.cluster_timeout_minutes <= 0:
+            raise ValueError("MinikubeDockerCluster: status_retry_delay_seconds must be >= 0 and "
+                             "cluster_timeout_minutes > 0")
         if self.api_hostname not in self.apiserver_names:
             raise ValueError(f"MinikubeDockerCluster: {self.api_hostname} must be among the apiserver names "
                              "(the API server's certificate must name it for TCP passthrough)")
@@ -145,6 +158,7 @@ class MinikubeDockerClusterArgs:
             "MINIKUBE": self.host.tools.minikube,
             "DOCKER": self.host.tools.docker,
             "PLUTIL": self.host.tools.plutil,
+            "STATUS_RETRY_DELAY": self.status_retry_delay_seconds,
         }
         mirrors = self.mirrors()
         variables["MIRROR_COUNT"] = len(mirrors)
@@ -177,7 +191,7 @@ class MinikubeDockerClusterArgs:
         return f"{self.metrics.script_dir}/minikube-metrics"
 
     def install_step(self, name: str, path: str, content: str) -> HostStep:
-        return HostStep(name, "install-file", {"FILE_PATH": path, "FILE_MODE": "0755", "FILE_CONTENT": content})
+        return install_file_step(name, path, content)
 
     def kubeconfig_step(self, name: str) -> HostStep:
         return HostStep(
@@ -191,7 +205,7 @@ class MinikubeDockerClusterArgs:
             },
         )
 
-    def metrics_script(self) -> str:
+    def metrics_script_step(self) -> HostStep:
         return HostStep(
             "minikube-metrics",
             "minikube-metrics",
@@ -205,35 +219,30 @@ class MinikubeDockerClusterArgs:
                 "TEXTFILE": f"{self.metrics.textfile_dir}/minikube.prom",
                 **preamble(MINIKUBE_GAUGES),
             },
-        ).render()
+        )
 
-    def _agent_environment(self) -> dict[str, str]:
+    def metrics_script(self) -> str:
+        return self.metrics_script_step().render()
+
+    def _periodic(self, name: AgentName, script: HostStep, path: str) -> PeriodicAgentArgs:
         # minikube and docker read ~/.minikube and ~/.docker; minikube runs `docker` by name.
-        return {"HOME": self.host.home, "PATH": self.host.tools.search_path()}
+        environment = {"HOME": self.host.home, "PATH": self.host.tools.search_path()}
+        return PeriodicAgentArgs(self.host, name, script, path, self.metrics.log_dir,
+                                 environment_variables=environment)
+
+    def api_serve_job(self) -> PeriodicAgentArgs:
+        """The agent that re-points svc:k8s at the API server's current host port every 60 s."""
+        return self._periodic(self.api_serve_agent_name, self.api_serve_script(), self.api_serve_script_path)
+
+    def metrics_job(self) -> PeriodicAgentArgs:
+        """The agent that writes the minikube gauges every 60 s."""
+        return self._periodic(self.metrics_agent_name, self.metrics_script_step(), self.metrics_script_path)
 
     def api_serve_agent(self) -> LaunchAgentArgs:
-        return LaunchAgentArgs(
-            host=self.host,
-            label=self.api_serve_agent_name.label,
-            program_arguments=(self.host.tools.bash, self.api_serve_script_path, "agent"),
-            environment_variables=self._agent_environment(),
-            standard_out_path=self.api_serve_agent_name.out_log(self.metrics.log_dir),
-            standard_error_path=self.api_serve_agent_name.err_log(self.metrics.log_dir),
-            run_at_load=True,
-            start_interval=60,
-        )
+        return self.api_serve_job().agent()
 
     def metrics_agent(self) -> LaunchAgentArgs:
-        return LaunchAgentArgs(
-            host=self.host,
-            label=self.metrics_agent_name.label,
-            program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
-            environment_variables=self._agent_environment(),
-            standard_out_path=self.metrics_agent_name.out_log(self.metrics.log_dir),
-            standard_error_path=self.metrics_agent_name.err_log(self.metrics.log_dir),
-            run_at_load=True,
-            start_interval=60,
-        )
+        return self.metrics_job().agent()
 
 
 class MinikubeDockerCluster(pulumi.ComponentResource):
@@ -254,17 +263,9 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
         cluster_step = args.cluster_step(f"{name}-cluster")
         serve_step = args.api_serve_script(f"{name}-api-serve")
         kubeconfig_step = args.kubeconfig_step(f"{name}-kubeconfig")
-        serve_script = args.api_serve_script().render()
-        metrics_script = args.metrics_script()
-        serve_install = args.install_step(f"{name}-api-serve-script", args.api_serve_script_path, serve_script)
-        metrics_install = args.install_step(f"{name}-metrics-script", args.metrics_script_path, metrics_script)
         artifacts: dict[str, str] = {
             f"host/containerd/certs.d/{registry}/hosts.toml": toml for registry, toml in args.mirrors().items()
         }
-        for step in (cluster_step, serve_step, kubeconfig_step, serve_install, metrics_install):
-            artifacts[f"host/scripts/{step.name}.sh"] = step.render()
-        artifacts["host/bin/k8s-api-serve"] = serve_script
-        artifacts["host/bin/minikube-metrics"] = metrics_script
         props: dict[str, Any] = {
             "profile": args.profile,
             "driver": DRIVER,
@@ -282,35 +283,27 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             "artifacts": artifacts,
         }
         super().__init__(CLUSTER_TYPE, name, props, opts)
-        self.cluster = host_script(
-            cluster_step.name,
-            HostScriptArgs(host=args.host, step=cluster_step, identity=(args.profile,)),
-            pulumi.ResourceOptions(parent=self, protect=True),
+        self.cluster = cluster_step.register(
+            args.host, identity=(args.profile,), timeout_minutes=args.cluster_timeout_minutes,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         serve_depends: list[pulumi.Resource] = [self.cluster]
         if args.tailscale_service is not None:
             serve_depends.append(args.tailscale_service)
-        self.api_serve = host_script(
-            serve_step.name,
-            HostScriptArgs(host=args.host, step=serve_step, identity=(args.service,)),
-            pulumi.ResourceOptions(parent=self, depends_on=serve_depends),
+        self.api_serve = serve_step.register(
+            args.host, identity=(args.service,), opts=pulumi.ResourceOptions(parent=self, depends_on=serve_depends)
         )
-        self.api_serve_script, self.api_serve_agent = scripted_agent(
-            f"{name}-api-serve-agent", args.host, serve_install, args.api_serve_script_path,
-            args.api_serve_agent(), self, depends_on=[self.api_serve],
+        self.api_serve_script, self.api_serve_agent = periodic_agent(
+            f"{name}-api-serve-agent", args.api_serve_job(), self, depends_on=[self.api_serve]
         )
-        self.metrics_script, self.metrics_agent = scripted_agent(
-            f"{name}-metrics-agent", args.host, metrics_install, args.metrics_script_path, args.metrics_agent(), self,
-        )
+        self.metrics_script, self.metrics_agent = periodic_agent(f"{name}-metrics-agent", args.metrics_job(), self)
         self.kubeconfig: pulumi.Output[str]
         if args.kubeconfig is not None:
             self.kubeconfig_command = None
             self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         else:
-            self.kubeconfig_command = host_script(
-                kubeconfig_step.name,
-                HostScriptArgs(host=args.host, step=kubeconfig_step, secret_stdout=True),
-                pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+            self.kubeconfig_command = kubeconfig_step.register(
+                args.host, secret_stdout=True, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
             )
             self.kubeconfig = pulumi.Output.secret(self.kubeconfig_command.stdout)
         self.register_outputs({"apiServer": args.api_server_url, "profile": args.profile})

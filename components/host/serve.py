@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.host.connection import Host
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 
 SERVE_TYPE = "blumeops:host:TailscaleServe"
 PROTOCOLS = ("https", "tcp")
@@ -20,7 +20,8 @@ class TailscaleServeArgs:
     protocol: str  # "https" (TLS terminated by tailscaled) or "tcp" (passthrough)
     port: int
     target: str  # "http://localhost:5050", "tcp://localhost:6443"
-    # The tailscale.Service the entry advertises: it must exist before `tailscale serve --service` runs.
+    # The tailscale.Service the entry advertises: it must exist before `tailscale serve --service` runs (the
+    # Tailnet component creates a Service only after the hosts' device tags, which serve needs as well).
     tailscale_service: pulumi.Resource | None = None
 
     def __post_init__(self) -> None:
@@ -60,14 +61,11 @@ class TailscaleServe(pulumi.ComponentResource):
                 "protocol": args.protocol,
                 "port": args.port,
                 "target": args.target,
-                "artifacts": {f"host/scripts/{step.name}.sh": step.render()},
             },
             opts,
         )
         depends = [args.tailscale_service] if args.tailscale_service is not None else []
-        self.entry = host_script(
-            step.name,
-            HostScriptArgs(host=args.host, step=step, identity=(args.service,)),
-            pulumi.ResourceOptions(parent=self, depends_on=depends),
+        self.entry = step.register(
+            args.host, identity=(args.service,), opts=pulumi.ResourceOptions(parent=self, depends_on=depends)
         )
         self.register_outputs({})

@@ -13,9 +13,16 @@ from urllib.parse import urlsplit
 import pulumi
 
 from components.host.connection import Host
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, restart_marker, scripted_agent
+from components.host.launch_agent import (
+    AgentName,
+    LaunchAgent,
+    LaunchAgentArgs,
+    PeriodicAgentArgs,
+    periodic_agent,
+    restart_marker,
+)
 from components.host.metrics import ZOT_GAUGES, preamble
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 
 ZOT_TYPE = "blumeops:host:ZotRegistry"
@@ -200,9 +207,9 @@ class ZotRegistryArgs:
             return HostStep(name, "zot-ready", variables, secrets=("RESTART_SIGNAL",))
         return HostStep(name, "zot-ready", {**variables, "RESTART_SIGNAL": signal})
 
-    def metrics_script(self) -> str:
-        """The script the metrics agent runs (installed at ``metrics_script_path``)."""
-        return HostStep(
+    def metrics_job(self) -> PeriodicAgentArgs:
+        """The metrics agent: every 60 s it probes zot's catalog and writes the gauge ``zot_up``."""
+        script = HostStep(
             "zot-metrics",
             "zot-metrics",
             {
@@ -211,26 +218,19 @@ class ZotRegistryArgs:
                 "TEXTFILE": f"{self.metrics.textfile_dir}/zot.prom",
                 **preamble(ZOT_GAUGES),
             },
-        ).render()
+        )
+        return PeriodicAgentArgs(self.host, self.metrics_agent_name, script, self.metrics_script_path,
+                                 self.metrics.log_dir)
+
+    def metrics_script(self) -> str:
+        """The script the metrics agent runs (installed at ``metrics_script_path``)."""
+        return self.metrics_job().script.render()
 
     def metrics_script_step(self, name: str) -> HostStep:
-        return HostStep(
-            name,
-            "install-file",
-            {"FILE_PATH": self.metrics_script_path, "FILE_MODE": "0755", "FILE_CONTENT": self.metrics_script()},
-        )
+        return self.metrics_job().install_step(name)
 
     def metrics_agent(self) -> LaunchAgentArgs:
-        return LaunchAgentArgs(
-            host=self.host,
-            label=self.metrics_agent_name.label,
-            program_arguments=(self.host.tools.bash, self.metrics_script_path, "agent"),
-            standard_out_path=self.metrics_agent_name.out_log(self.metrics.log_dir),
-            standard_error_path=self.metrics_agent_name.err_log(self.metrics.log_dir),
-            run_at_load=True,
-            keep_alive=False,
-            start_interval=60,
-        )
+        return self.metrics_job().agent()
 
     def serve(self) -> TailscaleServeArgs:
         return TailscaleServeArgs(
@@ -249,9 +249,11 @@ class ZotRegistry(pulumi.ComponentResource):
     config or the credentials changed), a readiness wait on ``/v2/`` after every such change, the
     ``svc:registry`` serve entry (HTTPS 443 -> ``http://localhost:<port>``) and the metrics agent.
 
-    The binary is built from source by hand (the config step checks it exists and is arm64).
+    The binary is built from source by hand (the config step checks it exists and is arm64). A config.json,
+    credentials file or plist of a pre-existing install is backed up before the program first writes it.
     Undo: deleting it clears the serve entry, unloads and removes both agents and the metrics script,
-    and removes config.json and the credentials file; the image cache in ``data_dir`` stays.
+    and removes config.json and the credentials file, putting back (and loading) what a pre-existing install
+    had there; the image cache in ``data_dir`` stays.
     """
 
     def __init__(self, name: str, args: ZotRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -268,7 +270,6 @@ class ZotRegistry(pulumi.ComponentResource):
             signal = pulumi.Output.secret(digest)
         config_step = args.config_step(f"{name}-config")
         ready_step = args.ready_step(f"{name}-ready", signal)
-        metrics_step = args.metrics_script_step(f"{name}-metrics-script")
         super().__init__(
             ZOT_TYPE,
             name,
@@ -281,36 +282,24 @@ class ZotRegistry(pulumi.ComponentResource):
                 "upstreams": {upstream.registry: upstream.url for upstream in args.upstreams},
                 "dockerHubCredentials": args.has_credentials,
                 "service": args.service,
-                "artifacts": {
-                    "host/zot/config.json": args.config_text() + "\n",
-                    f"host/scripts/{config_step.name}.sh": config_step.render(),
-                    f"host/scripts/{ready_step.name}.sh": ready_step.render(),
-                    f"host/scripts/{metrics_step.name}.sh": metrics_step.render(),
-                    "host/bin/zot-metrics": args.metrics_script(),
-                },
+                "artifacts": {"host/zot/config.json": args.config_text() + "\n"},
             },
             opts,
         )
         child = pulumi.ResourceOptions(parent=self)
-        self.config = host_script(
-            config_step.name,
-            HostScriptArgs(host=args.host, step=config_step, secret_values=secrets, identity=(args.config_path,)),
-            child,
+        self.config = config_step.register(
+            args.host, secret_values=secrets, identity=(args.config_path,), opts=child
         )
         # after the config step: it leaves the restart marker this step acts on
         self.agent = LaunchAgent(
             f"{name}-agent", args.agent(signal), pulumi.ResourceOptions(parent=self, depends_on=[self.config])
         )
         ready_secrets = {"RESTART_SIGNAL": signal} if isinstance(signal, pulumi.Output) else {}
-        self.ready = host_script(
-            ready_step.name,
-            HostScriptArgs(host=args.host, step=ready_step, secret_values=ready_secrets),
-            pulumi.ResourceOptions(parent=self, depends_on=[self.agent]),
+        self.ready = ready_step.register(
+            args.host, secret_values=ready_secrets, opts=pulumi.ResourceOptions(parent=self, depends_on=[self.agent])
         )
         self.serve = TailscaleServe(
             f"{name}-serve", args.serve(), pulumi.ResourceOptions(parent=self, depends_on=[self.ready])
         )
-        self.metrics_script, self.metrics_agent = scripted_agent(
-            f"{name}-metrics-agent", args.host, metrics_step, args.metrics_script_path, args.metrics_agent(), self,
-        )
+        self.metrics_script, self.metrics_agent = periodic_agent(f"{name}-metrics-agent", args.metrics_job(), self)
         self.register_outputs({"label": args.agent_name.label, "service": args.service})

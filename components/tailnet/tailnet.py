@@ -39,11 +39,16 @@ class TailnetArgs:
 
 class Tailnet(pulumi.ComponentResource):
     """Puts on the tailnet: the policy from ``policy.hujson`` (replacing the whole ACL), the tags of each
-    listed device, and one Tailscale Service per entry, created before any host advertises it.
+    listed device, and one Tailscale Service per entry, created only after the devices are tagged (a host
+    must be tagged before ``tailscale serve --service`` accepts it, and auto-approval matches on tags), so
+    whatever waits for a Service waits for the tags too.
 
-    Undo: destroying it resets the ACL to Tailscale's default (``resetAclOnDestroy``), removes the tags
-    and deletes the Services (reset the hosts' ``tailscale serve`` entries first, which the host steps'
-    ``delete`` does, since they depend on these Services and are destroyed before them).
+    Undo: destroying it leaves the policy as it is (``resetAclOnDestroy`` is off on purpose: a reset would
+    put Tailscale's allow-all default in place, and a destroy must never open the tailnet; edit the policy
+    in the admin console if it should change), removes the tags and deletes the Services (the hosts'
+    ``tailscale serve`` entries are cleared first by the host steps' ``delete``, which depend on these
+    Services and are destroyed before them). A Service that already existed (made in the admin console) is
+    overwritten on create, comment and tags included, unless it was imported first (see README).
     """
 
     def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -62,7 +67,8 @@ class Tailnet(pulumi.ComponentResource):
             f"{name}-acl",
             acl=policy,
             overwrite_existing_content=True,
-            reset_acl_on_destroy=True,
+            # a destroy must never open the tailnet: resetting would install the allow-all default policy
+            reset_acl_on_destroy=False,
             opts=child,
         )
         # Tags and Services may only be used once the policy defines and owns them.
@@ -79,13 +85,17 @@ class Tailnet(pulumi.ComponentResource):
                 tags=sorted(device.tags),
                 opts=after_acl,
             )
+        # serve needs the host tagged: a Service exists only once every listed device has its tags
+        after_tags = pulumi.ResourceOptions.merge(
+            after_acl, pulumi.ResourceOptions(depends_on=[self.acl, *self.device_tags.values()])
+        )
         self.services: dict[str, tailscale.Service] = {
             service.name: tailscale.Service(
                 f"{name}-{service.name.removeprefix('svc:')}",
                 name=service.name,
                 ports=list(service.ports),
                 comment=service.comment,
-                opts=after_acl,
+                opts=after_tags,
             )
             for service in args.services
         }

@@ -458,9 +458,14 @@ def plist_writer_problems(props: Any, urn: str, parent: str | None) -> Iterator[
         raise deferred
 
 
+_SHELL_COMMENT = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
+
+
 def _plist_writer_problems(texts: dict[str, Any], urn: str, parent: str | None) -> Iterator[str]:
+    # A shell comment line writes nothing: a step's script may explain why it keeps a file out of
+    # ~/Library/LaunchAgents. Every other line counts, and a plist document counts wherever it stands.
     writes = [name for name, text in texts.items() if isinstance(text, str)
-              and (_LAUNCHD_DIRS.search(text) or _PLIST_DOCUMENT.search(text))]
+              and (_LAUNCHD_DIRS.search(_SHELL_COMMENT.sub("", text)) or _PLIST_DOCUMENT.search(text))]
     if not writes:
         return
     parent_type = _parent_type(urn, parent)

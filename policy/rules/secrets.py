@@ -36,7 +36,8 @@ from rules.workloads import ENV_LIST, container_owner, containers, fields
 COMMAND_FIELDS = ("create", "update", "delete")
 LAUNCH_AGENT = "blumeops:host:LaunchAgent"
 
-_NOT_A_LITERAL = r"""(?!["']?\$)(?!["']?<)"""  # `$VAR`, `"$(cat f)"` and `<placeholder>` are not literals
+# `$VAR`, `"$(cat f)"` and `<placeholder>` are not literals; bash's quoted strings `$'...'` and `$"..."` are.
+_NOT_A_LITERAL = r"""(?!["']?\$(?!['"]))(?!["']?<)"""
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a PGPASSWORD= assignment", re.compile(r"\bPGPASSWORD=" + _NOT_A_LITERAL + r"\S", re.IGNORECASE)),
     ("a password= assignment", re.compile(r"\b(?:password|passwd|pwd)\s*=\s*" + _NOT_A_LITERAL + r"[^\s&;'\"]",
@@ -84,8 +85,12 @@ def secret_name(name: str) -> bool:
 
 
 def literal(value: str) -> bool:
-    """A value written out, not a reference: `$VAR`, `"$(cat f)"`, `<placeholder>` and '' are not literals."""
-    stripped = value.strip().lstrip("\"'")
+    """A value written out, not a reference: `$VAR`, `"$(cat f)"`, `<placeholder>` and '' are not literals;
+    bash's ANSI-C and locale strings (`$'...'`, `$"..."`) are, as the program's preamble writes secrets."""
+    stripped = value.strip()
+    if stripped.startswith(("$'", '$"')):
+        return len(stripped.strip("$'\"")) > 0
+    stripped = stripped.lstrip("\"'")
     return bool(stripped) and not stripped.startswith(("$", "<"))
 
 

@@ -3,13 +3,12 @@ the rendered host scripts run under bash, exactly as indri would receive them on
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,12 @@ import phases
 from components.host import Host, HostStep, HostTools, MetricsPaths, RegistryMirror
 from components.host.minikube import MinikubeDockerClusterArgs
 from components.host.zot import ZotRegistryArgs
-from phases import settings
 from phases.p0_foundation import K8S_API_SERVE_AGENT, MINIKUBE_METRICS_AGENT, ZOT_AGENT, ZOT_METRICS_AGENT
 
 TOOLBOX = Path(__file__).resolve().parent / "toolbox"
-BASH = shutil.which("bash") or "/bin/bash"
+# The bash the steps run under here; BLUMEOPS_TEST_BASH points the whole suite at another one (a bash 3.2
+# built from source, as macOS's /bin/bash is 3.2).
+BASH = os.environ.get("BLUMEOPS_TEST_BASH") or shutil.which("bash") or "/bin/bash"
 FAKE_HOST_KEY = str(phases.setting_specs()["indri.hostKey"].stand_in)
 # Calls that change the machine; a second run of a step must make none of them.
 MUTATING = (
@@ -54,16 +54,11 @@ class Machine:
         return self.root / "state"
 
     def host(self) -> Host:
-        tool = lambda name: str(self.bin / name)  # noqa: E731
+        # every tool of HostTools is a stub in bin/ (bash is the real one)
+        tools = {tool.name: BASH if tool.name == "bash" else str(self.bin / tool.name) for tool in fields(HostTools)}
         return Host(
             address="indri", port=22, user="tester", uid=501, home=str(self.home), host_key=FAKE_HOST_KEY,
-            tools=dataclasses.replace(
-                settings.defaults(HostTools),
-                bash=BASH, brew=tool("brew"), curl=tool("curl"), docker=tool("docker"), file=tool("file"),
-                kubectl=tool("kubectl"),
-                launchctl=tool("launchctl"), minikube=tool("minikube"), plutil=tool("plutil"),
-                tailscale=tool("tailscale"),
-            ),
+            tools=HostTools(**tools),
         )
 
     def metrics(self) -> MetricsPaths:
@@ -148,12 +143,59 @@ class Machine:
                     paths.add(str(path.relative_to(self.root)))
         return paths
 
-    def fail(self, key: str) -> None:
-        (self.state / "fail").mkdir(exist_ok=True)
-        (self.state / "fail" / key).touch()
+    def fail(self, key: str, how: str = "fail") -> None:
+        """Inject a fault into the stub call ``key`` (tool or tool-subcommand): ``fail`` every time,
+        ``once`` (the next call only) or ``hang`` (never returns)."""
+        (self.state / how).mkdir(exist_ok=True)
+        (self.state / how / key).touch()
 
-    def heal(self, key: str) -> None:
-        (self.state / "fail" / key).unlink()
+    def heal(self, key: str, how: str = "fail") -> None:
+        (self.state / how / key).unlink()
+
+
+# The stubs that fit in a few lines, as one table (tool -> what it does after recording the call and
+# honouring the injected faults of _common.sh: fail/, once/, hang/). Every other tool of HostTools that
+# has no stub of its own in toolbox/ gets the empty behaviour (succeed): adding a tool to HostTools is then
+# enough for the steps that call it to run here.
+SIMPLE_STUBS: dict[str, str] = {
+    # every file is an arm64 Mach-O binary unless $STUB_STATE/zot-arch says otherwise
+    "file": 'echo "Mach-O 64-bit executable $(cat "$S/zot-arch" 2>/dev/null || echo arm64)"',
+    # zot answers on localhost:5050 while its agent is loaded
+    "curl": """url=${!#}
+if [[ "$url" == http://localhost:5050/* && -f "$S/launchd/mcquack.eblume.zot" ]]; then echo '{}'; exit 0; fi
+echo "curl: (7) Failed to connect to $url" >&2
+exit 7""",
+    # the zot binary: `verify <file>` accepts a JSON config with a distSpecVersion
+    "zot": """case "$1" in
+verify)
+  if grep -q '"distSpecVersion"' "$2"; then echo '{"level":"info","message":"config file is valid"}'; exit 0; fi
+  echo "Error: invalid config file" >&2
+  exit 1
+  ;;
+*) echo "stub zot: unsupported $*" >&2; exit 64 ;;
+esac""",
+}
+
+
+def stub_text(tool: str, body: str) -> str:
+    return (f"#!/bin/bash\n# Stub {tool} (tests/host/conftest.py SIMPLE_STUBS)\nset -u\n"
+            f'source "$(dirname "$0")/_common.sh"\nstub_fail "${{1:-}}"\n{body}\n')
+
+
+def install_toolbox(bin_dir: Path) -> None:
+    for tool in TOOLBOX.iterdir():
+        if tool.name == "plutil.py":
+            # -S: no site import, so the fake starts fast
+            (bin_dir / "plutil").write_text(f"#!{sys.executable} -S\n" + tool.read_text())
+            (bin_dir / "plutil").chmod(0o755)
+        elif tool.is_file():
+            shutil.copy2(tool, bin_dir / tool.name)
+    wanted = {field.name: "" for field in fields(HostTools) if field.name != "bash"} | SIMPLE_STUBS
+    for name, body in wanted.items():
+        stub = bin_dir / name
+        if not stub.exists():
+            stub.write_text(stub_text(name, body))
+            stub.chmod(0o755)
 
 
 @pytest.fixture
@@ -161,11 +203,5 @@ def machine(tmp_path: Path) -> Iterator[Machine]:
     m = Machine(tmp_path)
     for directory in (m.home, m.bin, m.state, tmp_path / "tmp"):
         directory.mkdir()
-    for tool in TOOLBOX.iterdir():
-        if tool.name == "plutil.py":
-            # -S: no site import, so the fake starts fast
-            (m.bin / "plutil").write_text(f"#!{sys.executable} -S\n" + tool.read_text())
-            (m.bin / "plutil").chmod(0o755)
-        elif tool.is_file():
-            shutil.copy2(tool, m.bin / tool.name)
+    install_toolbox(m.bin)
     yield m

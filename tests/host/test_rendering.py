@@ -40,10 +40,15 @@ def host_artifacts(plan: Plan, prefix: str) -> dict[str, str]:
 
 
 def test_every_rendered_script_passes_shellcheck(plan: Plan, tmp_path: Path, machine: Machine) -> None:
-    scripts = {**host_artifacts(plan, "host/scripts/"), **host_artifacts(plan, "host/bin/")}
-    assert len(scripts) >= 14
-    # and the renderings the fake-machine tests run (temp paths, secrets filled in)
+    scripts = host_artifacts(plan, "host/scripts/")
+    assert len(scripts) >= 13
+    # the scripts the agents run (installed by the *-script steps), and the renderings the fake-machine tests
+    # run (temp paths, secrets filled in)
     args = machine.zot_args(docker_hub_user="u", docker_hub_token=object())
+    cluster = machine.cluster_args()
+    scripts["bin/zot-metrics"] = args.metrics_script()
+    scripts["bin/k8s-api-serve"] = cluster.api_serve_script().render()
+    scripts["bin/minikube-metrics"] = cluster.metrics_script()
     scripts["test/zot-config-secret.sh"] = args.config_step("zot-config").render({"CREDENTIALS_JSON": "{}"})
     paths = []
     for relative, text in scripts.items():
@@ -128,6 +133,10 @@ def test_artifacts_are_the_text_the_steps_send(plan: Plan) -> None:
     stdin = {r["name"]: r["inputs"]["stdin"] for r in plan.resources if r["type"] == "command:remote:Command"}
     for name, text in stdin.items():
         assert plan.artifacts[f"host/scripts/{name}.sh"] == text
+    # no component carries a rendered script in its props: they are the commands' own stdin
+    for resource in plan.resources:
+        files = resource["inputs"].get("artifacts", {})
+        assert not [path for path in files if path.startswith(("host/scripts/", "host/bin/"))], resource["name"]
     zot_step = next(r for r in plan.resources if r["name"] == "zot-config")
     assert '"distSpecVersion": "1.1.1"' in zot_step["inputs"]["stdin"]
     assert p0_foundation.service_host("svc:registry", "tail8d86e.ts.net") == "registry.tail8d86e.ts.net"

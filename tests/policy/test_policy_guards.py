@@ -169,6 +169,19 @@ def test_stdin_is_where_secrets_belong_marked_secret(check: Any) -> None:
     assert "`stdin`" in message and "not marked secret" in message
 
 
+@pytest.mark.parametrize("assignment", [
+    "readonly API_TOKEN=$'hunter2\\x0a'",  # bash's ANSI-C string: how the program's preamble writes secrets
+    'readonly DB_PASSWORD=$"hunter2"',
+    "PGPASSWORD=$'hunter2' /opt/homebrew/bin/psql",
+])
+def test_bash_quoted_strings_are_literals_not_references(check: Any, assignment: str) -> None:
+    [message] = check(no_plaintext_secrets, COMMAND, {"create": "/bin/bash -s", "stdin": assignment + "\n"},
+                      wire=True)
+    assert "not marked secret" in message
+    assert check(no_plaintext_secrets, COMMAND, {"create": "/bin/bash -s",
+                                                 "stdin": "readonly API_TOKEN=$API_TOKEN_FROM_ENV\n"}, wire=True) == []
+
+
 def test_config_map_and_env(check: Any) -> None:
     [message] = check(no_plaintext_secrets, "kubernetes:core/v1:ConfigMap",
                       {"data": {"grafana.ini": "[database]\npassword = hunter2\n", "ok": "url = http://x"}})

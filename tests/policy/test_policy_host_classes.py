@@ -238,6 +238,14 @@ def test_the_launch_agent_install_step_passes(check: Any) -> None:
     assert check(launchd_plists_from_launchagents, COMMAND, install_step("echo hi\n")) == []
 
 
+def test_a_comment_that_names_the_launchd_directory_writes_nothing(check: Any) -> None:
+    comment = "  # kept in ~/.blumeops, never beside it (launchd would read a 2nd plist in ~/Library/LaunchAgents)\n"
+    assert check(launchd_plists_from_launchagents, COMMAND, install_step(comment + "echo hi\n")) == []
+    write = comment + f"cp /tmp/x.plist {HOME}/Library/LaunchAgents/evil.plist  # not a comment line\n"
+    [message] = check(launchd_plists_from_launchagents, COMMAND, install_step(write))
+    assert "writes into ~/Library/LaunchAgents" in message
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [

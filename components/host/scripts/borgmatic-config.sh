@@ -1,14 +1,11 @@
 # ---- components/host/scripts/borgmatic-config.sh: borgmatic's configuration and the borgmatic role's .pgpass ----
 # create: put PGPASS_LINES in a marked block at the top of PGPASS_PATH (0600; the first matching line wins in
 #         libpq, so older unmarked lines of the same host cannot shadow them); write CONFIG to CONFIG_PATH
-#         (0600, directory 0700) after `borgmatic config validate` accepted it, keeping the configuration found
-#         there before once as CONFIG_PATH.before-blumeops.
-# delete: remove the block from PGPASS_PATH and put the previous configuration back (or remove CONFIG_PATH).
+#         (0600, directory 0700) after `borgmatic config validate` accepted it; the configuration found there
+#         before is kept by commit_file (adopted, in ~/.blumeops/adopted).
+# delete: remove the block from PGPASS_PATH (the file goes, or comes back as it was, when nothing else is in
+#         it) and put the previous configuration back (or remove CONFIG_PATH).
 # Preamble: BORGMATIC CONFIG_PATH CONFIG PGPASS_PATH PGPASS_BLOCK PGPASS_LINES (secret)
-
-previous_config() {
-  printf '%s.before-blumeops' "$CONFIG_PATH"
-}
 
 # pgpass_without_block: PGPASS_PATH's lines outside the marked block (nothing when it does not exist).
 pgpass_without_block() {
@@ -48,10 +45,6 @@ write_config() {
   staged=$(staged_path "$CONFIG_PATH")
   "$BORGMATIC" config validate --config "$staged" >&2 \
     || die "borgmatic config validate rejected the new configuration (see above); $CONFIG_PATH is left as it was"
-  if [[ -f "$CONFIG_PATH" && ! -e "$(previous_config)" ]]; then
-    cp -p "$CONFIG_PATH" "$(previous_config)"
-    log "kept the configuration found before as $(previous_config)"
-  fi
   commit_file "$CONFIG_PATH"
   log "wrote $CONFIG_PATH"
 }
@@ -66,18 +59,17 @@ step_delete() {
   if [[ -f "$PGPASS_PATH" ]]; then
     rest=$(pgpass_without_block)
     if [[ -z "$rest" ]]; then
-      remove_file "$PGPASS_PATH"
-    elif replace_if_changed "$PGPASS_PATH" 0600 "$rest"; then
-      log "removed the borgmatic lines of $PGPASS_PATH"
+      release_file "$PGPASS_PATH"
+    else
+      # The operator's own lines stay as they are now (not as they were when the block went in).
+      if replace_if_changed "$PGPASS_PATH" 0600 "$rest"; then
+        log "removed the borgmatic lines of $PGPASS_PATH"
+      fi
+      disown_file "$PGPASS_PATH"
     fi
   fi
-  if [[ -f "$(previous_config)" ]]; then
-    mv -f "$(previous_config)" "$CONFIG_PATH"
-    log "put the previous configuration back at $CONFIG_PATH"
-  else
-    remove_file "$CONFIG_PATH"
-    remove_empty_dir "$(dirname "$CONFIG_PATH")"
-  fi
+  release_file "$CONFIG_PATH"
+  remove_empty_dir "$(dirname "$CONFIG_PATH")"
 }
 
 run_action "$@"

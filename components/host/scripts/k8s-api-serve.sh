@@ -9,7 +9,7 @@
 
 api_host_port() {
   local published
-  published=$("$DOCKER" port "$PROFILE" "$APISERVER_PORT/tcp" 2>/dev/null) || return 1
+  published=$(bounded "$BLUMEOPS_QUICK" "$DOCKER" port "$PROFILE" "$APISERVER_PORT/tcp" 2>/dev/null) || return 1
   published=${published%%$'\n'*}
   published=${published##*:}
   [[ "$published" =~ ^[0-9]+$ ]] || return 1
@@ -23,7 +23,7 @@ repoint() {
   if same_tcp_target "$(serve_tcp_forward "$status" "$SERVICE" "$SERVE_PORT")" "$target"; then
     return 0
   fi
-  "$TAILSCALE" serve --service="$SERVICE" --tcp="$SERVE_PORT" "$target" ||
+  bounded "$BLUMEOPS_CHANGE" "$TAILSCALE" serve --service="$SERVICE" --tcp="$SERVE_PORT" "$target" ||
     die "\`tailscale serve --service=$SERVICE --tcp=$SERVE_PORT $target\` failed: the host must be a tagged" \
       "node approved for $SERVICE, and the Service must exist"
   status=$(serve_status_file)

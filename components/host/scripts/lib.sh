@@ -1,22 +1,88 @@
 # ---- components/host/scripts/lib.sh: helpers shared by every blumeops host step and agent script ----
+# A step's stdin carries only the blocks of this file it uses (found by name, transitively): blocks are
+# separated by blank lines, and a function never spans two blocks. A block that defines no function is
+# the prologue, sent with every step.
 set -euo pipefail
 umask 022
+# The bounds (seconds) of external calls: a call that outlives its bound is killed and the step fails.
+# QUICK: a query (launchctl print, tailscale serve status, docker info/port, plutil, file, curl, kubectl);
+# CHANGE: a change (launchctl bootstrap/bootout, tailscale serve, minikube cp/ssh/status, zot verify);
+# LONG: minikube start and delete (a first start pulls the kicbase image). A step uses some of them.
+# shellcheck disable=SC2034
+readonly BLUMEOPS_QUICK=60 BLUMEOPS_CHANGE=120 BLUMEOPS_LONG=1800
+# die exits the whole step, also from inside $(...) or a pipeline: a subshell's die signals the step's shell.
+# A step killed from outside (SSH session gone: HUP; Pulumi cancelled: INT/TERM) exits the same way, so the
+# EXIT trap still removes its scratch and staged files.
+trap 'exit 1' TERM HUP INT
+# fd 9: the step's own stderr, for messages that must not vanish into a caller's 2>/dev/null.
+exec 9>&2
 
 log() { printf 'blumeops[%s]: %s\n' "$STEP" "$*" >&2; }
 die() {
-  printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&2
+  { printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&9; } 2>/dev/null || printf 'blumeops[%s]: ERROR: %s\n' "$STEP" "$*" >&2
+  if ((BASH_SUBSHELL > 0)); then
+    kill -TERM "$$" 2>/dev/null || true
+  fi
   exit 1
 }
 
-# Temp files of this run, removed on exit whatever happens (nothing half written stays behind).
+# Temp files of this run, removed on exit whatever happens (nothing half written stays behind); scratch files
+# live in blumeops_tmpdir, named after the step's shell ($$ is the same in its subshells), removed on exit too.
 BLUMEOPS_TEMPS=()
 cleanup_temps() {
   local temp
   for temp in "${BLUMEOPS_TEMPS[@]+"${BLUMEOPS_TEMPS[@]}"}"; do
     rm -f "$temp"
   done
+  rm -rf "${TMPDIR:-/tmp}/blumeops.$$"
 }
 trap cleanup_temps EXIT
+blumeops_tmpdir() {
+  local dir="${TMPDIR:-/tmp}/blumeops.$$"
+  if [[ ! -d "$dir" ]]; then
+    mkdir -m 0700 "$dir" || die "cannot create the scratch directory $dir (is ${TMPDIR:-/tmp} full or read-only?)"
+  fi
+  [[ -O "$dir" && ! -L "$dir" ]] || die "the scratch directory $dir is not this user's own directory"
+  printf '%s' "$dir"
+}
+
+# bounded SECONDS COMMAND [ARG...]: run COMMAND with stdin from /dev/null (never the step's own stdin); when
+# it outlives SECONDS it is killed and the step stops (a call that did not answer is never read as "no").
+# bash 3.2 safe: macOS has no `timeout`. A COMMAND given by absolute path that is not executable stops the
+# step: the tool is missing.
+bounded() {
+  local limit=$1 pid watchdog status=0 fired=0
+  shift
+  if [[ "$1" == /* && ! -x "$1" ]]; then
+    die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
+  fi
+  "$@" </dev/null 9>&- &
+  pid=$!
+  (
+    # no errexit here: a kill of a sleep that already ended must not end the watchdog with another status
+    set +e
+    code=0 sleeper=""
+    trap 'kill "$sleeper" 2>/dev/null; exit "$code"' TERM
+    sleep "$limit" &
+    sleeper=$!
+    wait "$sleeper"
+    code=3 # before the kill: the step's shell stops this watchdog as soon as the command is gone
+    kill -TERM "$pid" 2>/dev/null || exit 0
+    sleep 2 &
+    sleeper=$!
+    wait "$sleeper"
+    kill -KILL "$pid" 2>/dev/null || true
+    exit 3
+  ) </dev/null >/dev/null 2>&1 9>&- &
+  watchdog=$!
+  wait "$pid" || status=$?
+  kill -TERM "$watchdog" 2>/dev/null || true
+  wait "$watchdog" || fired=$?
+  if ((fired == 3)); then
+    die "\`$*\` did not finish within ${limit}s: killed; nothing was decided on its answer, the next run retries"
+  fi
+  return "$status"
+}
 
 # same_content PATH TEXT: PATH is a file holding exactly TEXT and a final newline.
 same_content() {
@@ -24,7 +90,74 @@ same_content() {
 }
 
 ensure_dir() {
-  [[ -d "$1" ]] || mkdir -p "$1"
+  if [[ ! -d "$1" ]]; then
+    mkdir -p "$1" || die "cannot create the directory $1 (read-only, full, or not writable)"
+  fi
+}
+
+# adoption_record PATH: where the program notes that it owns PATH (PATH.managed) and keeps the file that
+# was at PATH before it first wrote there (PATH.orig). Kept in ~/.blumeops/adopted, never beside PATH
+# (launchd would read a second plist in ~/Library/LaunchAgents; file sync would copy it into the node).
+adoption_record() {
+  local name=${1//[%]/%25} home=${HOME:-}
+  name=${name//\//%2F}
+  [[ -n "$home" ]] || home=$(cd ~ && pwd) || die "cannot find this user's home directory"
+  printf '%s/.blumeops/adopted/%s' "$home" "$name"
+}
+
+# adopt_file PATH: before the program first writes PATH: a file already there (the program did not write it:
+# a pre-existing install, the operator's own) is copied to the adoption record, which release_file restores.
+adopt_file() {
+  local record
+  record=$(adoption_record "$1")
+  [[ ! -e "$record.managed" ]] || return 0
+  ensure_dir "$(dirname "$record")"
+  rm -f "$record.restored" || die "cannot remove $record.restored"
+  if [[ (-e "$1" || -L "$1") && ! -e "$record.orig" ]]; then
+    cp -pP "$1" "$record.orig.tmp" || die "cannot back up $1 to $record.orig (full or read-only?); nothing changed"
+    mv -f "$record.orig.tmp" "$record.orig" || die "cannot back up $1 to $record.orig; nothing changed"
+    log "backed up $1 (not written by blumeops) to $record.orig: deleting this step restores it"
+  fi
+  : >"$record.managed" || die "cannot write $record.managed (full or read-only?); nothing changed"
+}
+
+# release_file PATH: remove PATH; when adopt_file backed up what was there before, put that back instead
+# (PATH.restored then says so, and a second release leaves the restored file alone).
+release_file() {
+  local record
+  record=$(adoption_record "$1")
+  [[ ! -e "$record.restored" ]] || return 0
+  if [[ -e "$record.orig" || -L "$record.orig" ]]; then
+    : >"$record.restored" || die "cannot write $record.restored (full or read-only?); $1 is left as it was"
+    mv -f "$record.orig" "$1" || die "cannot restore $1 from $record.orig; the next run retries"
+    log "restored $1 (the file that was there before blumeops)"
+  else
+    remove_file "$1"
+  fi
+  rm -f "$record.managed" || die "cannot remove $record.managed"
+}
+
+# disown_file PATH: the program no longer owns PATH, which it shared with the user (it took its own lines out),
+# and leaves it as it is now: the adoption record goes, and with it the copy of what was there before.
+disown_file() {
+  local record
+  record=$(adoption_record "$1")
+  rm -f "$record.managed" "$record.orig" "$record.restored" || die "cannot remove the adoption record $record"
+}
+
+# is_adopted PATH: the program wrote PATH (adopt_file ran for it and release_file has not).
+is_adopted() {
+  [[ -e "$(adoption_record "$1").managed" ]]
+}
+
+# release_own_file PATH TEXT: release_file PATH when the program wrote it (adopted, or holding exactly TEXT,
+# as a version of the program from before adoption records wrote it); any other file there is left alone.
+release_own_file() {
+  if is_adopted "$1" || same_content "$1" "$2"; then
+    release_file "$1"
+  elif [[ -e "$1" || -L "$1" ]]; then
+    log "left $1 alone: blumeops did not write it"
+  fi
 }
 
 # staged_path PATH: where stage_file puts the next version of PATH (same directory, so mv is a rename;
@@ -34,22 +167,29 @@ staged_path() {
 }
 
 # stage_file PATH MODE TEXT: write TEXT to staged_path PATH with MODE; commit_file moves it into place.
+# Every write is checked where it happens (a full or read-only file system stops the step, PATH untouched),
+# and the staged file is read back: a short write is never committed.
 stage_file() {
   local staged
   staged=$(staged_path "$1")
   ensure_dir "$(dirname "$1")"
   BLUMEOPS_TEMPS+=("$staged")
-  rm -f "$staged"
-  (umask 077 && printf '%s\n' "$3" >"$staged")
-  chmod "$2" "$staged"
+  rm -f "$staged" || die "cannot remove the stale $staged"
+  (umask 077 && printf '%s\n' "$3" >"$staged") 2>/dev/null ||
+    die "cannot write $staged (is $(dirname "$1") full or read-only?); $1 is left as it was"
+  same_content "$staged" "$3" || die "writing $staged came out short (is $(dirname "$1") full?); $1 is left as it was"
+  chmod "$2" "$staged" || die "cannot chmod $2 $staged; $1 is left as it was"
 }
 
+# commit_file PATH: move the staged version into place (atomically), adopting PATH first (adopt_file).
 commit_file() {
-  mv -f "$(staged_path "$1")" "$1"
+  adopt_file "$1"
+  mv -f "$(staged_path "$1")" "$1" || die "cannot replace $1 (read-only?); it is left as it was"
 }
 
 # replace_if_changed PATH MODE TEXT: replace PATH atomically with TEXT when its content differs.
-# Succeeds when it wrote PATH, fails (status 1) when PATH already held TEXT: use it in an `if`.
+# Succeeds when it wrote PATH, fails (status 1) when PATH already held TEXT: use it in an `if`. A failed
+# write stops the step (die), also inside that `if`.
 replace_if_changed() {
   if same_content "$1" "$3"; then
     return 1
@@ -67,14 +207,16 @@ restart_marker() {
 
 # mark_restart_pending PATH: leave restart_marker PATH (call it before PATH is replaced).
 mark_restart_pending() {
+  local marker
+  marker=$(restart_marker "$1")
   ensure_dir "$(dirname "$1")"
-  : >"$(restart_marker "$1")"
+  : >"$marker" || die "cannot write $marker (full or read-only?); nothing changed"
 }
 
 # remove_file PATH: remove PATH if it exists.
 remove_file() {
   if [[ -e "$1" || -L "$1" ]]; then
-    rm -f "$1"
+    rm -f "$1" || die "cannot remove $1 (read-only?); the next run retries"
     log "removed $1"
   fi
 }
@@ -82,32 +224,68 @@ remove_file() {
 # remove_empty_dir DIR: remove DIR if it exists and is empty (never anything inside it).
 remove_empty_dir() {
   if [[ -d "$1" ]] && [[ -z "$(ls -A "$1")" ]]; then
-    rmdir "$1"
+    rmdir "$1" || die "cannot remove the empty directory $1"
   fi
 }
 
 # agent_loaded LABEL: the LaunchAgent LABEL is loaded in GUI_DOMAIN.
 agent_loaded() {
-  "$LAUNCHCTL" print "$GUI_DOMAIN/$1" >/dev/null 2>&1
+  bounded "$BLUMEOPS_QUICK" "$LAUNCHCTL" print "$GUI_DOMAIN/$1" >/dev/null 2>&1
 }
 
-# json_value FILE KEYPATH: print the value at KEYPATH (plutil keypath: dot-separated keys) of the JSON in
-# FILE, or nothing. plutil reads JSON as well as plists and ships with macOS (no jq there).
+# json_without_null FILE: FILE's JSON with every null replaced by "" (outside strings), printed to a scratch
+# file whose path is printed. macOS's plutil refuses JSON holding null (no plist type for it); minikube's
+# profile config and `tailscale serve status --json` hold nulls. /usr/bin/awk is on every Mac.
+json_without_null() {
+  local out
+  out="$(blumeops_tmpdir)/$(basename "$1").no-null.json"
+  awk '
+    BEGIN { instr = 0; esc = 0 }
+    {
+      line = $0; n = length(line); res = ""; i = 1
+      while (i <= n) {
+        c = substr(line, i, 1)
+        if (instr) {
+          res = res c
+          if (esc) esc = 0; else if (c == "\\") esc = 1; else if (c == "\"") instr = 0
+          i++
+        } else if (c == "\"") {
+          res = res c; instr = 1; i++
+        } else if (substr(line, i, 4) == "null") {
+          res = res "\"\""; i += 4
+        } else {
+          res = res c; i++
+        }
+      }
+      print res
+    }' "$1" >"$out" || die "cannot read the JSON $1 (or write $out)"
+  printf '%s' "$out"
+}
+
+# json_value FILE KEYPATH: print the scalar at KEYPATH (plutil keypath: dot-separated keys) of the JSON in
+# FILE, or nothing when there is none (a null reads as nothing). plutil ships with macOS (no jq there).
 json_value() {
-  "$PLUTIL" -extract "$2" raw -o - "$1" 2>/dev/null || true
+  local clean
+  clean=$(json_without_null "$1")
+  bounded "$BLUMEOPS_QUICK" "$PLUTIL" -extract "$2" raw -o - "$clean" 2>/dev/null || true
 }
 
 # json_subtree FILE KEYPATH: the JSON under KEYPATH, compact, with JSON's optional '\/' escapes undone.
 json_subtree() {
-  { "$PLUTIL" -extract "$2" json -o - "$1" 2>/dev/null || true; } | tr -d '\\\n '
+  local clean
+  clean=$(json_without_null "$1")
+  { bounded "$BLUMEOPS_QUICK" "$PLUTIL" -extract "$2" json -o - "$clean" 2>/dev/null || true; } | tr -d '\\\n '
 }
 
-# serve_status_file: a temp file holding `tailscale serve status --json`.
+# serve_status_file: a scratch file holding `tailscale serve status --json` (removed when the step exits).
 serve_status_file() {
   local status
-  status=$(mktemp "${TMPDIR:-/tmp}/blumeops-serve.XXXXXX")
-  BLUMEOPS_TEMPS+=("$status")
-  "$TAILSCALE" serve status --json >"$status" || die "\`tailscale serve status --json\` failed: is Tailscale running and logged in on this host?"
+  status="$(blumeops_tmpdir)/serve-status.json"
+  bounded "$BLUMEOPS_QUICK" "$TAILSCALE" serve status --json >"$status" ||
+    die "\`tailscale serve status --json\` failed: is Tailscale running and logged in on this host?"
+  # a cut-off answer (a full scratch disk) must not read as "no serve entry": it would lead to a change
+  [[ "$(tr -d ' \t\r\n' <"$status" | head -c 1)" == "{" && "$(tr -d ' \t\r\n' <"$status" | tail -c 1)" == "}" ]] ||
+    die "\`tailscale serve status --json\` gave no whole JSON object (is ${TMPDIR:-/tmp} full?); nothing changed"
   printf '%s' "$status"
 }
 
@@ -116,7 +294,7 @@ serve_clear() {
   local status
   status=$(serve_status_file)
   if [[ -n "$(json_subtree "$status" "Services.$1")" ]]; then
-    "$TAILSCALE" serve clear "$1" || die "\`tailscale serve clear $1\` failed"
+    bounded "$BLUMEOPS_CHANGE" "$TAILSCALE" serve clear "$1" || die "\`tailscale serve clear $1\` failed"
     log "cleared the serve entries of $1"
   fi
 }

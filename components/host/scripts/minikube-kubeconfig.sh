@@ -7,7 +7,7 @@
 
 step_create() {
   local kubeconfig
-  kubeconfig=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" config view --raw --minify --flatten --context "$PROFILE") ||
+  kubeconfig=$(bounded "$BLUMEOPS_QUICK" "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" config view --raw --minify --flatten --context "$PROFILE") ||
     die "\`kubectl config view --context $PROFILE\` failed: is the minikube profile $PROFILE started?"
   [[ "$kubeconfig" == *certificate-authority-data:* && "$kubeconfig" == *client-key-data:* ]] ||
     die "the kubeconfig of context $PROFILE has no embedded certificates"

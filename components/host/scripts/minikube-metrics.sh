@@ -10,7 +10,7 @@ export PATH MINIKUBE_HOME
 
 count() {
   local listing
-  listing=$("$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get "$@" --no-headers 2>/dev/null) || {
+  listing=$(bounded "$BLUMEOPS_QUICK" "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get "$@" --no-headers 2>/dev/null) || {
     printf '0'
     return 0
   }
@@ -19,10 +19,10 @@ count() {
 
 step_agent() {
   local up=0 api=0 nodes=0 pods=0 namespaces=0 host
-  host=$("$MINIKUBE" status -p "$PROFILE" --format '{{.Host}}' 2>/dev/null) || true
+  host=$(bounded "$BLUMEOPS_QUICK" "$MINIKUBE" status -p "$PROFILE" --format '{{.Host}}' 2>/dev/null) || true
   if [[ "$host" == Running ]]; then
     up=1
-    if "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get --raw /healthz >/dev/null 2>&1; then
+    if bounded "$BLUMEOPS_QUICK" "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" get --raw /healthz >/dev/null 2>&1; then
       api=1
       nodes=$(count nodes)
       pods=$(count pods --all-namespaces)

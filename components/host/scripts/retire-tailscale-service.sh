@@ -100,7 +100,7 @@ step_delete() {
     ;;
   *) api_failed GET "$code" ;;
   esac
-  rm -f "$SAVED"
+  release_file "$SAVED"  # written with commit_file: release_file also drops its adoption record
   remove_empty_dir "$STATE_DIR"
 }
 

@@ -305,7 +305,10 @@ step_delete() {
   [[ "$kind $name" == "$KIND $NAME" ]] || die "$RECORD is about $kind $name, not $WHAT: remove it by hand"
   start_service "$state"
   [[ -z "$SERVE_SERVICE" ]] || restore_serve
-  rm -f "$RECORD" "$SAVED_SERVE" "$SERVE_PLAN"
+  # written with commit_file, so undone with release_file (which also drops their adoption records)
+  release_file "$RECORD"
+  release_file "$SAVED_SERVE"
+  release_file "$SERVE_PLAN"
   remove_empty_dir "$STATE_DIR"
   log "restored $WHAT"
 }

@@ -20,13 +20,16 @@ serves_target() {
 }
 
 step_create() {
-  if serves_target "$(serve_status_file)"; then
+  local status
+  status=$(serve_status_file)
+  if serves_target "$status"; then
     return 0
   fi
-  "$TAILSCALE" serve --service="$SERVICE" --"$SERVE_PROTOCOL"="$SERVE_PORT" "$SERVE_TARGET" ||
+  bounded "$BLUMEOPS_CHANGE" "$TAILSCALE" serve --service="$SERVICE" --"$SERVE_PROTOCOL"="$SERVE_PORT" "$SERVE_TARGET" ||
     die "\`tailscale serve --service=$SERVICE\` failed: the host must be a tagged node and approved for $SERVICE" \
       "(autoApprovers.services in the tailnet policy), and the Service must exist in the admin console"
-  serves_target "$(serve_status_file)" || die "$SERVICE does not serve $SERVE_TARGET after \`tailscale serve\`"
+  status=$(serve_status_file)
+  serves_target "$status" || die "$SERVICE does not serve $SERVE_TARGET after \`tailscale serve\`"
   log "$SERVICE $SERVE_PROTOCOL:$SERVE_PORT -> $SERVE_TARGET"
 }
 

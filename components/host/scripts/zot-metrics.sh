@@ -4,7 +4,7 @@
 
 step_agent() {
   local up=0
-  if "$CURL" -fsS -o /dev/null --max-time 10 "$PROBE_URL"; then
+  if bounded "$BLUMEOPS_QUICK" "$CURL" -fsS -o /dev/null --max-time 10 "$PROBE_URL"; then
     up=1
   fi
   stage_file "$TEXTFILE" 0644 "# HELP $METRIC_UP Whether zot answers on $PROBE_URL (1) or not (0).

@@ -11,7 +11,7 @@ step_create() {
   : "$RESTART_SIGNAL"
   log "waiting for zot (plist $PLIST_DIGEST) on $READY_URL"
   for ((attempt = 1; attempt <= READY_ATTEMPTS; attempt++)); do
-    if "$CURL" -fsS -o /dev/null --max-time 5 "$READY_URL"; then
+    if bounded "$BLUMEOPS_QUICK" "$CURL" -fsS -o /dev/null --max-time 5 "$READY_URL"; then
       log "zot answers on $READY_URL"
       return 0
     fi

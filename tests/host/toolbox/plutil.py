@@ -1,5 +1,6 @@
 """Fake plutil: `-lint <file>` (plistlib) and `-extract <keypath> raw|json -o - <file>` over JSON or plists,
-with JSON output escaping '/' as '\\/' the way macOS's NSJSONSerialization does."""
+with JSON output escaping '/' as '\\/' the way macOS's NSJSONSerialization does. Like the real one, it
+refuses JSON that holds a null anywhere (a plist has no null type), so the scripts must not rely on it."""
 
 import json
 import os
@@ -17,13 +18,28 @@ for key in ("plutil", f"plutil-{sub}"):
         sys.exit(1)
 
 
+def has_null(value):
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(has_null(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_null(item) for item in value)
+    return False
+
+
 def load(path):
     with open(path, "rb") as handle:
         data = handle.read()
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except ValueError:
         return plistlib.loads(data)
+    if has_null(value):
+        print(f"{path}: Property List error: JSON null has no plist type / JSON error: Invalid object",
+              file=sys.stderr)
+        sys.exit(1)
+    return value
 
 
 if sub == "lint":

@@ -1,0 +1,274 @@
+"""Every host step that writes, against real file-system faults: a tmpfs filled to the brim and a read-only
+bind mount over the directory it writes. Each must exit non-zero with a message that says what happened,
+leave the old file exactly as it was, and complete the work on the next run once the fault is gone.
+
+The faults are real mounts, so these tests need root (CI and the test machine run as root); elsewhere they
+are skipped with that reason."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.host import HostStep, MinikubeDockerClusterArgs, RegistryMirror, ZotRegistryArgs
+from tests.host.conftest import UPSTREAMS, Machine
+from tests.host.test_minikube_scripts import write_profile
+
+
+class Mounts:
+    def __init__(self) -> None:
+        self.targets: list[Path] = []
+
+    def _mount(self, *args: str) -> None:
+        result = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount here ({result.stderr.strip()}): the fault tests need CAP_SYS_ADMIN")
+
+    def full_tmpfs(self, target: Path) -> None:
+        """A 256 KiB tmpfs at ``target`` (empty: call before the first write)."""
+        target.mkdir(parents=True, exist_ok=True)
+        self._mount("-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(target))
+        self.targets.append(target)
+
+    @staticmethod
+    def fill(target: Path) -> Path:
+        """Fill the tmpfs at ``target`` to the brim; returns the filler (remove it to heal)."""
+        filler = target / ".filler"
+        descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(descriptor, b"\0" * 512):
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(descriptor)
+        return filler
+
+    def read_only(self, target: Path) -> None:
+        self._mount("--bind", str(target), str(target))
+        self.targets.append(target)
+        self._mount("-o", "remount,bind,ro", str(target))
+
+    def release(self, target: Path) -> None:
+        subprocess.run(["umount", str(target)], check=True)
+        self.targets.remove(target)
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    if os.geteuid() != 0:
+        pytest.skip("the fault tests mount a tmpfs and read-only binds: they need root (CI runs them as root)")
+    found = Mounts()
+    yield found
+    for target in reversed(found.targets):
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+@dataclass(frozen=True)
+class Case:
+    """A step run twice: ``old`` writes ``path`` (inside ``directory``), ``new`` must change it."""
+
+    old: Callable[[Machine], str]  # runs the old step; returns the action the step is run with
+    new: Callable[[Machine], HostStep | str]  # a step, or a script text run with ``agent``
+    path: Callable[[Machine], Path]
+    directory: Callable[[Machine], Path]
+    prepare: Callable[[Machine], None] = lambda machine: None
+
+
+def _run(machine: Machine, what: HostStep | str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    if isinstance(what, str):
+        return machine.run_text(what, "agent", check=check)
+    return machine.run(what, check=check)
+
+
+def _zot_config(machine: Machine) -> str:
+    machine.run(machine.zot_args().config_step("zot-config"))
+    return "create"
+
+
+def _agent(machine: Machine) -> str:
+    machine.run(machine.zot_args().agent().step("zot-agent-install"))
+    return "create"
+
+
+def _install(machine: Machine) -> str:
+    machine.run(machine.zot_args().metrics_script_step("zot-metrics-script"))
+    return "create"
+
+
+def _zot_metrics(machine: Machine) -> str:
+    machine.run_text(machine.zot_args().metrics_script(), "agent")
+    return "agent"
+
+
+def _minikube_metrics(machine: Machine) -> str:
+    machine.run_text(machine.cluster_args().metrics_script(), "agent")
+    return "agent"
+
+
+def _cluster(machine: Machine) -> str:
+    machine.run(machine.cluster_args().cluster_step("minikube-cluster"))
+    return "create"
+
+
+def _zot_running(machine: Machine) -> ZotRegistryArgs:
+    """zot answers from now on (the stub curl answers while its agent is loaded): zot_up changes to 1."""
+    (machine.state / "launchd").mkdir(exist_ok=True)
+    (machine.state / "launchd/mcquack.eblume.zot").touch()
+    return machine.zot_args()
+
+
+def _cluster_running(machine: Machine) -> MinikubeDockerClusterArgs:
+    """The cluster runs from now on: minikube_up changes to 1."""
+    write_profile(machine, status="Running")
+    return machine.cluster_args()
+
+
+MOVED_DOCKER_HUB = (RegistryMirror("docker.io", "https://mirror.gcr.io"), *UPSTREAMS[1:])
+
+
+CASES = {
+    "zot-config": Case(
+        old=_zot_config,
+        new=lambda m: m.zot_args(log_level="debug").config_step("zot-config"),
+        path=lambda m: Path(m.zot_args().config_path),
+        directory=lambda m: Path(m.zot_args().config_dir),
+    ),
+    "launch-agent": Case(
+        old=_agent,
+        new=lambda m: dataclasses.replace(m.zot_args(log_dir=str(m.home / "zot-logs")).agent(),
+                                          retry_delay_seconds=0).step("zot-agent-install"),
+        path=lambda m: Path(m.zot_args().agent().plist_path),
+        directory=lambda m: Path(m.zot_args().agent().plist_path).parent,
+    ),
+    "install-file": Case(
+        old=_install,
+        new=lambda m: m.zot_args(port=5051).metrics_script_step("zot-metrics-script"),
+        path=lambda m: Path(m.zot_args().metrics_script_path),
+        directory=lambda m: Path(m.zot_args().metrics_script_path).parent,
+    ),
+    "zot-metrics agent": Case(
+        old=_zot_metrics,
+        new=lambda m: _zot_running(m).metrics_script(),
+        path=lambda m: m.home / "textfile/zot.prom",
+        directory=lambda m: m.home / "textfile",
+    ),
+    "minikube-metrics agent": Case(
+        old=_minikube_metrics,
+        new=lambda m: _cluster_running(m).metrics_script(),
+        path=lambda m: m.home / "textfile/minikube.prom",
+        directory=lambda m: m.home / "textfile",
+    ),
+    "minikube-cluster": Case(
+        old=_cluster,
+        new=lambda m: m.cluster_args(upstreams=MOVED_DOCKER_HUB).cluster_step("minikube-cluster"),
+        path=lambda m: Path(m.cluster_args().mirror_path("docker.io")),
+        directory=lambda m: Path(m.cluster_args().mirror_path("docker.io")).parent,
+        prepare=lambda m: write_profile(m, status="Running"),
+    ),
+}
+
+
+def _check_failed_and_intact(machine: Machine, result: subprocess.CompletedProcess[str], path: Path,
+                             before: bytes) -> None:
+    assert result.returncode != 0, result.stderr
+    assert "ERROR:" in result.stderr and ("full" in result.stderr or "read-only" in result.stderr), result.stderr
+    assert str(path.parent) in result.stderr
+    assert path.read_bytes() == before  # the old file, exactly
+    assert "wrote " + str(path) not in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_full_file_system_fails_the_step_and_the_next_run_completes(machine: Machine, mounts: Mounts,
+                                                                    name: str) -> None:
+    case = CASES[name]
+    case.prepare(machine)
+    directory = case.directory(machine)
+    mounts.full_tmpfs(directory)
+    case.old(machine)
+    path = case.path(machine)
+    before = path.read_bytes()
+    new = case.new(machine)
+    filler = mounts.fill(directory)
+    result = _run(machine, new, check=False)
+    _check_failed_and_intact(machine, result, path, before)
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".blumeops-new")) == []
+    filler.unlink()
+    _run(machine, new)
+    assert path.read_bytes() != before
+    calls = len(machine.calls())
+    _run(machine, new)  # and then it is settled
+    assert machine.mutating_calls(since=calls) == []
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_read_only_directory_fails_the_step_and_the_next_run_completes(machine: Machine, mounts: Mounts,
+                                                                       name: str) -> None:
+    case = CASES[name]
+    case.prepare(machine)
+    case.old(machine)
+    path, directory = case.path(machine), case.directory(machine)
+    before = path.read_bytes()
+    new = case.new(machine)
+    mounts.read_only(directory)
+    result = _run(machine, new, check=False)
+    _check_failed_and_intact(machine, result, path, before)
+    mounts.release(directory)
+    _run(machine, new)
+    assert path.read_bytes() != before
+
+
+def test_a_full_disk_under_the_mirrors_leaves_the_node_copy_pending(machine: Machine, mounts: Mounts) -> None:
+    """The mirror file could not be written: nothing was copied into the node, and once there is room the
+    next run writes it and copies it in."""
+    write_profile(machine, status="Running")
+    args = machine.cluster_args()
+    directory = Path(args.mirror_path("docker.io")).parent
+    mounts.full_tmpfs(directory)
+    machine.run(args.cluster_step("minikube-cluster"))
+    filler = mounts.fill(directory)
+    moved = machine.cluster_args(upstreams=MOVED_DOCKER_HUB)
+    assert machine.run(moved.cluster_step("minikube-cluster"), check=False).returncode != 0
+    node = machine.state / "node/etc/containerd/certs.d/docker.io/hosts.toml"
+    assert "registry-1.docker.io" in node.read_text()
+    filler.unlink()
+    machine.run(moved.cluster_step("minikube-cluster"))
+    assert "mirror.gcr.io" in node.read_text()
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_no_backup_no_write_a_file_the_program_did_not_write_stays(machine: Machine, mounts: Mounts,
+                                                                   fault: str) -> None:
+    """The backup of a pre-existing file (~/.blumeops/adopted) cannot be written: the step stops before it
+    touches that file; once there is room the next run backs it up, writes, and delete puts it back."""
+    agent = machine.zot_args().agent()
+    plist = Path(agent.plist_path)
+    plist.parent.mkdir(parents=True)
+    theirs = "<?xml version='1.0'?><plist><dict><key>Label</key><string>theirs</string></dict></plist>\n"
+    plist.write_text(theirs)
+    records = machine.home / ".blumeops/adopted"
+    records.mkdir(parents=True)
+    if fault == "full":
+        mounts.full_tmpfs(records)
+        filler = mounts.fill(records)
+    else:
+        mounts.read_only(records)
+    result = machine.run(agent.step("zot-agent-install"), check=False)
+    assert result.returncode != 0, result.stderr
+    assert "ERROR: cannot back up" in result.stderr and "nothing changed" in result.stderr, result.stderr
+    assert plist.read_text() == theirs
+    assert machine.mutating_calls() == []
+    if fault == "full":
+        filler.unlink()
+    else:
+        mounts.release(records)
+    machine.run(agent.step("zot-agent-install"))
+    assert plist.read_text() == agent.plist() + "\n"
+    machine.run(agent.step("zot-agent-install"), "delete")
+    assert plist.read_text() == theirs
