@@ -1,4 +1,4 @@
-"""``python -m ops plan|diff|phases``: the offline preview and the checks around it."""
+"""``python -m ops plan|diff|phases|check|runbook|review``: the offline preview and the checks around it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, console, harness, images
+from ops import analyzer, check, console, harness, images
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -99,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--stack", default="indri")
     table.set_defaults(func=_phases)
     images.add_parser(sub)
+    check.add_parser(sub, check.command)
     return root
 
 
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
-            analyzer.AnalyzerError) as err:
+            analyzer.AnalyzerError, check.CheckError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 

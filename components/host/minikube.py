@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components import health
 from components.host.connection import Host
 from components.host.launch_agent import AgentName, LaunchAgentArgs, scripted_agent
 from components.host.script import HostScriptArgs, HostStep, host_script
@@ -205,6 +206,23 @@ class MinikubeDockerClusterArgs:
             },
         ).render()
 
+    def health_checks(self) -> list[health.HealthCheck]:
+        """The API server answers ``/readyz`` through ``svc:k8s``; the gauge file is fresh."""
+        interval = self.metrics_agent().start_interval or 60
+        return [
+            health.HttpEndpoint(
+                name=f"k8s API /readyz via {self.service}", url=f"{self.api_server_url}/readyz", tls="cluster",
+                fix=f"`minikube status -p {self.profile}` on the host; `launchd {self.api_serve_agent_name.label}` "
+                    f"re-points {self.service} at the API server's port every minute"),
+            health.Textfile(health.SshTarget.of(self.host), f"{self.metrics.textfile_dir}/minikube.prom",
+                            3 * interval, self.metrics_agent_name.label),
+        ]
+
+    def preconditions(self, cluster_step: str) -> list[health.Precondition]:
+        return [health.Precondition(
+            f"Docker Desktop installed through its GUI and running, with at least {self.memory_mb} MB of memory "
+            "(Settings > Resources) and its own Kubernetes off", cluster_step)]
+
     def _agent_environment(self) -> dict[str, str]:
         # minikube and docker read ~/.minikube and ~/.docker; minikube runs `docker` by name.
         return {"HOME": self.host.home, "PATH": self.host.tools.search_path()}
@@ -278,6 +296,7 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             "service": args.service,
             "apiServer": args.api_server_url,
             "artifacts": artifacts,
+            **health.props(args.health_checks(), args.preconditions(cluster_step.name)),
         }
         super().__init__(CLUSTER_TYPE, name, props, opts)
         self.cluster = host_script(
