@@ -317,7 +317,7 @@ def _ssh_target(check: health.HealthCheck) -> health.SshTarget:
 
 # ---- output --------------------------------------------------------------------------------------------
 
-def table_lines(results: Sequence[Result], out: TextIO = sys.stdout) -> list[str]:
+def table_lines(results: Sequence[Result], out: TextIO) -> list[str]:
     rows = [[r.status, r.probe.check.name, r.probe.phase or "-", r.detail, r.fix] for r in results]
     lines = console.table(["status", "check", "phase", "detail", "fix"], rows)
     styles = {OK: "green", FAILED: "red", SKIPPED: "yellow"}
@@ -354,7 +354,8 @@ def load_document(args: argparse.Namespace) -> tuple[dict[str, Any], StackConfig
     return offline_plan.build_plan(load_stack(args.stack, args.phase)).document, stack
 
 
-def command(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     document, stack = load_document(args)
     probes = probes_from_plan(document)
     options = Options(

@@ -8,6 +8,23 @@
 # what to run instead and exits non-zero.
 set -euo pipefail
 
+# ---- openssh-server: the real sshd tests/servers/sshd.py starts on 127.0.0.1 (as the test user, its own
+# throw-away host key and config) for the host-side probes of `python -m ops check`. Debian's package only;
+# without apt-get or root the ops check tests that need it skip (in CI they fail).
+if [[ ! -x /usr/sbin/sshd ]]; then
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" -eq 0 ]]; then
+        echo "install-test-servers: installing openssh-server with apt-get"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                 --no-install-recommends openssh-server >/dev/null; }
+    elif [[ "${CI:-}" == "true" ]]; then
+        echo "install-test-servers: /usr/sbin/sshd is missing; install Debian's openssh-server" >&2
+        exit 1
+    else
+        echo "install-test-servers: /usr/sbin/sshd is missing; the ops check host-probe tests will be skipped" >&2
+    fi
+fi
+
 registry_bin=/usr/bin/docker-registry
 
 if [[ -x "$registry_bin" ]]; then
