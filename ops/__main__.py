@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, check, console, harness, images
+from ops import analyzer, check, console, harness, images, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -100,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
     table.set_defaults(func=_phases)
     images.add_parser(sub)
     check.add_parser(sub, check.command)
+    runbook.add_parser(sub, runbook.command)
     return root
 
 
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
-            analyzer.AnalyzerError, check.CheckError) as err:
+            analyzer.AnalyzerError, check.CheckError,
+            runbook.RunbookError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 
