@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, check, console, harness, images, runbook
+from ops import analyzer, check, console, harness, images, review, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -101,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     images.add_parser(sub)
     check.add_parser(sub, check.command)
     runbook.add_parser(sub, runbook.command)
+    review.add_parser(sub, review.command)
     return root
 
 

@@ -410,3 +410,45 @@ def test_the_probe_script_passes_shellcheck(tmp_path: Path) -> None:
     done = subprocess.run([str(shellcheck) if shellcheck.exists() else "shellcheck", "-s", "bash", str(script)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
+
+
+AGENT_PROGRAM = '''
+import pulumi
+from components import health
+from components.host import AgentName, Host, HostTools
+from components.host.check_agent import HealthCheckAgent, HealthCheckAgentArgs
+
+tools = HostTools(bash="/bin/bash", curl="/usr/bin/curl", docker="/usr/local/bin/docker", file="/usr/bin/file",
+                  kubectl="/opt/homebrew/bin/kubectl", launchctl="/bin/launchctl",
+                  minikube="/opt/homebrew/bin/minikube", plutil="/usr/bin/plutil", tailscale="/usr/bin/tailscale")
+host = Host(address="mac", port=22, user="me", uid=501, home="/Users/me", host_key="ssh-ed25519 AAAA", tools=tools)
+target = health.SshTarget.of(host)
+checks = [health.LaunchdJob(target, "org.example.zot", "gui/501", "/bin/launchctl", "/logs/zot.err.log"),
+          health.Textfile(target, "/var/textfile/zot.prom", 180, "org.example.zot-metrics")]
+HealthCheckAgent("health-check", HealthCheckAgentArgs(
+    host=host, checks=checks, textfile_dir="/var/textfile", script_dir="/Users/me/bin", log_dir="/var/log",
+    agent_name=AgentName("org.example.health-check", "org.example.health-check")))
+'''
+
+
+def test_the_periodic_agent_component_registers_its_script_agent_and_own_check(tmp_path: Path) -> None:
+    """HealthCheckAgent under the mock engine: the script of the given checks, the LaunchAgent every 300 s,
+    and its own freshness check (its textfile younger than three intervals) declared like any other."""
+    from ops import harness
+
+    (tmp_path / "__main__.py").write_text(AGENT_PROGRAM)
+    run = harness.run_program(tmp_path, "blumeops", "test", {}, [])
+    by_name = {r.name: r for r in run.registrations}
+    component = offline_plan.redact(by_name["health-check"].wire_inputs)
+    assert component["checks"] == ["launchd org.example.zot", "textfile zot.prom"]
+    script = component["artifacts"]["host/bin/blumeops-check"]
+    assert "readonly PROBE_1_TARGET=gui/501/org.example.zot" in script
+    assert "readonly METRICS_TEXTFILE=/var/textfile/blumeops-check.prom" in script
+    [own] = component["healthChecks"]
+    assert own["kind"] == "textfile" and own["path"] == "/var/textfile/blumeops-check.prom"
+    assert own["maxAgeSeconds"] == 900 and own["writer"] == "org.example.health-check"
+    agent = offline_plan.redact(by_name["health-check-agent"].wire_inputs)
+    assert agent["startInterval"] == 300
+    assert agent["programArguments"] == ["/bin/bash", "/Users/me/bin/blumeops-check", "agent"]
+    assert [c["name"] for c in agent["healthChecks"]] == ["launchd org.example.health-check"]
+    assert "health-check-script" in by_name and by_name["health-check-script"].type == "command:remote:Command"
