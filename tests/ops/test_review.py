@@ -237,3 +237,20 @@ def test_the_offline_steps_run_as_the_workflow_runs_them(pull_request: tuple[Pat
     verdict = run_step(steps["verdict"], repo, env)
     assert verdict.returncode == 0 and "## blumeops plan" in verdict.stdout
     assert git(repo, "worktree", "list").count("\n") == 0, "the base worktree is removed"
+
+
+def test_every_shell_block_of_both_pipelines_passes_shellcheck(tmp_path: Path) -> None:
+    """What actionlint does with shellcheck for the workflow's run: blocks, for both pipelines (the Woodpecker
+    commands with `$$` read as the shell reads them after Woodpecker's substitution)."""
+    shellcheck = ROOT / ".venv" / "bin" / "shellcheck"
+    blocks = [step["run"] for step in workflow()["jobs"]["preview"]["steps"] if "run" in step]
+    pipeline = yaml.safe_load(PIPELINE.read_text())
+    blocks += ["\n".join(step["commands"]).replace("$$", "$") for step in pipeline["steps"]]
+    assert len(blocks) >= 9
+    for index, block in enumerate(blocks):
+        assert "${{" not in block, "expressions belong in env:, the script reads variables"
+        script = tmp_path / f"block{index}.sh"
+        script.write_text("#!/bin/bash\n" + block + "\n")
+        done = subprocess.run([str(shellcheck), "-s", "bash", str(script)], capture_output=True, text=True,
+                              check=False)
+        assert done.returncode == 0, f"{block}\n{done.stdout}"
