@@ -3,7 +3,7 @@
 The homelab wrote a markdown plan per phase by hand and every one drifted from what was done. This one is
 generated from the plans at targets A and B (the plan JSON contract of ``ops/plan.py``):
 
-- the steps ``pulumi up`` performs: every custom resource created, changed or deleted, in dependency order
+- the steps ``pulumi up`` performs: every custom resource created, updated, replaced or deleted, in dependency order
   (its own and its ancestors' dependencies, its provider), grouped into waves that can run in parallel,
   with the critical path (the longest chain of steps that must run one after another);
 - for host steps, the script each runs (``components/host/scripts/<script>.sh``, rendered under
@@ -41,7 +41,7 @@ from phases import settings as stack_settings
 NONE = "none"
 COMMAND_TYPE = "command:remote:Command"
 CHART_PREFIX = "kubernetes:helm.sh/"
-CREATE, UPDATE, DELETE = "create", "update", "delete"
+CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
 
 
 class RunbookError(Exception):
@@ -262,6 +262,26 @@ def _direct_waits(edges: Mapping[str, set[str]], start: str, steps: Mapping[str,
     return sorted(found)
 
 
+def _dotted(path: str) -> str:
+    """``metadata.annotations["tailscale.com/hostname"]`` -> ``metadata.annotations.tailscale.com/hostname``."""
+    return path.replace('["', ".").replace("']", "").replace("['", ".").replace('"]', "")
+
+
+def update_action(resource: Resource, changed: Sequence[str]) -> str:
+    """``replace`` when a changed input forces a new resource: a host step's ``triggers`` (its identity), a
+    Kubernetes object's name or namespace, or a path of its ``replaceOnChanges`` (when the plan records
+    them); ``update`` otherwise."""
+    forcing = [f"inputs.{_dotted(path)}" for path in resource["options"].get("replaceOnChanges", [])]
+    if resource["type"] == COMMAND_TYPE:
+        forcing.append("inputs.triggers")
+    if resource["type"].startswith("kubernetes:"):
+        forcing += ["inputs.metadata.name", "inputs.metadata.namespace"]
+    if any(path == force or path.startswith(force + ".") or path.startswith(force + "[")
+           for path in changed for force in forcing):
+        return REPLACE
+    return UPDATE
+
+
 # ---- what the steps run and check ------------------------------------------------------------------------
 
 def host_script(resource: Resource, resources: Mapping[str, Resource]) -> str | None:
@@ -321,7 +341,9 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any]) -> Runboo
         if urn in change.added:
             forward.append(Step(resource, CREATE, script=host_script(resource, new)))
         elif urn in change.changed:
-            forward.append(Step(resource, UPDATE, script=host_script(resource, new), changed=change.changed[urn]))
+            paths = change.changed[urn]
+            forward.append(Step(resource, update_action(resource, paths), script=host_script(resource, new),
+                                changed=paths))
     deletes = [Step(old[urn], DELETE, script=host_script(old[urn], old))
                for urn in old if urn in change.removed and urn in acting_old]
     new_graph, old_graph = dependencies(after), dependencies(before)
@@ -401,7 +423,10 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
                           f"`{artifacts_dir}/host/scripts/{step.resource['name']}.sh`")
             elif step.changed:
                 detail = ", ".join(f"`{path}`" for path in step.changed[:4]) + (" …" if len(step.changed) > 4 else "")
-            lines.append(f"| {number} | {step.action} | {_label(step.resource)} | "
+            action = step.action
+            if action == REPLACE and step.resource["options"].get("deleteBeforeReplace"):
+                action = "replace (delete first)"
+            lines.append(f"| {number} | {action} | {_label(step.resource)} | "
                          f"{step.resource.get('phase') or '-'} | {detail} |")
         lines.append("")
     if runbook.critical_path:

@@ -56,9 +56,9 @@ def test_raising_the_target_creates_exactly_the_new_resources_in_order(indri_pla
     assert all(s.urn in in_after for s in book.steps if s.action != runbook.DELETE), "steps are plan resources"
     check_order(book, runbook.dependencies(after), reverse=False)
     assert not book.rollback and book.protected == []
-    declared = {c["name"] for c in book.checks}
-    new_phase = {r["phase"] for r in after["resources"] if r["urn"] in created}
-    assert declared and all(c["phase"] in new_phase for c in book.checks)
+    stepped = {s.resource["phase"] for s in book.steps}
+    assert book.checks, f"phase {high} declares no health check: its components must (components/health.py)"
+    assert all(c["phase"] in stepped for c in book.checks)
 
 
 @pytest.mark.parametrize(("low", "high"), [p for p in PAIRS if p[0] != runbook.NONE],
@@ -136,6 +136,24 @@ def test_the_command_prints_markdown_and_json(tmp_path: Path, capsys: pytest.Cap
     assert book["direction"] == "rollback" and book["from"] == "1" and book["to"] == "0"
     assert len(book["waves"]) == len(book["criticalPath"])
     assert all(step["action"] == "delete" for step in book["steps"])
+
+
+def test_a_changed_identity_replaces_and_other_changes_update(indri_plan: PlanOf) -> None:
+    base = indri_plan("1").document
+    head = json.loads(json.dumps(base))
+    by_name = {r["name"]: r for r in head["resources"]}
+    by_name["zot-config"]["inputs"]["triggers"] = ["/elsewhere/config.json"]
+    by_name["zot-ready"]["inputs"]["stdin"] = by_name["zot-ready"]["inputs"]["stdin"] + "\n# changed\n"
+    service = by_name["blumeops-pg-tailscale"]
+    service["inputs"]["metadata"]["annotations"]["tailscale.com/hostname"] = "pg"
+    service["options"]["replaceOnChanges"] = ['metadata.annotations["tailscale.com/hostname"]']
+    by_name["argocd-namespace"]["inputs"]["metadata"]["name"] = "argo"
+    book = runbook.build_runbook(base, head)
+    actions = {s.resource["name"]: s.action for s in book.steps}
+    assert actions == {"zot-config": "replace", "zot-ready": "update", "blumeops-pg-tailscale": "replace",
+                       "argocd-namespace": "replace"}
+    text = runbook.markdown(book, "build/plan/indri")
+    assert "| replace (delete first) | `blumeops-pg-tailscale`" in text
 
 
 def test_bad_arguments_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
