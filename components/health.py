@@ -92,6 +92,10 @@ class LaunchdJob:
         return f"launchd {self.label}"
 
     @property
+    def target(self) -> str:
+        return f"{self.domain}/{self.label}"
+
+    @property
     def fix(self) -> str:
         return (f"read {self.err_log}; `launchctl kickstart -k {self.domain}/{self.label}` restarts it, "
                 f"`make up` loads it again")
@@ -125,6 +129,10 @@ class Textfile:
         return f"textfile {self.path.rsplit('/', 1)[-1]}"
 
     @property
+    def target(self) -> str:
+        return self.path
+
+    @property
     def fix(self) -> str:
         return f"its writer {self.writer} is not running or failing: check `launchd {self.writer}` above"
 
@@ -151,6 +159,10 @@ class HttpEndpoint:
     timeout: int = DEFAULT_TIMEOUT
 
     kind = "http"
+
+    @property
+    def target(self) -> str:
+        return self.url
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.timeout)
@@ -191,6 +203,10 @@ class PostgresEndpoint:
 
     def __post_init__(self) -> None:
         _check_common(self.name, self.timeout)
+
+    @property
+    def target(self) -> str:
+        return f"{self.address}:{self.port}"
 
     def declaration(self) -> dict[str, Any]:
         return {"kind": self.kind, "side": self.side, "name": self.name, "address": self.address,

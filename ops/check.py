@@ -73,7 +73,8 @@ class Result:
 
     def document(self) -> dict[str, Any]:
         check = self.probe.check
-        return {"name": check.name, "kind": check.kind, "side": check.side, "phase": self.probe.phase,
+        return {"name": check.name, "kind": check.kind, "side": check.side, "target": check.target,
+                "phase": self.probe.phase,
                 "component": self.probe.component, "urn": self.probe.urn, "status": self.status,
                 "detail": self.detail, "fix": self.fix, "seconds": round(self.seconds, 3)}
 
