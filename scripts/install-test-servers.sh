@@ -12,16 +12,20 @@ set -euo pipefail
 # throw-away host key and config) for the host-side probes of `python -m ops check`. Debian's package only;
 # without apt-get or root the ops check tests that need it skip (in CI they fail).
 if [[ ! -x /usr/sbin/sshd ]]; then
+    sshd_missing="/usr/sbin/sshd is missing (Debian's openssh-server)"
     if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" -eq 0 ]]; then
         echo "install-test-servers: installing openssh-server with apt-get"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null \
-            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-                 --no-install-recommends openssh-server >/dev/null; }
-    elif [[ "${CI:-}" == "true" ]]; then
-        echo "install-test-servers: /usr/sbin/sshd is missing; install Debian's openssh-server" >&2
-        exit 1
-    else
-        echo "install-test-servers: /usr/sbin/sshd is missing; the ops check host-probe tests will be skipped" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -qq --no-install-recommends openssh-server >/dev/null 2>&1 \
+            || { apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server >/dev/null; } \
+            || sshd_missing="apt-get could not install openssh-server"
+    fi
+    if [[ ! -x /usr/sbin/sshd ]]; then
+        if [[ "${CI:-}" == "true" ]]; then
+            echo "install-test-servers: $sshd_missing" >&2
+            exit 1
+        fi
+        echo "install-test-servers: $sshd_missing; the ops check host-probe tests will be skipped" >&2
     fi
 fi
 
