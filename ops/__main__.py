@@ -1,4 +1,4 @@
-"""``python -m ops plan|diff|phases|check|runbook|review``: the offline preview and the checks around it."""
+"""``python -m ops plan|diff|phases``: the offline preview and the checks around it."""
 
 from __future__ import annotations
 
@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
-            analyzer.AnalyzerError, check.CheckError,
-            runbook.RunbookError) as err:
+            analyzer.AnalyzerError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 

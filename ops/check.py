@@ -383,7 +383,23 @@ def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 1 if failed else 0
 
 
-def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
+Command = Callable[[argparse.Namespace], int]
+
+
+def reporting(run: Command, *errors: type[Exception]) -> Command:
+    """``run``, with ``errors`` printed as ``error: ...`` and exit 1 (as ``python -m ops`` does for its own)."""
+
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except errors as err:
+            print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
+            return 1
+
+    return wrapped
+
+
+def add_parser(sub: Any, run: Command) -> None:
     check = sub.add_parser(
         "check",
         help="probe what the deployed phases promise (checks declared by the components); exit 1 on a failure",
@@ -404,5 +420,5 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
                        help="an extra ssh -o option for the host session; repeatable")
     check.add_argument("--identity", help="SSH private key file for the host session (default: ssh's own)")
     check.add_argument("--json", action="store_true", help="print the results as JSON")
-    check.set_defaults(func=run)
+    check.set_defaults(func=reporting(run, CheckError))
 

@@ -35,6 +35,7 @@ import components
 from components import health
 from ops import diff as plan_diff
 from ops import plan as offline_plan
+from ops.check import reporting
 from ops.stack import load_stack
 from phases import settings as stack_settings
 
@@ -503,4 +504,4 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     runbook.add_argument("--from-plan", help="use this plan JSON for --from instead of planning it")
     runbook.add_argument("--to-plan", help="use this plan JSON for --to instead of planning it")
     runbook.add_argument("--json", action="store_true", help="print the runbook as JSON")
-    runbook.set_defaults(func=run)
+    runbook.set_defaults(func=reporting(run, RunbookError))
