@@ -336,12 +336,12 @@ def summary(results: Sequence[Result], seconds: float) -> str:
 
 
 def tailnet_name(stack: StackConfig) -> str:
-    """The tailnet's DNS name from the stack's config (``blumeops:tailnet.name``), else its default."""
+    """The tailnet's DNS name from the stack's config (``blumeops:tailnet.name``)."""
     key = f"{stack_settings.NAMESPACE}:tailnet.name"
-    if key in stack.config:
-        return stack.config[key]
-    default = next(spec.default for spec in stack_settings.SPECS if spec.key == "tailnet.name")
-    return str(default)
+    if key not in stack.config:
+        raise CheckError(f"the stack {stack.stack} does not set {key}: the checks' tailnet URLs need it; pass "
+                         f"--tailnet <name>.ts.net or `pulumi config set {key} <name>.ts.net`")
+    return stack.config[key]
 
 
 def load_document(args: argparse.Namespace) -> tuple[dict[str, Any], StackConfig]:

@@ -359,6 +359,14 @@ def test_the_command_reads_the_stacks_tailnet_into_the_urls(capsys: pytest.Captu
     assert results["zot /v2/ via svc:registry"]["target"] == "https://registry.other.ts.net/v2/"
 
 
+def test_a_stack_without_its_tailnet_name_is_a_clear_error(tmp_path: Path) -> None:
+    stack = check.StackConfig(project="blumeops", stack="lab", config={}, secret_keys=[])
+    with pytest.raises(check.CheckError, match=r"does not set blumeops:tailnet.name.*--tailnet"):
+        check.tailnet_name(stack)
+    stack.config["blumeops:tailnet.name"] = "lab.ts.net"
+    assert check.tailnet_name(stack) == "lab.ts.net"
+
+
 def test_a_missing_plan_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--plan", str(tmp_path / "nope.json")]) == 1
     assert "--plan: cannot read plan" in capsys.readouterr().err
