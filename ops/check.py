@@ -335,13 +335,19 @@ def summary(results: Sequence[Result], seconds: float) -> str:
             f"({len(results)} checks in {seconds:.1f}s)")
 
 
-def tailnet_name(stack: StackConfig) -> str:
-    """The tailnet's DNS name from the stack's config (``blumeops:tailnet.name``)."""
+def tailnet_name(stack: StackConfig, document: Mapping[str, Any]) -> str:
+    """The tailnet's DNS name: the stack's ``blumeops:tailnet.name`` when it sets one, else the tailnet of the
+    endpoints the plan exports (``https://<name>.<tailnet>``: what the program built from that setting)."""
     key = f"{stack_settings.NAMESPACE}:tailnet.name"
-    if key not in stack.config:
-        raise CheckError(f"the stack {stack.stack} does not set {key}: the checks' tailnet URLs need it; pass "
-                         f"--tailnet <name>.ts.net or `pulumi config set {key} <name>.ts.net`")
-    return stack.config[key]
+    if key in stack.config:
+        return stack.config[key]
+    endpoints = document.get("exports", {}).get("endpoints", {})
+    hosts = [urlsplit(url).hostname or "" for url in endpoints.values() if isinstance(url, str)]
+    found = {host.split(".", 1)[1] for host in hosts if host.endswith(".ts.net")}
+    if len(found) == 1:
+        return found.pop()
+    raise CheckError(f"cannot tell the tailnet's name (the stack does not set {key} and the plan's endpoints "
+                     f"name {sorted(found) or 'none'}): pass --tailnet <name>.ts.net")
 
 
 def load_document(args: argparse.Namespace) -> tuple[dict[str, Any], StackConfig]:
@@ -360,7 +366,7 @@ def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     document, stack = load_document(args)
     probes = probes_from_plan(document)
     options = Options(
-        tailnet=args.tailnet or tailnet_name(stack),
+        tailnet=args.tailnet or tailnet_name(stack, document),
         cluster_ca=args.cluster_ca,
         skip=frozenset(args.skip or ()),
         ssh_options=tuple(args.ssh_option or ()),

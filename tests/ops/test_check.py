@@ -359,12 +359,17 @@ def test_the_command_reads_the_stacks_tailnet_into_the_urls(capsys: pytest.Captu
     assert results["zot /v2/ via svc:registry"]["target"] == "https://registry.other.ts.net/v2/"
 
 
-def test_a_stack_without_its_tailnet_name_is_a_clear_error(tmp_path: Path) -> None:
+def test_the_tailnet_comes_from_the_stack_or_the_exported_endpoints() -> None:
     stack = check.StackConfig(project="blumeops", stack="lab", config={}, secret_keys=[])
-    with pytest.raises(check.CheckError, match=r"does not set blumeops:tailnet.name.*--tailnet"):
-        check.tailnet_name(stack)
-    stack.config["blumeops:tailnet.name"] = "lab.ts.net"
-    assert check.tailnet_name(stack) == "lab.ts.net"
+    exported = {"exports": {"endpoints": {"k8s": "https://k8s.lab.ts.net", "pg": "postgresql://pg.lab.ts.net:5432"}}}
+    assert check.tailnet_name(stack, exported) == "lab.ts.net"
+    with pytest.raises(check.CheckError, match=r"cannot tell the tailnet's name.*--tailnet"):
+        check.tailnet_name(stack, {"exports": {}})
+    mixed = {"exports": {"endpoints": {"a": "https://a.one.ts.net", "b": "https://b.two.ts.net"}}}
+    with pytest.raises(check.CheckError, match=r"one.ts.net', 'two.ts.net"):
+        check.tailnet_name(stack, mixed)
+    stack.config["blumeops:tailnet.name"] = "set.ts.net"
+    assert check.tailnet_name(stack, mixed) == "set.ts.net"
 
 
 def test_a_missing_plan_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
