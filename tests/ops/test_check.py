@@ -430,14 +430,12 @@ def test_the_probe_script_passes_shellcheck(tmp_path: Path) -> None:
 
 
 AGENT_PROGRAM = '''
-import pulumi
+import dataclasses
 from components import health
 from components.host import AgentName, Host, HostTools
 from components.host.check_agent import HealthCheckAgent, HealthCheckAgentArgs
 
-tools = HostTools(bash="/bin/bash", curl="/usr/bin/curl", docker="/usr/local/bin/docker", file="/usr/bin/file",
-                  kubectl="/opt/homebrew/bin/kubectl", launchctl="/bin/launchctl",
-                  minikube="/opt/homebrew/bin/minikube", plutil="/usr/bin/plutil", tailscale="/usr/bin/tailscale")
+tools = HostTools(**{f.name: f"/usr/bin/{f.name}" for f in dataclasses.fields(HostTools)})
 host = Host(address="mac", port=22, user="me", uid=501, home="/Users/me", host_key="ssh-ed25519 AAAA", tools=tools)
 target = health.SshTarget.of(host)
 checks = [health.LaunchdJob(target, "org.example.zot", "gui/501", "/bin/launchctl", "/logs/zot.err.log"),
@@ -466,6 +464,6 @@ def test_the_periodic_agent_component_registers_its_script_agent_and_own_check(t
     assert own["maxAgeSeconds"] == 900 and own["writer"] == "org.example.health-check"
     agent = offline_plan.redact(by_name["health-check-agent"].wire_inputs)
     assert agent["startInterval"] == 300
-    assert agent["programArguments"] == ["/bin/bash", "/Users/me/bin/blumeops-check", "agent"]
+    assert agent["programArguments"] == ["/usr/bin/bash", "/Users/me/bin/blumeops-check", "agent"]
     assert [c["name"] for c in agent["healthChecks"]] == ["launchd org.example.health-check"]
     assert "health-check-script" in by_name and by_name["health-check-script"].type == "command:remote:Command"

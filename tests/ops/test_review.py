@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -201,7 +202,12 @@ def pull_request(tmp_path: Path) -> tuple[Path, str]:
     git(repo, "commit", "-qm", "base")
     base = git(repo, "rev-parse", "HEAD")
     stack = repo / "Pulumi.indri.yaml"
-    stack.write_text(stack.read_text().replace('blumeops:zot.port: "5050"', 'blumeops:zot.port: "5051"'))
+    text = stack.read_text()
+    if "blumeops:zot.port:" in text:
+        text = re.sub(r"blumeops:zot\.port: .*", 'blumeops:zot.port: "5051"', text)
+    else:  # the default (5050) is not written out
+        text = text.replace("config:\n", 'config:\n  blumeops:zot.port: "5051"\n', 1)
+    stack.write_text(text)
     git(repo, "commit", "-qam", "zot moves to 5051")
     return repo, base
 
