@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, charts, console, harness, images
+from ops import analyzer, charts, check, console, harness, images, review, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -134,6 +134,9 @@ def parser() -> argparse.ArgumentParser:
     listing.set_defaults(func=_settings)
     images.add_parser(sub)
     charts.add_parser(sub)
+    check.add_parser(sub, check.command)
+    runbook.add_parser(sub, runbook.command)
+    review.add_parser(sub, review.command)
     return root
 
 

@@ -19,6 +19,19 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
                      "ignoreChanges": [str, ...], "retainOnDelete": bool}}, ...],
      "exports": {...}}                    # the stack outputs, secrets "[secret]"
 
+Health declarations (``components/health.py``; read by ``ops check``, ``ops runbook``): a component's inputs may
+carry ``"healthChecks": [check, ...]`` and ``"preconditions": [{"text": str, "checkedBy": <step name>}, ...]``.
+Every check has ``kind``, ``side`` ("host": run on the host over SSH; "operator": run where ops runs), ``name``
+(unique in the plan), ``timeoutSeconds``, ``fix``; host-side ones a ``host`` {address, port, user, hostKey, bash}::
+
+    {"kind": "launchd", "label": str, "domain": "gui/<uid>", "launchctl": path, "errLog": path}
+    {"kind": "textfile", "path": str, "maxAgeSeconds": int, "writer": <label>}
+    {"kind": "http", "url": str, "expect": [int, ...], "tls": "public" | "cluster" | "none",
+     "curl": path}                        # curl only when side is "host"
+    {"kind": "postgres", "address": str, "port": int}     # TCP connect + PostgreSQL's SSLRequest answer
+
+``{tailnet}`` in a URL or address stands for the tailnet's DNS name (the stack's ``blumeops:tailnet.name``).
+
 The plan is byte-identical across runs of the same program and config (sorted keys, deterministic
 registration order), so a diff between two plans shows only real changes.
 

@@ -8,8 +8,11 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
 
+from components import health
 from components.host import (
     AgentName,
+    HealthCheckAgent,
+    HealthCheckAgentArgs,
     Host,
     HostTools,
     MetricsPaths,
@@ -92,6 +95,11 @@ class MetricsSettings:
                                   default="/opt/homebrew/var/node_exporter/textfile")
     log_dir: str = s.setting(s.absolute_path, "log directory of the metrics agents", default="/opt/homebrew/var/log")
     script_dir: str = s.setting(s.absolute_path, "where the metrics scripts are installed", default=f"{HOME}/bin")
+    check_agent: bool = s.setting(
+        s.boolean, "run the host-side health checks every few minutes (blumeops_check_* gauges for Grafana)",
+        default=True, example="false")
+    check_interval_seconds: int = s.setting(s.count(60, 3600), "how often the health-check agent runs",
+                                            default=300, example="300")
 
     def paths(self) -> MetricsPaths:
         return MetricsPaths(textfile_dir=self.textfile_dir, log_dir=self.log_dir, script_dir=self.script_dir)
@@ -108,6 +116,8 @@ METRICS = Key("metrics", MetricsPaths, "where the host metrics agents put script
 
 # What a later phase changes here, in its own module: phase 9 drops the legacy service tags from indri.
 KEEP_LEGACY_TAGS = Amendable("tailnet.keepLegacyTags", True, "indri keeps blumeops:tailnet.legacyServiceTags")
+
+CHECK_AGENT = AgentName("mcquack.eblume.blumeops-check", "mcquack.blumeops-check")
 
 # The host's LaunchAgents keep the homelab's "mcquack" names (label, and log files <log_dir>/<stem>.*.log).
 ZOT_AGENT = AgentName("mcquack.eblume.zot", "mcquack.zot")
@@ -225,13 +235,22 @@ def build(phase: Phase, handover: Handover) -> None:
     handover.give(METRICS, metrics)
     zot = handover.section(ZotSettings)
     on_phase = pulumi.ResourceOptions(parent=phase)
-    ZotRegistry("zot", zot_args(zot, host, metrics, services[REGISTRY_SERVICE.name]), on_phase)
-    cluster = MinikubeDockerCluster(
-        "minikube",
-        minikube_args(handover.section(MinikubeSettings), zot, tailnet_settings, host, metrics,
-                      services[K8S_SERVICE.name]),
-        on_phase,
-    )
+    registry_args = zot_args(zot, host, metrics, services[REGISTRY_SERVICE.name])
+    ZotRegistry("zot", registry_args, on_phase)
+    cluster_args = minikube_args(handover.section(MinikubeSettings), zot, tailnet_settings, host, metrics,
+                                 services[K8S_SERVICE.name])
+    cluster = MinikubeDockerCluster("minikube", cluster_args, on_phase)
+    metrics_settings = handover.section(MetricsSettings)
+    if metrics_settings.check_agent:
+        # The host-side checks of what this phase puts on indri (a later phase's own agents are checked by
+        # `ops check`, which reads every phase's declarations from the plan).
+        declared = [*registry_args.health_checks(), *cluster_args.health_checks()]
+        declared += [agent.health_check() for agent in (registry_args.agent(), registry_args.metrics_agent(),
+                                                        cluster_args.api_serve_agent(), cluster_args.metrics_agent())]
+        HealthCheckAgent("blumeops-check", HealthCheckAgentArgs(
+            host=host, checks=[c for c in declared if c.side == health.HOST_SIDE],
+            textfile_dir=metrics.textfile_dir, script_dir=metrics.script_dir, log_dir=metrics.log_dir,
+            agent_name=CHECK_AGENT, interval_seconds=metrics_settings.check_interval_seconds), on_phase)
     k8s_provider = kubernetes.Provider(
         "minikube",
         kubeconfig=cluster.kubeconfig,

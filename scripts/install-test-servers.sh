@@ -18,6 +18,7 @@ wanted=(
     "postgresql:/usr/lib/postgresql/*/bin/initdb"
     "borgbackup:/usr/bin/borg"
     "jq:/usr/bin/jq"
+    "openssh-server:/usr/sbin/sshd"
 )
 
 missing=()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import health
 from components.cluster.objects import ProxyClassRef, tailscale_ingress
 from components.host.retire import LegacyServiceRetirement, LegacyServiceRetirementArgs
 from components.tailnet.release import TailnetNameRelease, TailnetNameReleaseArgs
@@ -111,6 +112,9 @@ class AppIngressArgs:
     legacy: LegacyClaim | None = None  # what held the name before, released first
     ingress_name: str | None = None  # the Ingress object's name; default <hostname>-tailscale
     after: Sequence[pulumi.Resource] = ()  # what must exist first (the chart that makes the backend)
+    # The app's health path behind the Ingress (Grafana: /api/health): declared as the Ingress's health check,
+    # which `ops check` probes at https://<hostname>.<tailnet><health_path>.
+    health_path: str | None = None
 
     def __post_init__(self) -> None:
         if not _SHORT_NAME.match(self.hostname):
@@ -144,6 +148,12 @@ class AppIngress(pulumi.ComponentResource):
                 "ingress": args.object_name,
                 "backend": f"{args.backend.service_name}:{args.backend.port}",
                 "proxyClass": args.proxy_class.name,
+                **health.props([health.ingress(
+                    f"{args.hostname} {args.health_path}", args.hostname, args.health_path,
+                    f"the Ingress {args.object_name} and its backend {args.backend.service_name}: "
+                    f"`kubectl -n <namespace> describe ingress {args.object_name}`; a name taken as "
+                    f"{args.hostname}-1 means the legacy claim was not released")]
+                    if args.health_path else []),
             },
             opts,
         )

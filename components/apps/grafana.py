@@ -254,6 +254,7 @@ class Grafana(pulumi.ComponentResource):
                 proxy_class=args.proxy_class,
                 legacy=args.legacy,
                 after=(self.chart,),
+                health_path="/api/health",
             ),
             pulumi.ResourceOptions(parent=self),
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import health
 from components.cluster.objects import (
     ImageRef,
     ProxyClassRef,
@@ -90,6 +91,10 @@ class ArgoCD(pulumi.ComponentResource):
                 "repositories": [creds.url_prefix for creds in args.repo_credentials],
                 "knownHosts": [line for creds in args.repo_credentials for line in creds.known_hosts],
                 "images": list(image_refs),
+                **health.props([health.ingress(
+                    "argocd /healthz", args.hostname, "/healthz",
+                    f"`kubectl -n {args.namespace} get pods,ingress`: the argocd-server pod or the Tailscale "
+                    f"proxy of the Ingress {args.hostname} is not ready")]),
             },
             opts,
         )

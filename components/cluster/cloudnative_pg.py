@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import health
 from components.cluster.objects import (
     ImageRef,
     ProxyClassRef,
@@ -165,6 +166,10 @@ class PostgresCluster(pulumi.ComponentResource):
                 "owner": args.owner,
                 "roles": [role.name for role in args.roles],
                 "hostname": args.hostname,
+                **health.props([health.PostgresEndpoint(
+                    f"postgres {args.hostname}:{POSTGRES_PORT}", f"{args.hostname}.{health.TAILNET}", POSTGRES_PORT,
+                    f"`kubectl -n {args.namespace} get cluster {name}` (the primary must be ready) and the "
+                    f"LoadBalancer {name}-tailscale's proxy pod in namespace tailscale")]),
             },
             opts,
         )

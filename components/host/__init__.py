@@ -12,6 +12,7 @@ from components.host.borgmatic import (
     RecentBorgmaticArchive,
     Retention,
 )
+from components.host.check_agent import HealthCheckAgent, HealthCheckAgentArgs
 from components.host.connection import Host, HostTools
 from components.host.launch_agent import (
     AgentName,
@@ -41,6 +42,8 @@ __all__ = [
     "BorgmaticArgs",
     "BorgmaticDatabase",
     "BrewService",
+    "HealthCheckAgent",
+    "HealthCheckAgentArgs",
     "Host",
     "HostScriptArgs",
     "HostStep",

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pulumi
 import yaml
 
+from components import health
 from components.host.connection import SYSTEM_PATH, Host
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, path_problem, scripted_agent
 from components.host.script import HostScriptArgs, HostStep, host_script, script_text
@@ -329,12 +330,11 @@ class Borgmatic(pulumi.ComponentResource):
                 "label": args.agent_name.label,
                 "databases": [f"{d.hostname}:{d.port}/{d.name}" for d in args.databases],
                 "sourceDirectories": list(args.source_directories),
-                "artifacts": {
-                    "host/borgmatic/config.yaml": args.config_text() + "\n",
-                    f"host/scripts/{config_step.name}.sh": config_step.render(),
-                    f"host/scripts/{metrics_step.name}.sh": metrics_step.render(),
-                    "host/bin/borgmatic-metrics": args.metrics_script(),
-                },
+                # the steps' scripts are rendered from what each command receives on stdin (ops plan)
+                "artifacts": {"host/borgmatic/config.yaml": args.config_text() + "\n"},
+                **health.props([health.Textfile(
+                    health.SshTarget.of(args.host), f"{args.metrics.textfile_dir}/borgmatic.prom",
+                    3 * args.metrics_interval_seconds, args.metrics_agent_name.label)]),
             },
             opts,
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 
+from components import health
 from components.host.connection import Host
 from components.host.script import HostStep
 
@@ -156,6 +157,11 @@ class LaunchAgentArgs:
             document["StartCalendarInterval"] = dict(self.start_calendar_interval)
         return plistlib.dumps(document, sort_keys=True).decode().rstrip("\n")
 
+    def health_check(self) -> health.LaunchdJob:
+        """Loaded in the user's gui domain, and its last exit status 0 (``ops check``, the periodic agent)."""
+        return health.LaunchdJob(health.SshTarget.of(self.host), self.label, self.host.gui_domain,
+                                 self.host.tools.launchctl, self.standard_error_path)
+
     def step(self, name: str) -> HostStep:
         log_dirs = sorted({path.rsplit("/", 1)[0] for path in (self.standard_out_path, self.standard_error_path)})
         variables: dict[str, str | int | bool] = {
@@ -206,6 +212,9 @@ class LaunchAgent(pulumi.ComponentResource):
                     dict(args.start_calendar_interval) if args.start_calendar_interval is not None else None
                 ),
                 "artifacts": {f"host/launchagents/{args.label}.plist": args.plist() + "\n"},
+                **health.props([args.health_check()], [health.Precondition(
+                    f"a GUI login of {args.host.user} on the host ({args.host.gui_domain} exists only then)",
+                    step.name)]),
             },
             opts,
         )

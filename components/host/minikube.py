@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from components import health
 from components.host.connection import Host
 from components.host.launch_agent import (
     AgentName,
@@ -221,6 +222,23 @@ class MinikubeDockerClusterArgs:
             },
         )
 
+    def health_checks(self) -> list[health.HealthCheck]:
+        """The API server answers ``/readyz`` through ``svc:k8s``; the gauge file is fresh."""
+        interval = self.metrics_agent().start_interval or 60
+        return [
+            health.HttpEndpoint(
+                name=f"k8s API /readyz via {self.service}", url=f"{self.api_server_url}/readyz", tls="cluster",
+                fix=f"`minikube status -p {self.profile}` on the host; `launchd {self.api_serve_agent_name.label}` "
+                    f"re-points {self.service} at the API server's port every minute"),
+            health.Textfile(health.SshTarget.of(self.host), f"{self.metrics.textfile_dir}/minikube.prom",
+                            3 * interval, self.metrics_agent_name.label),
+        ]
+
+    def preconditions(self, cluster_step: str) -> list[health.Precondition]:
+        return [health.Precondition(
+            f"Docker Desktop installed through its GUI and running, with at least {self.memory_mb} MB of memory "
+            "(Settings > Resources) and its own Kubernetes off", cluster_step)]
+
     def metrics_script(self) -> str:
         return self.metrics_script_step().render()
 
@@ -281,6 +299,7 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             "service": args.service,
             "apiServer": args.api_server_url,
             "artifacts": artifacts,
+            **health.props(args.health_checks(), args.preconditions(cluster_step.name)),
         }
         super().__init__(CLUSTER_TYPE, name, props, opts)
         self.cluster = cluster_step.register(

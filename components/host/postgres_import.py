@@ -143,7 +143,6 @@ class LegacyDatabaseImport(pulumi.ComponentResource):
                 "schema": args.schema,
                 "dumpDir": args.dump_dir,
                 "artifacts": {
-                    f"host/scripts/{step.name}.sh": step.render(),
                     f"host/postgres/{name}-checks.txt": args.checks(),
                 },
             },

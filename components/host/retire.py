@@ -166,9 +166,6 @@ class LegacyServiceRetirement(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         step = args.step(f"{name}-retire")
         check = args.precondition_step(f"{name}-precondition")
-        artifacts = {f"host/scripts/{step.name}.sh": step.render()}
-        if check is not None:
-            artifacts[f"host/scripts/{check.name}.sh"] = check.render()
         super().__init__(
             RETIREMENT_TYPE,
             name,
@@ -178,7 +175,6 @@ class LegacyServiceRetirement(pulumi.ComponentResource):
                 "serveService": args.serve_service,
                 "recordDir": args.record_dir,
                 "precondition": args.precondition.script if args.precondition else None,
-                "artifacts": artifacts,
             },
             opts,
         )

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components import health
 from components.host.connection import Host
 from components.host.launch_agent import (
     AgentName,
@@ -232,6 +233,27 @@ class ZotRegistryArgs:
     def metrics_agent(self) -> LaunchAgentArgs:
         return self.metrics_job().agent()
 
+    def health_checks(self) -> list[health.HealthCheck]:
+        """zot answers ``/v2/`` on the host and as ``https://<service>.<tailnet>/v2/``; its gauge file is fresh."""
+        ssh = health.SshTarget.of(self.host)
+        interval = self.metrics_agent().start_interval or 60
+        return [
+            health.HttpEndpoint(
+                name="zot /v2/ on localhost", url=f"http://localhost:{self.port}/v2/", side=health.HOST_SIDE,
+                host=ssh, curl=self.host.tools.curl,
+                fix=f"zot is down: read {self.err_log} (`launchd {self.agent_name.label}` above says if it runs)"),
+            health.HttpEndpoint(
+                name=f"zot /v2/ via {self.service}",
+                url=f"https://{self.service.removeprefix('svc:')}.{health.TAILNET}/v2/",
+                fix=f"`tailscale serve status` on the host: {self.service} must forward to "
+                    f"http://localhost:{self.port} (the host step {self.service} re-points it on `make up`)"),
+            health.Textfile(ssh, f"{self.metrics.textfile_dir}/zot.prom", 3 * interval, self.metrics_agent_name.label),
+        ]
+
+    def preconditions(self, config_step: str) -> list[health.Precondition]:
+        return [health.Precondition(
+            f"the zot binary built from source at {self.binary} (arm64; Homebrew has no zot)", config_step)]
+
     def serve(self) -> TailscaleServeArgs:
         return TailscaleServeArgs(
             host=self.host,
@@ -283,6 +305,7 @@ class ZotRegistry(pulumi.ComponentResource):
                 "dockerHubCredentials": args.has_credentials,
                 "service": args.service,
                 "artifacts": {"host/zot/config.json": args.config_text() + "\n"},
+                **health.props(args.health_checks(), args.preconditions(config_step.name)),
             },
             opts,
         )

@@ -110,7 +110,6 @@ class TailnetNameRelease(pulumi.ComponentResource):
                 "tailnet": args.tailnet,
                 "apiUrl": args.api_url,
                 "stateDir": args.state_dir,
-                "artifacts": {f"host/scripts/{step.name}.sh": step.render()},
             },
             opts,
         )

@@ -14,6 +14,7 @@ from ops.stack import StackConfig, fake_secret, load_stack
 LAUNCH_AGENT_PROPS = {
     "label", "plistPath", "programArguments", "environmentVariables", "workingDirectory", "standardOutPath",
     "standardErrorPath", "runAtLoad", "keepAlive", "startInterval", "startCalendarInterval", "artifacts",
+    "healthChecks", "preconditions",  # components/health.py: what ops check and ops runbook read
 }
 OPTIONAL_PROPS = {"workingDirectory", "startInterval", "startCalendarInterval"}
 BASH = "/bin/bash"

@@ -1,0 +1,507 @@
+"""``python -m ops runbook --from A --to B``: the migration steps between two target phases, from their plans.
+
+The homelab wrote a markdown plan per phase by hand and every one drifted from what was done. This one is
+generated from the plans at targets A and B (the plan JSON contract of ``ops/plan.py``):
+
+- the steps ``pulumi up`` performs: every custom resource created, updated, replaced or deleted, in dependency order
+  (its own and its ancestors' dependencies, its provider), grouped into waves that can run in parallel,
+  with the critical path (the longest chain of steps that must run one after another);
+- for host steps, the script each runs (``components/host/scripts/<script>.sh``, rendered under
+  ``build/plan/<stack>/host/scripts/``);
+- the manual preconditions those steps check (declared by their components under ``preconditions``);
+- the health checks that prove the phase (``healthChecks``: what ``python -m ops check`` runs);
+- for A > B (a rollback): what the deletes undo (each component's "Undo:" paragraph) and the protected
+  state that stays (Pulumi refuses to delete it; what it depends on stays with it).
+
+``--from none`` is the empty stack: the first ``pulumi up``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import pkgutil
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import pulumi
+
+import components
+from components import health
+from ops import diff as plan_diff
+from ops import plan as offline_plan
+from ops.check import reporting
+from ops.stack import load_stack
+from phases import settings as stack_settings
+
+NONE = "none"
+COMMAND_TYPE = "command:remote:Command"
+CHART_PREFIX = "kubernetes:helm.sh/"
+CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
+
+
+class RunbookError(Exception):
+    """Targets or plans a runbook cannot be made from."""
+
+
+Resource = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Step:
+    resource: Resource
+    action: str
+    wave: int = 0
+    after: list[str] = field(default_factory=list)  # URNs of the steps it waits for
+    script: str | None = None  # components/host/scripts/<script>.sh for a host step
+    changed: list[str] = field(default_factory=list)  # changed paths of an update
+
+    @property
+    def urn(self) -> str:
+        return str(self.resource["urn"])
+
+    def document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "urn": self.urn, "type": self.resource["type"], "name": self.resource["name"], "action": self.action,
+            "phase": self.resource.get("phase"), "wave": self.wave, "after": self.after,
+            "protected": bool(self.resource["options"].get("protect")),
+        }
+        if self.script is not None:
+            document["script"] = self.script
+        if self.changed:
+            document["changed"] = self.changed
+        return document
+
+
+@dataclass(slots=True)
+class Runbook:
+    stack: str
+    source: str
+    target: str
+    steps: list[Step]
+    critical_path: list[str]
+    preconditions: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    retired_checks: list[dict[str, Any]]
+    protected: list[str]
+    held_back: list[str]
+    restores: list[dict[str, str]]
+
+    @property
+    def rollback(self) -> bool:
+        return self.source != NONE and stack_settings.phase_index(self.source) > stack_settings.phase_index(self.target)
+
+    @property
+    def waves(self) -> list[list[Step]]:
+        count = max((step.wave for step in self.steps), default=0)
+        return [[step for step in self.steps if step.wave == wave] for wave in range(1, count + 1)]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack, "from": self.source, "to": self.target,
+            "direction": "rollback" if self.rollback else "forward",
+            "steps": [step.document() for step in self.steps],
+            "waves": [[step.urn for step in wave] for wave in self.waves],
+            "criticalPath": self.critical_path, "preconditions": self.preconditions,
+            "healthChecks": self.checks, "retiredHealthChecks": self.retired_checks,
+            "protected": self.protected, "heldBack": self.held_back, "restores": self.restores,
+        }
+
+
+# ---- the graph -------------------------------------------------------------------------------------------
+
+def operations(resources: Mapping[str, Resource]) -> set[str]:
+    """The resources the engine acts on: custom resources, and Helm charts the plan does not expand into
+    their objects (a chart is then one install)."""
+    parents = {r["parent"] for r in resources.values() if r.get("parent")}
+    return {urn for urn, r in resources.items()
+            if r["custom"] or (r["type"].startswith(CHART_PREFIX) and urn not in parents)}
+
+
+def _descendants(resources: Mapping[str, Resource], acting: set[str]) -> dict[str, list[str]]:
+    """component URN -> the operations below it (depending on a component waits for all of them)."""
+    children: dict[str, list[str]] = {}
+    for urn, resource in resources.items():
+        if resource.get("parent"):
+            children.setdefault(resource["parent"], []).append(urn)
+    found: dict[str, list[str]] = {}
+
+    def walk(urn: str) -> list[str]:
+        if urn not in found:
+            below: list[str] = []
+            for child in children.get(urn, []):
+                if child in acting:
+                    below.append(child)
+                below.extend(walk(child))
+            found[urn] = below
+        return found[urn]
+
+    for urn in resources:
+        walk(urn)
+    return found
+
+
+def _references(value: Any, urns: Mapping[str, Resource]) -> Iterable[str]:
+    if isinstance(value, str):
+        if value in urns:
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _references(item, urns)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item, urns)
+
+
+def dependencies(plan: Mapping[str, Any]) -> dict[str, set[str]]:
+    """operation URN -> the operations it waits for: its dependencies and its ancestors' (components expanded
+    to the operations below them), its provider, and resources its inputs name."""
+    resources = {r["urn"]: r for r in plan["resources"]}
+    acting = operations(resources)
+    below = _descendants(resources, acting)
+
+    def expand(urn: str) -> set[str]:
+        if urn not in resources:
+            return set()
+        return ({urn} if urn in acting else set()) | set(below.get(urn, []))
+
+    graph: dict[str, set[str]] = {}
+    for urn, resource in resources.items():
+        if urn not in acting:
+            continue
+        wanted: set[str] = set()
+        node: Resource | None = resource
+        while node is not None:
+            for dependency in node["options"].get("dependsOn", []):
+                wanted |= expand(dependency)
+            node = resources.get(node["parent"]) if node.get("parent") else None
+        if resource.get("provider"):
+            wanted |= expand(resource["provider"])
+        for reference in _references(resource["inputs"], resources):
+            wanted |= expand(reference)
+        wanted.discard(urn)
+        graph[urn] = wanted
+    return graph
+
+
+def _closure(graph: Mapping[str, set[str]], start: Iterable[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        urn = todo.pop()
+        for dependency in graph.get(urn, ()):
+            if dependency not in seen:
+                seen.add(dependency)
+                todo.append(dependency)
+    return seen
+
+
+def schedule(steps: list[Step], graph: Mapping[str, set[str]], reverse: bool = False) -> list[str]:
+    """Give each step its wave (1 + the latest wave among the steps it waits for, through resources that do
+    not change) and return the critical path. ``reverse``: deletes, which wait for their dependants."""
+    by_urn = {step.urn: step for step in steps}
+    edges: dict[str, set[str]] = {urn: set() for urn in graph}
+    for urn, wanted in graph.items():
+        for dependency in wanted:
+            if reverse:
+                edges.setdefault(dependency, set()).add(urn)
+            else:
+                edges[urn].add(dependency)
+    wave: dict[str, int] = {}
+    via: dict[str, str | None] = {}
+    visiting: set[str] = set()
+
+    def level(urn: str) -> int:
+        if urn in wave:
+            return wave[urn]
+        if urn in visiting:
+            raise RunbookError(f"dependency cycle through {urn}")
+        visiting.add(urn)
+        best, through = 0, None
+        for dependency in edges.get(urn, ()):
+            value = level(dependency)
+            if value > best:
+                best, through = value, dependency
+        visiting.discard(urn)
+        wave[urn] = best + (1 if urn in by_urn else 0)
+        via[urn] = through
+        return wave[urn]
+
+    for step in steps:
+        step.wave = level(step.urn)
+        step.after = _direct_waits(edges, step.urn, by_urn)
+    last = max(steps, key=lambda s: s.wave, default=None)
+    path: list[str] = []
+    node: str | None = last.urn if last else None
+    while node is not None:
+        if node in by_urn:
+            path.append(node)
+        node = via.get(node)
+    return list(reversed(path))
+
+
+def _direct_waits(edges: Mapping[str, set[str]], start: str, steps: Mapping[str, Step]) -> list[str]:
+    """The steps ``start`` waits for directly or through resources that do not change (not through other
+    steps: those are waited for already)."""
+    found: set[str] = set()
+    todo = list(edges.get(start, ()))
+    seen: set[str] = set()
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        if urn in steps:
+            found.add(urn)
+        else:
+            todo.extend(edges.get(urn, ()))
+    return sorted(found)
+
+
+def _dotted(path: str) -> str:
+    """``metadata.annotations["tailscale.com/hostname"]`` -> ``metadata.annotations.tailscale.com/hostname``."""
+    return path.replace('["', ".").replace("']", "").replace("['", ".").replace('"]', "")
+
+
+def update_action(resource: Resource, changed: Sequence[str]) -> str:
+    """``replace`` when a changed input forces a new resource: a host step's ``triggers`` (its identity), a
+    Kubernetes object's name or namespace, or a path of its ``replaceOnChanges`` (when the plan records
+    them); ``update`` otherwise."""
+    forcing = [f"inputs.{_dotted(path)}" for path in resource["options"].get("replaceOnChanges", [])]
+    if resource["type"] == COMMAND_TYPE:
+        forcing.append("inputs.triggers")
+    if resource["type"].startswith("kubernetes:"):
+        forcing += ["inputs.metadata.name", "inputs.metadata.namespace"]
+    if any(path == force or path.startswith(force + ".") or path.startswith(force + "[")
+           for path in changed for force in forcing):
+        return REPLACE
+    return UPDATE
+
+
+# ---- what the steps run and check ------------------------------------------------------------------------
+
+def host_script(resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+    """The script file a host step runs, from its stdin (or the parent's rendered artifact when secret)."""
+    if resource["type"] != COMMAND_TYPE:
+        return None
+    texts = [resource["inputs"].get("stdin")]
+    parent = resources.get(resource.get("parent") or "")
+    if parent is not None and isinstance(parent["inputs"].get("artifacts"), dict):
+        texts.append(parent["inputs"]["artifacts"].get(f"host/scripts/{resource['name']}.sh"))
+    for text in texts:
+        if isinstance(text, str):
+            for line in text.splitlines()[:3]:
+                if "(components/host/scripts/" in line:
+                    return line.split("(", 1)[1].split(")", 1)[0]
+    return None
+
+
+def undo_text(type_token: str) -> str | None:
+    """The "Undo:" paragraph of the component class a type token names (``blumeops:host:ZotRegistry``)."""
+    name = type_token.rsplit(":", 1)[-1]
+    for module_info in pkgutil.walk_packages(components.__path__, "components."):
+        module = importlib.import_module(module_info.name)
+        found = getattr(module, name, None)
+        if inspect.isclass(found) and issubclass(found, pulumi.ComponentResource) and found.__doc__:
+            doc = inspect.cleandoc(found.__doc__)
+            if "Undo:" in doc:
+                return " ".join(doc.split("Undo:", 1)[1].split("\n\n", 1)[0].split())
+    return None
+
+
+def _declared(resources: Iterable[Resource], key: str) -> list[tuple[Resource, dict[str, Any]]]:
+    return [(r, item) for r in resources for item in (r["inputs"].get(key) or []) if isinstance(item, dict)]
+
+
+def _check_row(resource: Resource, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": item.get("name"), "kind": item.get("kind"), "side": item.get("side"),
+            "phase": resource.get("phase"), "component": resource["name"]}
+
+
+# ---- the runbook -----------------------------------------------------------------------------------------
+
+def _empty_plan(stack: str) -> dict[str, Any]:
+    return {"stack": stack, "targetPhase": NONE, "resources": []}
+
+
+def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any]) -> Runbook:
+    """The runbook that takes the stack from plan ``before`` to plan ``after``."""
+    old = {r["urn"]: r for r in before["resources"]}
+    new = {r["urn"]: r for r in after["resources"]}
+    change = plan_diff.diff_plans(dict(before), dict(after))
+    forward: list[Step] = []
+    acting_new, acting_old = operations(new), operations(old)
+    for urn, resource in new.items():
+        if urn not in acting_new:
+            continue
+        if urn in change.added:
+            forward.append(Step(resource, CREATE, script=host_script(resource, new)))
+        elif urn in change.changed:
+            paths = change.changed[urn]
+            forward.append(Step(resource, update_action(resource, paths), script=host_script(resource, new),
+                                changed=paths))
+    deletes = [Step(old[urn], DELETE, script=host_script(old[urn], old))
+               for urn in old if urn in change.removed and urn in acting_old]
+    new_graph, old_graph = dependencies(after), dependencies(before)
+    path = schedule(forward, new_graph)
+    protected = [s.urn for s in deletes if s.resource["options"].get("protect")]
+    held = _closure(old_graph, protected) & {s.urn for s in deletes}
+    # Only what Pulumi can delete is a step; the protected state and what it needs stay.
+    deletes = [s for s in deletes if s.urn not in protected and s.urn not in held]
+    delete_path = schedule(deletes, old_graph, reverse=True)
+    offset = max((s.wave for s in forward), default=0)
+    for step in deletes:  # Pulumi deletes after it created and updated
+        step.wave += offset
+    steps = sorted(forward, key=lambda s: (s.wave, list(new).index(s.urn)))
+    steps += sorted(deletes, key=lambda s: (s.wave, list(old).index(s.urn)))
+    critical = path + delete_path if deletes and forward else (path or delete_path)
+
+    running = {s.resource["name"] for s in forward}
+    preconditions: dict[str, dict[str, Any]] = {}
+    for _resource, item in _declared(new.values(), health.PRECONDITIONS_KEY):
+        if item.get("checkedBy") in running:
+            entry = preconditions.setdefault(str(item.get("text")), {"text": item.get("text"), "checkedBy": []})
+            entry["checkedBy"].append(item.get("checkedBy"))
+    touched_phases = {s.resource.get("phase") for s in steps}
+    source, target = str(before.get("targetPhase")), str(after.get("targetPhase"))
+    rollback = source != NONE and stack_settings.phase_index(source) > stack_settings.phase_index(target)
+    checks = [_check_row(r, item) for r, item in _declared(new.values(), health.HEALTH_KEY)
+              if rollback or r.get("phase") in touched_phases]
+    retired = [_check_row(r, item) for r, item in _declared(old.values(), health.HEALTH_KEY) if r["urn"] not in new]
+    restores: list[dict[str, str]] = []
+    for urn in change.removed:
+        resource = old[urn]
+        if not resource["custom"] and resource["type"].startswith("blumeops:") and resource["type"] != \
+                offline_plan.PHASE_TYPE:
+            text = undo_text(resource["type"])
+            if text:
+                restores.append({"component": resource["name"], "type": resource["type"], "undo": text})
+    return Runbook(
+        stack=str(after.get("stack") or before.get("stack")), source=source, target=target, steps=steps,
+        critical_path=critical, preconditions=list(preconditions.values()), checks=checks, retired_checks=retired,
+        protected=protected, held_back=sorted(held - set(protected)), restores=restores,
+    )
+
+
+# ---- markdown --------------------------------------------------------------------------------------------
+
+def _label(resource: Mapping[str, Any]) -> str:
+    return f"`{resource['name']}` ({resource['type']})"
+
+
+def markdown(runbook: Runbook, artifacts_dir: str) -> str:
+    direction = "rollback" if runbook.rollback else "forward"
+    waves = runbook.waves
+    lines = [f"# Runbook: stack {runbook.stack}, phase {runbook.source} → {runbook.target} ({direction})", ""]
+    command = "make up" if runbook.target == NONE else f"pulumi config set blumeops:phase {runbook.target} && make up"
+    lines += [f"`{command}` performs {len(runbook.steps)} steps in {len(waves)} waves; the critical path is "
+              f"{len(runbook.critical_path)} steps long. Generated by `python -m ops runbook --from {runbook.source} "
+              f"--to {runbook.target}` from the two plans: every step is a resource of them.", ""]
+    if runbook.preconditions:
+        lines += ["## Before you start: manual preconditions the steps check", ""]
+        for item in runbook.preconditions:
+            checked = ", ".join(f"`{name}`" for name in item["checkedBy"])
+            lines.append(f"- [ ] {item['text']} (checked by {checked})")
+        lines.append("")
+    lines += ["## Steps", ""]
+    by_urn = {step.urn: step for step in runbook.steps}
+    number = 0
+    for index, wave in enumerate(waves, start=1):
+        parallel = f", {len(wave)} in parallel" if len(wave) > 1 else ""
+        lines += [f"### Wave {index}{parallel}", "", "| # | action | resource | phase | runs / changes |",
+                  "|---|---|---|---|---|"]
+        for step in wave:
+            number += 1
+            detail = ""
+            if step.script is not None:
+                action = "delete" if step.action == DELETE else "create"
+                detail = (f"`{step.script}` ({action}); rendered: "
+                          f"`{artifacts_dir}/host/scripts/{step.resource['name']}.sh`")
+            elif step.changed:
+                detail = ", ".join(f"`{path}`" for path in step.changed[:4]) + (" …" if len(step.changed) > 4 else "")
+            action = step.action
+            if action == REPLACE and step.resource["options"].get("deleteBeforeReplace"):
+                action = "replace (delete first)"
+            lines.append(f"| {number} | {action} | {_label(step.resource)} | "
+                         f"{step.resource.get('phase') or '-'} | {detail} |")
+        lines.append("")
+    if runbook.critical_path:
+        lines += ["### Critical path", "", " → ".join(f"`{by_urn[u].resource['name']}`" for u in runbook.critical_path
+                                                      if u in by_urn), ""]
+    if runbook.checks:
+        lines += ["## Health checks that prove it", "", "`python -m ops check` runs these afterwards:", "",
+                  "| check | kind | side | phase | declared by |", "|---|---|---|---|---|"]
+        lines += [f"| {c['name']} | {c['kind']} | {c['side']} | {c['phase']} | `{c['component']}` |"
+                  for c in runbook.checks]
+        lines.append("")
+    if runbook.rollback or runbook.restores or runbook.protected:
+        lines += ["## What the rollback restores", ""]
+        lines += [f"- `{item['component']}` ({item['type']}): {item['undo']}" for item in runbook.restores] or \
+            ["- nothing beyond removing the steps above"]
+        lines.append("")
+        if runbook.retired_checks:
+            lines += ["Checks that no longer apply: " + ", ".join(c["name"] for c in runbook.retired_checks), ""]
+        lines += ["## Protected state that stays", ""]
+        if runbook.protected:
+            lines += [f"- `{urn}`: Pulumi refuses to delete it and stops with an error naming it; remove it only "
+                      f"deliberately (`pulumi state unprotect '{urn}'`)" for urn in runbook.protected]
+            lines += [f"- `{urn.rsplit('::', 1)[-1]}` stays with it (the protected state needs it)"
+                      for urn in runbook.held_back]
+        else:
+            lines.append("- none among what this rollback removes")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---- the command -----------------------------------------------------------------------------------------
+
+def plan_at(stack: str, phase: str) -> dict[str, Any]:
+    if phase == NONE:
+        return _empty_plan(stack)
+    try:
+        return offline_plan.build_plan(load_stack(stack, phase)).document
+    except offline_plan.PlanError as err:
+        raise RunbookError(f"the plan at phase {phase}: {err}") from None
+
+
+def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    if args.source == args.target:
+        raise RunbookError(f"--from and --to are both {args.source}: a runbook goes from one target to another")
+    if args.target == NONE:
+        raise RunbookError("--to none would destroy the stack: `pulumi destroy` is not a phase change")
+    before = plan_diff.load_plan(Path(args.from_plan)) if args.from_plan else plan_at(args.stack, args.source)
+    after = plan_diff.load_plan(Path(args.to_plan)) if args.to_plan else plan_at(args.stack, args.target)
+    before.setdefault("targetPhase", args.source)
+    runbook = build_runbook(before, after)
+    if args.json:
+        json.dump(runbook.document(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(markdown(runbook, f"build/plan/{args.stack}"))
+    return 0
+
+
+def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
+    runbook = sub.add_parser(
+        "runbook",
+        help="the ordered steps, waves, preconditions, checks (and rollback) between two target phases",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m ops runbook --from 0 --to 1\n  python -m ops runbook --from 1 --to 0 --json\n"
+               "  python -m ops runbook --from none --to 0 > first-up.md",
+    )
+    phases: Sequence[str] = (NONE, *stack_settings.PHASE_IDS)
+    runbook.add_argument("--from", dest="source", required=True, choices=phases, help="the target it starts at")
+    runbook.add_argument("--to", dest="target", required=True, choices=stack_settings.PHASE_IDS,
+                         help="the target it ends at (lower than --from: a rollback)")
+    runbook.add_argument("--stack", default="indri")
+    runbook.add_argument("--from-plan", help="use this plan JSON for --from instead of planning it")
+    runbook.add_argument("--to-plan", help="use this plan JSON for --to instead of planning it")
+    runbook.add_argument("--json", action="store_true", help="print the runbook as JSON")
+    runbook.set_defaults(func=reporting(run, RunbookError))

@@ -1,0 +1,165 @@
+"""``python -m ops runbook``: steps in dependency order, waves, preconditions, checks and rollbacks, on the plans
+of consecutive targets (every pair of implemented phases, both ways, and the first ``pulumi up``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import phases as phase_engine
+from ops import plan as offline_plan
+from ops import runbook
+from ops.__main__ import main
+
+PlanOf = Callable[[str | None], offline_plan.Plan]
+IMPLEMENTED = [spec.id for spec in phase_engine.REGISTRY if spec.implemented]
+PAIRS = list(zip([runbook.NONE, *IMPLEMENTED[:-1]], IMPLEMENTED, strict=True))
+
+
+def document(indri_plan: PlanOf, phase: str) -> dict[str, Any]:
+    if phase == runbook.NONE:
+        return {"stack": "indri", "targetPhase": runbook.NONE, "resources": []}
+    return indri_plan(phase).document
+
+
+def operations(plan: dict[str, Any]) -> set[str]:
+    return runbook.operations({r["urn"]: r for r in plan["resources"]})
+
+
+def check_order(book: runbook.Runbook, graph: dict[str, set[str]], reverse: bool) -> None:
+    """Every step comes after every step it (transitively) waits for; waves and critical path agree."""
+    steps = {s.urn: s for s in book.steps}
+    for step in book.steps:
+        for other in runbook._closure(graph, [step.urn]):
+            if other in steps and steps[other].action == step.action:
+                first, then = (step, steps[other]) if reverse else (steps[other], step)
+                assert first.wave < then.wave, f"{then.urn} must come after {first.urn}"
+        for waited in step.after:
+            assert steps[waited].wave < step.wave
+    assert len(book.critical_path) == len(book.waves)
+    for earlier, later in zip(book.critical_path, book.critical_path[1:], strict=False):
+        assert earlier in steps[later].after
+
+
+@pytest.mark.parametrize(("low", "high"), PAIRS, ids=[f"{a}-{b}" for a, b in PAIRS])
+def test_raising_the_target_creates_exactly_the_new_resources_in_order(indri_plan: PlanOf, low: str,
+                                                                         high: str) -> None:
+    before, after = document(indri_plan, low), document(indri_plan, high)
+    book = runbook.build_runbook(before, after)
+    created = {s.urn for s in book.steps if s.action == runbook.CREATE}
+    assert created == operations(after) - operations(before)
+    in_after = {r["urn"] for r in after["resources"]}
+    assert all(s.urn in in_after for s in book.steps if s.action != runbook.DELETE), "steps are plan resources"
+    check_order(book, runbook.dependencies(after), reverse=False)
+    assert not book.rollback and book.protected == []
+    stepped = {s.resource["phase"] for s in book.steps}
+    assert book.checks, f"phase {high} declares no health check: its components must (components/health.py)"
+    assert all(c["phase"] in stepped for c in book.checks)
+
+
+@pytest.mark.parametrize(("low", "high"), [p for p in PAIRS if p[0] != runbook.NONE],
+                         ids=[f"{b}-{a}" for a, b in PAIRS if a != runbook.NONE])
+def test_lowering_the_target_deletes_in_reverse_order_and_keeps_protected_state(indri_plan: PlanOf, low: str,
+                                                                                  high: str) -> None:
+    before, after = document(indri_plan, high), document(indri_plan, low)
+    book = runbook.build_runbook(before, after)
+    assert book.rollback
+    deleted = {s.urn for s in book.steps if s.action == runbook.DELETE}
+    gone = operations(before) - operations(after)
+    assert deleted | set(book.protected) | set(book.held_back) == gone
+    assert not deleted & (set(book.protected) | set(book.held_back))
+    by_urn = {r["urn"]: r for r in before["resources"]}
+    protected = {urn for urn in gone if by_urn[urn]["options"]["protect"]}
+    assert set(book.protected) == protected
+    assert all(s.urn in by_urn for s in book.steps), "every step is a resource of the plan"
+    check_order(book, runbook.dependencies(before), reverse=True)
+    assert {c["name"] for c in book.retired_checks} == {
+        item["name"] for r in before["resources"] if r["urn"] not in {x["urn"] for x in after["resources"]}
+        for item in r["inputs"].get("healthChecks", [])}
+
+
+def test_phase_one_runbook(indri_plan: PlanOf) -> None:
+    book = runbook.build_runbook(document(indri_plan, "0"), document(indri_plan, "1"))
+    wave = {s.resource["name"]: s.wave for s in book.steps}
+    assert wave["tailscale-operator-namespace"] < wave["tailscale-operator-oauth"] < wave["tailscale-operator-chart"]
+    assert wave["tailscale-operator-chart"] < wave["tailscale-operator-proxy-class"] < wave["argocd-ingress"]
+    assert wave["argocd-repo-creds-forge"] < wave["argocd-chart"] < wave["argocd-ingress"]
+    assert wave["cloudnative-pg-chart"] < wave["blumeops-pg-cluster"]
+    assert wave["blumeops-pg-eblume"] < wave["blumeops-pg-cluster"]
+    assert {c["name"] for c in book.checks} == {"argocd /healthz", "postgres k8s-pg:5432"}
+    text = runbook.markdown(book, "build/plan/indri")
+    assert text.startswith("# Runbook: stack indri, phase 0 → 1 (forward)")
+    assert "`pulumi config set blumeops:phase 1 && make up` performs" in text
+    assert "| argocd /healthz | http | operator | 1 | `argocd` |" in text
+
+
+def test_rolling_back_phase_one_keeps_the_database(indri_plan: PlanOf) -> None:
+    book = runbook.build_runbook(document(indri_plan, "1"), document(indri_plan, "0"))
+    assert [urn.rsplit("::", 1)[1] for urn in book.protected] == ["blumeops-pg-cluster"]
+    held = {urn.rsplit("::", 1)[1] for urn in book.held_back}
+    assert {"blumeops-pg-namespace", "blumeops-pg-eblume", "cloudnative-pg-chart"} <= held
+    names = {s.resource["name"] for s in book.steps}
+    assert "argocd-chart" in names and "blumeops-pg-cluster" not in names
+    restores = {item["component"]: item["undo"] for item in book.restores}
+    assert "removes the Ingress" in restores["argocd"]
+    text = runbook.markdown(book, "build/plan/indri")
+    assert "## Protected state that stays" in text and "pulumi state unprotect" in text
+    assert "Checks that no longer apply: argocd /healthz, postgres k8s-pg:5432" in text
+
+
+def test_the_first_up_lists_the_manual_preconditions_and_host_scripts(indri_plan: PlanOf) -> None:
+    book = runbook.build_runbook(document(indri_plan, runbook.NONE), document(indri_plan, "0"))
+    preconditions = {item["text"].split(" ", 2)[1]: item["checkedBy"] for item in book.preconditions}
+    assert preconditions["zot"] == ["zot-config"]
+    assert preconditions["Desktop"] == ["minikube-cluster"]
+    steps = {s.resource["name"]: s for s in book.steps}
+    assert steps["minikube-cluster"].script == "components/host/scripts/minikube-cluster.sh"
+    assert steps["zot-config"].script == "components/host/scripts/zot-config.sh"  # secret stdin: from artifacts
+    assert steps["zot-agent-install"].script == "components/host/scripts/launch-agent.sh"
+    assert steps["zot-config"].wave < steps["zot-agent-install"].wave < steps["zot-ready"].wave
+    assert steps["zot-ready"].wave < steps["zot-serve-entry"].wave
+    assert steps["minikube-cluster"].wave < steps["minikube-kubeconfig"].wave < steps["minikube"].wave
+    text = runbook.markdown(book, "build/plan/indri")
+    assert "- [ ] Docker Desktop installed through its GUI" in text
+
+
+def test_the_command_prints_markdown_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runbook", "--from", "0", "--to", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "## Steps" in text and "### Critical path" in text
+    assert main(["runbook", "--from", "1", "--to", "0", "--json"]) == 0
+    book = json.loads(capsys.readouterr().out)
+    assert book["direction"] == "rollback" and book["from"] == "1" and book["to"] == "0"
+    assert len(book["waves"]) == len(book["criticalPath"])
+    assert all(step["action"] == "delete" for step in book["steps"])
+
+
+def test_a_changed_identity_replaces_and_other_changes_update(indri_plan: PlanOf) -> None:
+    base = indri_plan("1").document
+    head = json.loads(json.dumps(base))
+    by_name = {r["name"]: r for r in head["resources"]}
+    by_name["zot-config"]["inputs"]["triggers"] = ["/elsewhere/config.json"]
+    by_name["zot-ready"]["inputs"]["stdin"] = by_name["zot-ready"]["inputs"]["stdin"] + "\n# changed\n"
+    service = by_name["blumeops-pg-tailscale"]
+    service["inputs"]["metadata"]["annotations"]["tailscale.com/hostname"] = "pg"
+    service["options"]["replaceOnChanges"] = ['metadata.annotations["tailscale.com/hostname"]']
+    by_name["argocd-namespace"]["inputs"]["metadata"]["name"] = "argo"
+    book = runbook.build_runbook(base, head)
+    actions = {s.resource["name"]: s.action for s in book.steps}
+    assert actions == {"zot-config": "replace", "zot-ready": "update", "blumeops-pg-tailscale": "replace",
+                       "argocd-namespace": "replace"}
+    text = runbook.markdown(book, "build/plan/indri")
+    assert "| replace (delete first) | `blumeops-pg-tailscale`" in text
+
+
+def test_bad_arguments_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runbook", "--from", "1", "--to", "1"]) == 1
+    assert "--from and --to are both 1" in capsys.readouterr().err
+    assert main(["runbook", "--from", "0", "--to", "1", "--to-plan", str(tmp_path / "missing.json")]) == 1
+    assert "cannot read plan" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["runbook", "--from", "0", "--to", "none"])
