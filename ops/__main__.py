@@ -44,10 +44,10 @@ def _plan(args: argparse.Namespace) -> int:
         print(console.paint(f"{len(plan.unrendered)} chart(s) not rendered: the policy pack has not judged what they "
                             f"deploy (`python -m ops charts pull`, then plan again)", "yellow", out))
     resources = [r for r in plan.resources if r["type"] != offline_plan.PHASE_TYPE]
-    deployed = [p["id"] for p in plan.document["phases"] if p["deployed"]]
+    included = [p["id"] for p in plan.document["phases"] if p["included"]]
     print(
         f"plan of stack {args.stack}: target phase {plan.document['targetPhase']}, "
-        f"phases {', '.join(deployed)}, {len(resources)} resources, {len(plan.artifacts)} artifacts "
+        f"phases {', '.join(included)}, {len(resources)} resources, {len(plan.artifacts)} artifacts "
         f"in {directory.relative_to(ROOT)}"
     )
     if not report.ok:

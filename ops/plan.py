@@ -7,7 +7,8 @@ resource through the policy pack's real analyzer interface and prints a tree per
 Plan JSON contract (tools and tests read it; keys and types are stable)::
 
     {"stack": "indri", "project": "blumeops", "targetPhase": "1",
-     "phases": [{"id": "0", "title": "Foundation", "deployed": true}, ...],      # every phase, in order
+     "phases": [{"id": "0", "title": "Foundation", "included": true}, ...],      # every phase, in order;
+                                          # included: in the target's chain (a plan cannot know what is deployed)
      "resources": [                                                              # registration order
         {"urn": str, "type": str, "name": str, "custom": bool,
          "parent": str | null,            # parent URN; null for children of the stack
@@ -16,7 +17,8 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
          "inputs": {...},                 # engine (camelCase) names; secrets are "[secret]",
                                           # unknowns "[unknown]", resource references their URN
          "options": {"protect": bool, "dependsOn": [urn, ...], "deleteBeforeReplace": bool,
-                     "ignoreChanges": [str, ...], "retainOnDelete": bool}}, ...],
+                     "ignoreChanges": [str, ...], "retainOnDelete": bool,
+                     "replaceOnChanges": [str, ...]}}, ...],   # inputs whose change replaces the resource
      "exports": {...}}                    # the stack outputs, secrets "[secret]"
 
 Health declarations (``components/health.py``; read by ``ops check``, ``ops runbook``): a component's inputs may
@@ -131,6 +133,7 @@ def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any
             "deleteBeforeReplace": record.delete_before_replace,
             "ignoreChanges": list(record.ignore_changes),
             "retainOnDelete": record.retain_on_delete,
+            "replaceOnChanges": list(record.replace_on_changes),
         },
     }
 
@@ -155,14 +158,14 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required:
         raise PlanError("duplicate URNs (two resources with the same type and name under one parent):\n  "
                         + "\n  ".join(duplicates))
     phase_ids = _phase_of(run.registrations)
-    deployed = {p for p in phase_ids.values() if p is not None}
+    included = {p for p in phase_ids.values() if p is not None}
     resources = [plan_entry(r, phase_ids[r.urn]) for r in run.registrations]
     document = {
         "stack": stack.stack,
         "project": stack.project,
         "targetPhase": stack.target,
         "phases": [
-            {"id": spec.id, "title": spec.title, "deployed": spec.id in deployed}
+            {"id": spec.id, "title": spec.title, "included": spec.id in included}
             for spec in phase_engine.REGISTRY
         ],
         "resources": resources,
@@ -401,7 +404,7 @@ def tree_lines(plan: Plan, expand_charts: bool = False) -> list[str]:
 
     for phase in plan.document["phases"]:
         members = [r for r in resources if r["phase"] == phase["id"]]
-        if not phase["deployed"]:
+        if not phase["included"]:
             continue
         roots = [r for r in members if r["type"] == PHASE_TYPE]
         lines.append(f"P{phase['id']} {phase['title']} ({len(members) - len(roots)} resources)")

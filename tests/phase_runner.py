@@ -136,7 +136,6 @@ def run_phase(
     for record in result.registrations:
         entry = plan.plan_entry(record, phase=None)
         entry["revealed"] = reveal(record.wire_inputs)
-        entry["options"]["replaceOnChanges"] = list(record.replace_on_changes)
         entry["options"]["customTimeouts"] = dict(zip(("create", "update", "delete"), record.custom_timeouts,
                                                       strict=True))
         resources.append(entry)

@@ -13,7 +13,7 @@ from ops import plan as offline_plan
 from ops.stack import ROOT, fake_secret, load_stack
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "phase", "provider", "inputs", "options"}
-OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete"}
+OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "replaceOnChanges"}
 
 
 def test_plan_json_matches_the_contract(indri_plan) -> None:  # type: ignore[no-untyped-def]
@@ -23,7 +23,7 @@ def test_plan_json_matches_the_contract(indri_plan) -> None:  # type: ignore[no-
     assert document["targetPhase"] == load_stack("indri").target
     assert [p["id"] for p in document["phases"]][:2] == ["0", "1"]
     for phase in document["phases"]:
-        assert set(phase) == {"id", "title", "deployed"} and isinstance(phase["deployed"], bool)
+        assert set(phase) == {"id", "title", "included"} and isinstance(phase["included"], bool)
     assert document["resources"]
     for resource in document["resources"]:
         assert set(resource) == RESOURCE_KEYS
@@ -47,10 +47,10 @@ def test_resources_are_in_registration_order(indri_plan) -> None:  # type: ignor
         seen.add(resource["urn"])
 
 
-def test_every_resource_belongs_to_a_deployed_phase(indri_plan) -> None:  # type: ignore[no-untyped-def]
+def test_every_resource_belongs_to_an_included_phase(indri_plan) -> None:  # type: ignore[no-untyped-def]
     plan = indri_plan()
-    deployed = {p["id"] for p in plan.document["phases"] if p["deployed"]}
-    assert {r["phase"] for r in plan.resources} == deployed
+    included = {p["id"] for p in plan.document["phases"] if p["included"]}
+    assert {r["phase"] for r in plan.resources} == included
     phase_roots = [r for r in plan.resources if r["type"] == "blumeops:phase:Phase"]
     assert next(r["name"] for r in phase_roots) == "p0-foundation"
     assert all(r["parent"] is None for r in phase_roots)
@@ -194,3 +194,8 @@ def test_what_the_program_logs_as_a_warning_is_shown(tmp_path, capsys, monkeypat
     monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
     assert cli.main(["plan", "--stack", "indri"]) == 0
     assert "warning: zot binary is older than 2.1.6" in capsys.readouterr().out
+
+
+def test_replace_on_changes_reaches_the_plan(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    [service] = [r for r in indri_plan("1").resources if r["name"] == "blumeops-pg-tailscale"]
+    assert service["options"]["replaceOnChanges"], "changing the tailnet hostname must replace the Service"
