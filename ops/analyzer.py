@@ -11,6 +11,9 @@ unknown is the string "04da6b54-80e4-46f7-96ec-b56ff0331ba9". This module does t
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -158,12 +161,34 @@ def analyze_request(resource: AnalyzerResource) -> proto.AnalyzeRequest:
     return request
 
 
-class PolicyAnalyzer:
-    """A served policy pack: start it, talk to it, stop it (a context manager)."""
+VERDICT_CACHE = REPO_ROOT / "build" / "policy-verdicts"
 
-    def __init__(self, policy_dir: Path | None = None, config: Mapping[str, Mapping[str, Any]] | None = None):
+
+def pack_fingerprint(policy_dir: Path) -> str:
+    """sha256 over every file of the pack (its rules, images.yaml, PulumiPolicy.yaml), by relative path."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in policy_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(policy_dir)
+        if relative.parts[0] in ("venv", ".venv") or "__pycache__" in relative.parts or path.suffix == ".pyc":
+            continue
+        digest.update(str(relative).encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+class PolicyAnalyzer:
+    """A served policy pack: start it, talk to it, stop it (a context manager).
+
+    Verdicts are cached in ``build/policy-verdicts`` by the pack's fingerprint (every file of it), its
+    configuration and the exact Analyze request, so an unchanged re-plan does not send an unchanged resource
+    through the pack again: the rules are functions of those alone. ``BLUMEOPS_POLICY_CACHE=0`` (or
+    ``cache_dir=None``) turns it off; CI starts without it."""
+
+    def __init__(self, policy_dir: Path | None = None, config: Mapping[str, Mapping[str, Any]] | None = None,
+                 cache_dir: Path | None = VERDICT_CACHE):
         self.policy_dir = Path(policy_dir) if policy_dir is not None else DEFAULT_POLICY_DIR
         self.config = dict(config or {})
+        self.cache_dir = cache_dir if os.environ.get("BLUMEOPS_POLICY_CACHE", "1") != "0" else None
+        self._fingerprint: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._channel: grpc.Channel | None = None
@@ -255,15 +280,40 @@ class PolicyAnalyzer:
             for p in self.info.policies
         )
 
+    def _cache_path(self, request: Any) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        if self._fingerprint is None:
+            self._fingerprint = pack_fingerprint(self.policy_dir)
+        key = hashlib.sha256(self._fingerprint.encode() + json.dumps(self.config, sort_keys=True).encode()
+                             + request.SerializeToString(deterministic=True)).hexdigest()
+        return self.cache_dir / key[:2] / f"{key}.json"
+
     def analyze_resource(self, resource: AnalyzerResource) -> list[Violation]:
         if self._stub is None:
             raise AnalyzerError("policy pack not started")
+        request = analyze_request(resource)
+        cached = self._cache_path(request)
+        if cached is not None and cached.is_file():
+            try:
+                return [Violation(**item) for item in json.loads(cached.read_text())]
+            except (OSError, ValueError, TypeError):
+                pass  # an unreadable entry is analyzed again and rewritten
         try:
-            response = self._stub.Analyze(analyze_request(resource), timeout=RPC_TIMEOUT_SECONDS)
+            response = self._stub.Analyze(request, timeout=RPC_TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             raise AnalyzerError(
                 f"policy pack failed on {resource.urn}: {exc}\n{self.stderr_text()}"
             ) from exc
+        violations = self._violations(resource, response)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            staged = cached.with_suffix(f".{os.getpid()}.tmp")
+            staged.write_text(json.dumps([dataclasses.asdict(v) for v in violations]))
+            staged.replace(cached)
+        return violations
+
+    def _violations(self, resource: AnalyzerResource, response: Any) -> list[Violation]:
         violations = []
         for diagnostic in response.diagnostics:
             message = diagnostic.message
