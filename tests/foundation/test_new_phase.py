@@ -11,9 +11,10 @@ import pulumi_kubernetes as k8s
 import pytest
 
 import phases
+from components.host import HostStep
 from ops import harness, plan, stack
 from phases import settings as s
-from phases.p0_foundation import KUBERNETES
+from phases.p0_foundation import INDRI, KUBERNETES
 from phases.p1_kubernetes import PG_HOSTNAME
 
 
@@ -27,6 +28,11 @@ class SandboxSettings:
 
 def build(phase: phases.Phase, handover: phases.Handover) -> None:
     sandbox = handover.section(SandboxSettings)
+    # A host step: one script of components/host/scripts (here the shared install-file.sh) and this declaration.
+    HostStep("sandbox-note", "install-file",
+             {"FILE_PATH": "/Users/erichblume/sandbox.txt", "FILE_MODE": "0644", "FILE_CONTENT": sandbox.greeting},
+             ).register(handover.take(INDRI), identity=("/Users/erichblume/sandbox.txt",),
+                        opts=pulumi.ResourceOptions(parent=phase))
     k8s.core.v1.ConfigMap(
         "sandbox",
         metadata={"name": "sandbox", "namespace": "default"},
@@ -68,6 +74,11 @@ def test_the_new_phase_deploys_with_its_setting_and_amends_phase_1() -> None:
     annotations = resources["blumeops-pg-tailscale"]["inputs"]["metadata"]["annotations"]
     assert annotations["tailscale.com/hostname"] == "pg"  # phase 1 amended, without phase 1 knowing phase 2
     assert result.exports["endpoints"]["sandbox"] == "https://sandbox.example"
+    step = resources["sandbox-note"]
+    assert step["type"] == "command:remote:Command" and step["parent"] == resources["p4-sandbox"]["urn"]
+    assert step["inputs"]["create"] == "/bin/bash -euo pipefail -s -- create"
+    assert "readonly FILE_CONTENT=hello" in step["inputs"]["stdin"]
+    assert "replace_if_changed()" in step["inputs"]["stdin"]  # the lib.sh helpers it uses travel with it
     assert [p["status"] for p in result.exports["phases"][:5]] == ["included"] * 5
 
 
