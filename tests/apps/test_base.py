@@ -67,15 +67,18 @@ def test_the_oauth_secret_travels_only_in_the_secret_stdin(feed_run: MockRun) ->
             assert programs.OAUTH_SECRET not in str(resource["revealed"].get(key, ""))
 
 
-def test_the_components_list_their_scripts_for_reviewers(feed_run: MockRun) -> None:
-    retirement = feed_run.named("feed-cutover-retirement")["inputs"]
-    release = feed_run.named("feed-cutover-release")["inputs"]
-    assert set(retirement["artifacts"]) == {"host/scripts/feed-cutover-retirement-retire.sh",
-                                            "host/scripts/feed-cutover-retirement-precondition.sh"}
-    retire_script = retirement["artifacts"]["host/scripts/feed-cutover-retirement-retire.sh"]
-    assert "readonly SERVE_SERVICE=svc:feed" in retire_script
-    script = release["artifacts"]["host/scripts/feed-cutover-release-service.sh"]
-    assert "<secret OAUTH_CLIENT_SECRET" in script and programs.OAUTH_SECRET not in script
+def test_reviewers_read_the_scripts_the_steps_receive_with_the_secret_hidden(feed_run: MockRun) -> None:
+    from components.host.script import reviewable
+
+    # ops plan renders each step's script from its stdin; the components carry no second copy in their props
+    assert "artifacts" not in feed_run.named("feed-cutover-retirement")["inputs"]
+    assert "artifacts" not in feed_run.named("feed-cutover-release")["inputs"]
+    retire_stdin = feed_run.named("feed-cutover-retirement-retire")["revealed"]["stdin"]
+    assert "readonly SERVE_SERVICE=svc:feed" in reviewable(retire_stdin)
+    release_stdin = feed_run.named("feed-cutover-release-service")["revealed"]["stdin"]
+    assert programs.OAUTH_SECRET in release_stdin  # what the host receives
+    shown = reviewable(release_stdin)
+    assert "OAUTH_CLIENT_SECRET" in shown and programs.OAUTH_SECRET not in shown
 
 
 # ---- arguments ---------------------------------------------------------------------------------------------

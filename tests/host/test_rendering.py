@@ -63,7 +63,7 @@ def test_every_rendered_script_passes_shellcheck(plan: Plan, tmp_path: Path, mac
 def test_plists_round_trip_and_name_only_absolute_paths(plan: Plan) -> None:
     plists = host_artifacts(plan, "host/launchagents/")
     assert sorted(plists) == sorted(f"host/launchagents/mcquack.eblume.{label}.plist" for label in
-                                    ("k8s-api-serve", "minikube-metrics", "zot", "zot-metrics"))
+                                    ("blumeops-check", "k8s-api-serve", "minikube-metrics", "zot", "zot-metrics"))
     for relative, text in plists.items():
         document = plistlib.loads(text.encode())
         assert plistlib.dumps(document, sort_keys=True).decode() == text
