@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from components.host.script import reviewable
 from ops import analyzer
 from ops import diff as plan_diff
 from ops import plan as offline_plan
@@ -32,7 +33,8 @@ from ops.stack import load_stack
 # A Forgejo comment holds 65 535 characters; keep each diff short and the whole body under this.
 MAX_DIFF_LINES = 120
 MAX_BODY = 60_000
-HOST_PREFIXES = ("host/scripts/", "host/bin/")
+HOST_PREFIXES = ("host/scripts/",)
+COMMAND_TYPE = "command:remote:Command"
 
 
 @dataclass(slots=True)
@@ -57,8 +59,17 @@ class Review:
 
 
 def artifacts_of(document: Mapping[str, Any]) -> dict[str, str]:
-    """The rendered artifacts of a plan JSON (what ``ops plan`` writes under ``build/plan/<stack>/``)."""
-    return offline_plan.render_artifacts(offline_plan.Plan(dict(document)))
+    """The rendered artifacts of a plan JSON (what ``ops plan`` writes under ``build/plan/<stack>/``).
+
+    A plan read from JSON has no registrations, so its host scripts (``host/scripts/<step>.sh``) are rendered
+    here from each host step's recorded stdin, as ``ops plan`` renders them. A stdin that is wholly secret
+    is ``[secret]`` in the JSON and has no script to show: its change shows only as a changed resource."""
+    artifacts = offline_plan.render_artifacts(offline_plan.Plan(dict(document)))
+    for resource in document["resources"]:
+        stdin = resource["inputs"].get("stdin") if resource["type"] == COMMAND_TYPE else None
+        if isinstance(stdin, str) and stdin != offline_plan.SECRET:
+            artifacts.setdefault(f"host/scripts/{resource['name']}.sh", reviewable(stdin))
+    return artifacts
 
 
 def _order(path: str) -> tuple[int, str]:

@@ -8,6 +8,8 @@ generated from the plans at targets A and B (the plan JSON contract of ``ops/pla
   with the critical path (the longest chain of steps that must run one after another);
 - for host steps, the script each runs (``components/host/scripts/<script>.sh``, rendered under
   ``build/plan/<stack>/host/scripts/``);
+- a Helm chart's objects (rendered offline: each is a resource ``<chart>:<namespace>/<name>`` under its
+  ``kubernetes:helm.sh/v4:Chart``) are steps of their own; the markdown shows them one row per chart and wave;
 - the manual preconditions those steps check (declared by their components under ``preconditions``);
 - the health checks that prove the phase (``healthChecks``: what ``python -m ops check`` runs);
 - for A > B (a rollback): what the deletes undo (each component's "Undo:" paragraph) and the protected
@@ -60,6 +62,7 @@ class Step:
     after: list[str] = field(default_factory=list)  # URNs of the steps it waits for
     script: str | None = None  # components/host/scripts/<script>.sh for a host step
     changed: list[str] = field(default_factory=list)  # changed paths of an update
+    chart: str | None = None  # the chart resource a rendered chart object belongs to
 
     @property
     def urn(self) -> str:
@@ -75,6 +78,8 @@ class Step:
             document["script"] = self.script
         if self.changed:
             document["changed"] = self.changed
+        if self.chart is not None:
+            document["chart"] = self.chart
         return document
 
 
@@ -223,7 +228,7 @@ def schedule(steps: list[Step], graph: Mapping[str, set[str]], reverse: bool = F
             raise RunbookError(f"dependency cycle through {urn}")
         visiting.add(urn)
         best, through = 0, None
-        for dependency in edges.get(urn, ()):
+        for dependency in sorted(edges.get(urn, ())):  # sorted: the same critical path on every run
             value = level(dependency)
             if value > best:
                 best, through = value, dependency
@@ -285,14 +290,13 @@ def update_action(resource: Resource, changed: Sequence[str]) -> str:
 
 # ---- what the steps run and check ------------------------------------------------------------------------
 
-def host_script(resource: Resource, resources: Mapping[str, Resource]) -> str | None:
-    """The script file a host step runs, from its stdin (or the parent's rendered artifact when secret)."""
+def host_script(resource: Resource, rendered: Mapping[str, str]) -> str | None:
+    """The script file a host step runs, from the header of its stdin; a stdin that holds a secret is
+    ``[secret]`` in the plan JSON, so then from its rendered ``host/scripts/<step>.sh`` (``rendered``: the
+    artifacts of a plan built here; a plan read from JSON has none, and such a step names no script)."""
     if resource["type"] != COMMAND_TYPE:
         return None
-    texts = [resource["inputs"].get("stdin")]
-    parent = resources.get(resource.get("parent") or "")
-    if parent is not None and isinstance(parent["inputs"].get("artifacts"), dict):
-        texts.append(parent["inputs"]["artifacts"].get(f"host/scripts/{resource['name']}.sh"))
+    texts = [resource["inputs"].get("stdin"), rendered.get(f"host/scripts/{resource['name']}.sh")]
     for text in texts:
         if isinstance(text, str):
             for line in text.splitlines()[:3]:
@@ -329,10 +333,20 @@ def _empty_plan(stack: str) -> dict[str, Any]:
     return {"stack": stack, "targetPhase": NONE, "resources": []}
 
 
-def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any]) -> Runbook:
-    """The runbook that takes the stack from plan ``before`` to plan ``after``."""
+def chart_of(resource: Resource, resources: Mapping[str, Resource]) -> str | None:
+    """The name of the Helm chart resource whose rendered object ``resource`` is (None: not a chart object)."""
+    parent = resources.get(resource.get("parent") or "")
+    return str(parent["name"]) if parent is not None and parent["type"].startswith(CHART_PREFIX) else None
+
+
+def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any],
+                  before_artifacts: Mapping[str, str] | None = None,
+                  after_artifacts: Mapping[str, str] | None = None) -> Runbook:
+    """The runbook that takes the stack from plan ``before`` to plan ``after`` (``*_artifacts``: their rendered
+    artifacts, when the plans were built here: they name the scripts of host steps with a secret stdin)."""
     old = {r["urn"]: r for r in before["resources"]}
     new = {r["urn"]: r for r in after["resources"]}
+    old_rendered, new_rendered = before_artifacts or {}, after_artifacts or {}
     change = plan_diff.diff_plans(dict(before), dict(after))
     forward: list[Step] = []
     acting_new, acting_old = operations(new), operations(old)
@@ -340,12 +354,13 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any]) -> Runboo
         if urn not in acting_new:
             continue
         if urn in change.added:
-            forward.append(Step(resource, CREATE, script=host_script(resource, new)))
+            forward.append(Step(resource, CREATE, script=host_script(resource, new_rendered),
+                                chart=chart_of(resource, new)))
         elif urn in change.changed:
             paths = change.changed[urn]
-            forward.append(Step(resource, update_action(resource, paths), script=host_script(resource, new),
-                                changed=paths))
-    deletes = [Step(old[urn], DELETE, script=host_script(old[urn], old))
+            forward.append(Step(resource, update_action(resource, paths), script=host_script(resource, new_rendered),
+                                changed=paths, chart=chart_of(resource, new)))
+    deletes = [Step(old[urn], DELETE, script=host_script(old[urn], old_rendered), chart=chart_of(old[urn], old))
                for urn in old if urn in change.removed and urn in acting_old]
     new_graph, old_graph = dependencies(after), dependencies(before)
     path = schedule(forward, new_graph)
@@ -394,6 +409,40 @@ def _label(resource: Mapping[str, Any]) -> str:
     return f"`{resource['name']}` ({resource['type']})"
 
 
+def _rows(wave: list[Step]) -> list[list[Step]]:
+    """The rows of a wave: each step alone, except a chart's objects with the same action, one row together
+    (at the place of the first)."""
+    rows: list[list[Step]] = []
+    grouped: dict[tuple[str, str], list[Step]] = {}
+    for step in wave:
+        if step.chart is None:
+            rows.append([step])
+        elif (step.chart, step.action) in grouped:
+            grouped[(step.chart, step.action)].append(step)
+        else:
+            grouped[(step.chart, step.action)] = [step]
+            rows.append(grouped[(step.chart, step.action)])
+    return rows
+
+
+def _kinds(steps: Sequence[Step]) -> str:
+    counts: dict[str, int] = {}
+    for step in steps:
+        kind = str(step.resource["type"]).rsplit(":", 1)[-1]
+        counts[kind] = counts.get(kind, 0) + 1
+    return ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _chart_object(urn: str) -> str | None:
+    """The chart name of a rendered chart object's URN (its parent type is a Helm chart; its name
+    ``<chart>:<namespace>/<name>``), None for any other URN."""
+    parts = urn.split("::", 3)  # urn:pulumi:<stack>, <project>, <parent types>$<type>, <name>
+    if len(parts) < 4:
+        return None
+    parents, name = parts[2].split("$")[:-1], parts[3]
+    return name.split(":", 1)[0] if parents and parents[-1].startswith(CHART_PREFIX) and ":" in name else None
+
+
 def markdown(runbook: Runbook, artifacts_dir: str) -> str:
     direction = "rollback" if runbook.rollback else "forward"
     waves = runbook.waves
@@ -415,7 +464,13 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
         parallel = f", {len(wave)} in parallel" if len(wave) > 1 else ""
         lines += [f"### Wave {index}{parallel}", "", "| # | action | resource | phase | runs / changes |",
                   "|---|---|---|---|---|"]
-        for step in wave:
+        for row in _rows(wave):
+            step = row[0]
+            if len(row) > 1:
+                first, number = number + 1, number + len(row)
+                lines.append(f"| {first}-{number} | {step.action} | {len(row)} objects of the chart `{step.chart}` | "
+                             f"{step.resource.get('phase') or '-'} | {_kinds(row)} |")
+                continue
             number += 1
             detail = ""
             if step.script is not None:
@@ -450,8 +505,15 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
         if runbook.protected:
             lines += [f"- `{urn}`: Pulumi refuses to delete it and stops with an error naming it; remove it only "
                       f"deliberately (`pulumi state unprotect '{urn}'`)" for urn in runbook.protected]
-            lines += [f"- `{urn.rsplit('::', 1)[-1]}` stays with it (the protected state needs it)"
-                      for urn in runbook.held_back]
+            charts: dict[str, int] = {}
+            for urn in runbook.held_back:
+                chart = _chart_object(urn)
+                if chart is None:
+                    lines.append(f"- `{urn.rsplit('::', 1)[-1]}` stays with it (the protected state needs it)")
+                else:
+                    charts[chart] = charts.get(chart, 0) + 1
+            lines += [f"- the chart `{chart}` ({count} objects) stays with it (the protected state needs it)"
+                      for chart, count in charts.items()]
         else:
             lines.append("- none among what this rollback removes")
         lines.append("")
@@ -460,13 +522,19 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
 
 # ---- the command -----------------------------------------------------------------------------------------
 
-def plan_at(stack: str, phase: str) -> dict[str, Any]:
+def plan_at(stack: str, phase: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The plan document at ``phase`` and its rendered artifacts."""
     if phase == NONE:
-        return _empty_plan(stack)
+        return _empty_plan(stack), {}
     try:
-        return offline_plan.build_plan(load_stack(stack, phase)).document
+        plan = offline_plan.build_plan(load_stack(stack, phase))
     except offline_plan.PlanError as err:
         raise RunbookError(f"the plan at phase {phase}: {err}") from None
+    return plan.document, plan.artifacts
+
+
+def _side(stack: str, phase: str, path: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    return (plan_diff.load_plan(Path(path)), {}) if path else plan_at(stack, phase)
 
 
 def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -475,10 +543,10 @@ def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise RunbookError(f"--from and --to are both {args.source}: a runbook goes from one target to another")
     if args.target == NONE:
         raise RunbookError("--to none would destroy the stack: `pulumi destroy` is not a phase change")
-    before = plan_diff.load_plan(Path(args.from_plan)) if args.from_plan else plan_at(args.stack, args.source)
-    after = plan_diff.load_plan(Path(args.to_plan)) if args.to_plan else plan_at(args.stack, args.target)
+    before, before_artifacts = _side(args.stack, args.source, args.from_plan)
+    after, after_artifacts = _side(args.stack, args.target, args.to_plan)
     before.setdefault("targetPhase", args.source)
-    runbook = build_runbook(before, after)
+    runbook = build_runbook(before, after, before_artifacts, after_artifacts)
     if args.json:
         json.dump(runbook.document(), out, indent=2)
         out.write("\n")

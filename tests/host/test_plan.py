@@ -79,7 +79,8 @@ def test_phase_0_adds_the_host_components(plan: Plan) -> None:
 
 def test_launch_agents_register_exactly_the_judged_props(plan: Plan) -> None:
     agents = [r for r in plan.resources if r["type"] == "blumeops:host:LaunchAgent"]
-    assert len(agents) == 4
+    assert sorted(agent["name"] for agent in agents) == [
+        "blumeops-check-agent", "minikube-api-serve-agent", "minikube-metrics-agent", "zot-agent", "zot-metrics-agent"]
     for agent in agents:
         # optional props that are unset (None) are not sent by the SDK
         assert OPTIONAL_PROPS | set(agent["inputs"]) == LAUNCH_AGENT_PROPS
@@ -91,6 +92,12 @@ def test_launch_agents_register_exactly_the_judged_props(plan: Plan) -> None:
                                        "/Users/erichblume/.config/zot/config.json"]
     serve = by_name(plan, "minikube-api-serve-agent")["inputs"]
     assert serve["startInterval"] == 60 and serve["environmentVariables"]["HOME"] == "/Users/erichblume"
+    check = by_name(plan, "blumeops-check-agent")["inputs"]  # the periodic `ops check` (HealthCheckAgent)
+    assert check["startInterval"] == 300 and check["keepAlive"] is False
+    assert check["programArguments"] == ["/bin/bash", "/Users/erichblume/bin/blumeops-check", "agent"]
+    # a LaunchAgent's only artifact is its plist: the scripts it runs are installed by host steps (their stdin)
+    for agent in agents:
+        assert list(agent["inputs"]["artifacts"]) == [f"host/launchagents/{agent['inputs']['label']}.plist"]
 
 
 def test_components_register_their_inputs(plan: Plan) -> None:
@@ -106,7 +113,13 @@ def test_components_register_their_inputs(plan: Plan) -> None:
 
 def test_every_host_step_runs_a_script_on_stdin_over_a_pinned_connection(plan: Plan) -> None:
     steps = commands(plan)
-    assert len(steps) == 13
+    assert sorted(step["name"] for step in steps) == sorted([
+        "zot-config", "zot-agent-install", "zot-ready", "zot-serve-entry", "zot-metrics-script",
+        "zot-metrics-agent-install", "minikube-cluster", "minikube-kubeconfig", "minikube-api-serve",
+        "minikube-api-serve-script", "minikube-api-serve-agent-install", "minikube-metrics-script",
+        "minikube-metrics-agent-install", "blumeops-check-script", "blumeops-check-agent-install"])
+    assert sorted(p for p in plan.artifacts if p.startswith("host/scripts/")) == sorted(
+        f"host/scripts/{step['name']}.sh" for step in steps)
     for step in steps:
         inputs = step["inputs"]
         assert inputs["create"] == f"{BASH} -euo pipefail -s -- create"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Callable
@@ -449,6 +450,16 @@ HealthCheckAgent("health-check", HealthCheckAgentArgs(
 '''
 
 
+def installed_file(stdin: str, variable: str) -> str:
+    """The value of ``readonly VARIABLE=...`` in a host step's preamble, read as bash reads the quoting."""
+    start = stdin.index(f"\nreadonly {variable}=") + len("\nreadonly ")
+    lexer = shlex.shlex(stdin[start:], posix=True)
+    lexer.whitespace_split = True
+    token = lexer.get_token()
+    assert token is not None and token.startswith(f"{variable}=")
+    return token.removeprefix(f"{variable}=")
+
+
 def test_the_periodic_agent_component_registers_its_script_agent_and_own_check(tmp_path: Path) -> None:
     """HealthCheckAgent under the mock engine: the script of the given checks, the LaunchAgent every 300 s,
     and its own freshness check (its textfile younger than three intervals) declared like any other."""
@@ -459,7 +470,11 @@ def test_the_periodic_agent_component_registers_its_script_agent_and_own_check(t
     by_name = {r.name: r for r in run.registrations}
     component = offline_plan.redact(by_name["health-check"].wire_inputs)
     assert component["checks"] == ["launchd org.example.zot", "textfile zot.prom"]
-    script = component["artifacts"]["host/bin/blumeops-check"]
+    assert "artifacts" not in component  # the script travels in its install step's stdin, nowhere else
+    install = offline_plan.redact(by_name["health-check-script"].wire_inputs)
+    script = installed_file(install["stdin"], "FILE_CONTENT")
+    assert installed_file(install["stdin"], "FILE_PATH") == "/Users/me/bin/blumeops-check"
+    assert script.startswith("#!/bin/bash\n# blumeops host step blumeops-check (components/host/scripts/health-probes")
     assert "readonly PROBE_1_TARGET=gui/501/org.example.zot" in script
     assert "readonly METRICS_TEXTFILE=/var/textfile/blumeops-check.prom" in script
     [own] = component["healthChecks"]

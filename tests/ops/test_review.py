@@ -20,6 +20,7 @@ import yaml
 from ops import analyzer, review
 from ops import plan as offline_plan
 from ops.__main__ import main
+from ops.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".forgejo" / "workflows" / "preview.yaml"
@@ -34,15 +35,16 @@ def write(path: Path, document: dict[str, Any]) -> Path:
 
 
 def with_changed_host_script(document: dict[str, Any]) -> dict[str, Any]:
-    """The plan with one line of zot's readiness script changed, as a program change would."""
+    """The plan with one line of zot's readiness script changed, as a program change would: the script a host
+    step runs is its command's stdin (``ops plan`` renders it as ``host/scripts/<step>.sh``)."""
     changed = copy.deepcopy(document)
     for resource in changed["resources"]:
-        artifacts = resource["inputs"].get("artifacts")
-        if isinstance(artifacts, dict) and "host/scripts/zot-ready.sh" in artifacts:
-            artifacts["host/scripts/zot-ready.sh"] = artifacts["host/scripts/zot-ready.sh"].replace(
-                "readonly READY_ATTEMPTS=60", "readonly READY_ATTEMPTS=90")
+        if resource["type"] == "command:remote:Command" and resource["name"] == "zot-ready":
+            stdin = resource["inputs"]["stdin"]
+            assert "readonly READY_ATTEMPTS=60\n" in stdin
+            resource["inputs"]["stdin"] = stdin.replace("readonly READY_ATTEMPTS=60", "readonly READY_ATTEMPTS=90")
             return changed
-    raise AssertionError("no zot-ready artifact in the plan")
+    raise AssertionError("no zot-ready host step in the plan")
 
 
 def test_a_changed_host_script_is_shown_as_a_diff(indri_plan: PlanOf, tmp_path: Path,
@@ -79,7 +81,13 @@ def test_the_policy_report_is_the_heads(indri_plan: PlanOf, tmp_path: Path,
                  str(write(tmp_path / "h.json", head))]) == 0
     body = capsys.readouterr().out
     assert "policy pack blumeops@v" in body and "policy: passed (0 mandatory" in body
-    assert "**Resources:** 22 to add, 0 to change, 0 to remove" in body
+    # raising the target adds phase 1's resources (every rendered chart object among them) and touches none of 0's
+    before = {r["urn"]: r for r in base["resources"]}
+    added = [r for r in head["resources"] if r["urn"] not in before]
+    assert all(before[r["urn"]] == r for r in head["resources"] if r["urn"] in before)
+    assert len(added) == len(head["resources"]) - len(base["resources"])
+    assert any(r["parent"] and "$kubernetes:helm.sh/v4:Chart::" in r["parent"] for r in added)
+    assert f"**Resources:** {len(added)} to add, 0 to change, 0 to remove" in body
     # a head that is not this checkout's plan is not judged by this checkout's pack
     other = with_changed_host_script(head)
     assert main(["review", "--policy", str(tmp_path / "b.json"), str(write(tmp_path / "o.json", other))]) == 0
@@ -234,7 +242,9 @@ def test_the_offline_steps_run_as_the_workflow_runs_them(pull_request: tuple[Pat
         done = run_step(steps[name], repo, env)
         assert done.returncode == 0, f"step {name}: {done.stdout}\n{done.stderr}"
     out = repo / env["OUT"]
-    assert json.loads((out / "base.json").read_text())["targetPhase"] == "1"
+    # both sides are planned at the stack's own target (the base commit's Pulumi.indri.yaml)
+    assert json.loads((out / "base.json").read_text())["targetPhase"] == load_stack("indri", root=repo).target
+    assert json.loads((out / "head.json").read_text())["targetPhase"] == load_stack("indri", root=repo).target
     assert (out / "review.status").read_text().strip() == "0"
     comment = (out / "comment.md").read_text()
     assert "-readonly READY_URL=http://localhost:5050/v2/" in comment

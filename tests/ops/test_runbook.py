@@ -4,6 +4,9 @@ of consecutive targets (every pair of implemented phases, both ways, and the fir
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from ops import plan as offline_plan
 from ops import runbook
 from ops.__main__ import main
 
+ROOT = Path(__file__).resolve().parents[2]
 PlanOf = Callable[[str | None], offline_plan.Plan]
 IMPLEMENTED = [spec.id for spec in phase_engine.REGISTRY if spec.implemented]
 PAIRS = list(zip([runbook.NONE, *IMPLEMENTED[:-1]], IMPLEMENTED, strict=True))
@@ -24,6 +28,27 @@ def document(indri_plan: PlanOf, phase: str) -> dict[str, Any]:
     if phase == runbook.NONE:
         return {"stack": "indri", "targetPhase": runbook.NONE, "resources": []}
     return indri_plan(phase).document
+
+
+def book_of(indri_plan: PlanOf, low: str, high: str) -> runbook.Runbook:
+    """The runbook from ``low`` to ``high`` on the plans built here (their artifacts name secret-stdin scripts)."""
+    before = indri_plan(low) if low != runbook.NONE else None
+    after = indri_plan(high)
+    return runbook.build_runbook(document(indri_plan, low), after.document,
+                                 before.artifacts if before else None, after.artifacts)
+
+
+def waves(book: runbook.Runbook) -> dict[str, int]:
+    """Step name -> wave; a chart (its objects are the steps, named ``<chart>:<namespace>/<name>``) -> the
+    first and last wave of its objects, as ``<chart>^`` and ``<chart>$``."""
+    found: dict[str, int] = {}
+    for step in book.steps:
+        found[step.resource["name"]] = step.wave
+        if step.chart is not None:
+            assert step.resource["name"].startswith(step.chart + ":")
+            found[step.chart + "^"] = min(found.get(step.chart + "^", step.wave), step.wave)
+            found[step.chart + "$"] = max(found.get(step.chart + "$", step.wave), step.wave)
+    return found
 
 
 def operations(plan: dict[str, Any]) -> set[str]:
@@ -83,32 +108,78 @@ def test_lowering_the_target_deletes_in_reverse_order_and_keeps_protected_state(
 
 
 def test_phase_one_runbook(indri_plan: PlanOf) -> None:
-    book = runbook.build_runbook(document(indri_plan, "0"), document(indri_plan, "1"))
-    wave = {s.resource["name"]: s.wave for s in book.steps}
-    assert wave["tailscale-operator-namespace"] < wave["tailscale-operator-oauth"] < wave["tailscale-operator-chart"]
-    assert wave["tailscale-operator-chart"] < wave["tailscale-operator-proxy-class"] < wave["argocd-ingress"]
-    assert wave["argocd-repo-creds-forge"] < wave["argocd-chart"] < wave["argocd-ingress"]
-    assert wave["cloudnative-pg-chart"] < wave["blumeops-pg-cluster"]
+    book = book_of(indri_plan, "0", "1")
+    wave = waves(book)
+    # every object a chart renders is a step, after what the chart waits for and before what waits for it
+    charts = {r["name"] for r in indri_plan("1").resources if r["type"].startswith(runbook.CHART_PREFIX)}
+    assert charts == {"tailscale-operator-chart", "argocd-chart", "cloudnative-pg-chart"}
+    for chart in charts:
+        objects = {r["urn"] for r in indri_plan("1").resources if runbook.chart_of(r, {
+            x["urn"]: x for x in indri_plan("1").resources}) == chart}
+        assert objects and objects == {s.urn for s in book.steps if s.chart == chart}
+    assert wave["tailscale-operator-namespace"] < wave["tailscale-operator-oauth"] < wave["tailscale-operator-chart^"]
+    assert wave["tailscale-operator-chart$"] < wave["tailscale-operator-proxy-class"] < wave["argocd-ingress"]
+    assert wave["argocd-repo-creds-forge"] < wave["argocd-chart^"]
+    assert wave["argocd-chart$"] < wave["argocd-ingress"]
+    assert wave["cloudnative-pg-chart$"] < wave["blumeops-pg-cluster"]
     assert wave["blumeops-pg-eblume"] < wave["blumeops-pg-cluster"]
+    assert wave["tailscale-operator-chart:tailscale/operator"] >= wave["tailscale-operator-chart^"]
     assert {c["name"] for c in book.checks} == {"argocd /healthz", "postgres k8s-pg:5432"}
     text = runbook.markdown(book, "build/plan/indri")
+    # one row per chart and wave, numbered by the steps it stands for
+    crds = sum(1 for s in book.steps if s.chart == "cloudnative-pg-chart" and s.resource["type"].endswith(
+        ":CustomResourceDefinition"))
+    assert crds and f"objects of the chart `cloudnative-pg-chart` | 1 | {crds} CustomResourceDefinition" in text
+    assert "`cloudnative-pg-chart:" not in text.split("### Critical path")[0]
+    numbers = [row.split(" | ")[0].removeprefix("| ") for row in text.splitlines()
+               if row.startswith("| ") and row[2].isdigit()]
+    assert int(numbers[-1].split("-")[-1]) == len(book.steps)
     assert text.startswith("# Runbook: stack indri, phase 0 → 1 (forward)")
     assert "`pulumi config set blumeops:phase 1 && make up` performs" in text
     assert "| argocd /healthz | http | operator | 1 | `argocd` |" in text
 
 
 def test_rolling_back_phase_one_keeps_the_database(indri_plan: PlanOf) -> None:
-    book = runbook.build_runbook(document(indri_plan, "1"), document(indri_plan, "0"))
+    book = book_of(indri_plan, "1", "0")
     assert [urn.rsplit("::", 1)[1] for urn in book.protected] == ["blumeops-pg-cluster"]
     held = {urn.rsplit("::", 1)[1] for urn in book.held_back}
-    assert {"blumeops-pg-namespace", "blumeops-pg-eblume", "cloudnative-pg-chart"} <= held
+    assert {"blumeops-pg-namespace", "blumeops-pg-eblume"} <= held
+    # the operator the Cluster needs stays: every object its chart rendered
+    operator = {r["urn"] for r in indri_plan("1").resources if r["name"].startswith("cloudnative-pg-chart:")}
+    assert operator and operator <= set(book.held_back)
+    assert not any(s.chart == "cloudnative-pg-chart" for s in book.steps)
     names = {s.resource["name"] for s in book.steps}
-    assert "argocd-chart" in names and "blumeops-pg-cluster" not in names
+    assert "argocd-chart:argocd/argocd-server" in names and "blumeops-pg-cluster" not in names
+    assert {s.chart for s in book.steps} == {None, "argocd-chart", "tailscale-operator-chart"}
     restores = {item["component"]: item["undo"] for item in book.restores}
     assert "removes the Ingress" in restores["argocd"]
     text = runbook.markdown(book, "build/plan/indri")
     assert "## Protected state that stays" in text and "pulumi state unprotect" in text
+    assert f"- the chart `cloudnative-pg-chart` ({len(operator)} objects) stays with it" in text
     assert "Checks that no longer apply: argocd /healthz, postgres k8s-pg:5432" in text
+
+
+def test_raising_one_to_two_retires_grafana_and_releases_its_name_before_the_ingress(indri_plan: PlanOf) -> None:
+    assert {("0", "1"), ("1", "2"), ("2", "3")} <= set(PAIRS), "the generic tests cover every implemented pair"
+    book = book_of(indri_plan, "1", "2")
+    wave = waves(book)
+    steps = {s.resource["name"]: s for s in book.steps}
+    retire, release = steps["grafana-cutover-retirement-retire"], steps["grafana-cutover-release-service"]
+    assert retire.script == "components/host/scripts/retire.sh"
+    # its stdin holds a secret: the plan JSON shows [secret], its rendered script (the artifacts) names it
+    assert release.script == "components/host/scripts/retire-tailscale-service.sh"
+    assert retire.urn in release.after
+    assert wave["grafana-cutover-retirement-retire"] < wave["grafana-cutover-release-service"] < wave["grafana-ingress"]
+    assert wave["grafana-chart$"] < wave["grafana-ingress"]
+    assert {retire.urn, release.urn} <= set(steps["grafana-ingress"].after)
+    assert {s.resource["phase"] for s in book.steps} == {"2"}
+    assert {c["name"] for c in book.checks} == {"grafana /api/health"}
+    text = runbook.markdown(book, "build/plan/indri")
+    rows = text.split("## Steps", 1)[1]
+    assert rows.index("`grafana-cutover-retirement-retire`") < rows.index("`grafana-cutover-release-service`") < \
+        rows.index("`grafana-ingress`")
+    assert "`components/host/scripts/retire-tailscale-service.sh` (create); rendered: " \
+        "`build/plan/indri/host/scripts/grafana-cutover-release-service.sh`" in text
 
 
 def test_the_first_up_lists_the_manual_preconditions_and_host_scripts(indri_plan: PlanOf) -> None:
@@ -118,7 +189,7 @@ def test_the_first_up_lists_the_manual_preconditions_and_host_scripts(indri_plan
     assert preconditions["Desktop"] == ["minikube-cluster"]
     steps = {s.resource["name"]: s for s in book.steps}
     assert steps["minikube-cluster"].script == "components/host/scripts/minikube-cluster.sh"
-    assert steps["zot-config"].script == "components/host/scripts/zot-config.sh"  # secret stdin: from artifacts
+    assert steps["zot-config"].script == "components/host/scripts/zot-config.sh"
     assert steps["zot-agent-install"].script == "components/host/scripts/launch-agent.sh"
     assert steps["zot-config"].wave < steps["zot-agent-install"].wave < steps["zot-ready"].wave
     assert steps["zot-ready"].wave < steps["zot-serve-entry"].wave
@@ -136,6 +207,19 @@ def test_the_command_prints_markdown_and_json(tmp_path: Path, capsys: pytest.Cap
     assert book["direction"] == "rollback" and book["from"] == "1" and book["to"] == "0"
     assert len(book["waves"]) == len(book["criticalPath"])
     assert all(step["action"] == "delete" for step in book["steps"])
+    assert {step["chart"] for step in book["steps"] if step["name"].startswith("argocd-chart:")} == {"argocd-chart"}
+    assert all(step["name"].startswith(step["chart"] + ":") for step in book["steps"] if "chart" in step)
+
+
+def test_the_runbook_is_the_same_on_every_run() -> None:
+    """Waves tie often (a chart's objects): the critical path must not follow Python's string hashing."""
+    books = []
+    for seed in ("1", "2", "3"):
+        done = subprocess.run([sys.executable, "-m", "ops", "runbook", "--from", "1", "--to", "2", "--json"],
+                              cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True,
+                              check=True, timeout=300)
+        books.append(json.loads(done.stdout))
+    assert books[0] == books[1] == books[2]
 
 
 def test_a_changed_identity_replaces_and_other_changes_update(indri_plan: PlanOf) -> None:
