@@ -167,7 +167,7 @@ def test_the_secret_and_the_token_never_reach_an_argument_list_or_a_log(curl_mac
     outputs = [run(curl_machine, args), run(curl_machine, args, "delete")]
     arguments = curl_arguments(curl_machine)
     calls = arguments.splitlines()
-    assert len(calls) == 8 and all("--config -" in call for call in calls), arguments  # secrets on stdin
+    assert len(calls) == 8 and all("--config /dev/fd/8" in call for call in calls), arguments  # secrets on fd 8
     rendered = args.step("grafana-release-service").render()
     for secret in (CLIENT_SECRET, TOKEN):
         assert secret not in arguments
