@@ -32,6 +32,7 @@ from components.host import (
 )
 from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
+from tests.host.test_hardening import quick
 from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
     BORGMATIC_PASSWORD,
     EBLUME_PASSWORD,
@@ -235,6 +236,27 @@ def test_rejected_config_leaves_the_old_one(machine: Machine) -> None:
     assert result.returncode != 0 and "rejected" in result.stderr and "left as it was" in result.stderr
     assert Path(args.config_path).read_bytes() == before
     assert sorted(p.name for p in Path(args.config_path).parent.iterdir()) == ["config.yaml"]
+
+
+def test_a_hung_validate_stops_the_step_and_leaves_the_old_config(machine: Machine) -> None:
+    """`borgmatic config validate` never returns (the stub hangs): killed at its bound, the step fails saying
+    so, the old configuration stays and no staged file is left; healed, the next run writes the new one."""
+    args = machine_args(machine)
+    machine.run(args.config_step("borgmatic-config"), secrets=secrets(args))
+    before = Path(args.config_path).read_bytes()
+    changed = machine_args(machine, borgmatic=str(machine.bin / "borgmatic"),
+                           source_directories=(str(machine.home / "Pictures"),))
+    machine.fail("borgmatic-config", how="hang")
+    started = time.monotonic()
+    result = machine.run_text(quick(changed.config_step("borgmatic-config").render(secrets(changed))), "create",
+                              check=False)
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0 and "did not finish within 2s: killed" in result.stderr, result.stderr
+    assert Path(args.config_path).read_bytes() == before
+    assert sorted(p.name for p in Path(args.config_path).parent.iterdir()) == ["config.yaml"]
+    machine.heal("borgmatic-config", how="hang")
+    machine.run(changed.config_step("borgmatic-config"), secrets=secrets(changed))
+    assert yaml.safe_load(Path(args.config_path).read_text()) == changed.config()
 
 
 def test_the_config_found_before_comes_back_on_delete(machine: Machine) -> None:
