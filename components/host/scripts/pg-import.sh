@@ -25,7 +25,7 @@ open_pgpass() {
   local file
   file=$(mktemp "${TMPDIR:-/tmp}/blumeops-pgpass.XXXXXX") || die "cannot create a temporary PGPASSFILE in ${TMPDIR:-/tmp}"
   BLUMEOPS_TEMPS+=("$file")
-  chmod 0600 "$file" || die "cannot chmod 0600 $file"
+  chmod 0600 "$file" || die "cannot chmod 0600 $file (read-only?)"
   {
     if [[ -n "$SOURCE_PASSWORD" ]]; then
       printf '%s:%s:%s:%s:%s\n' "$(pgpass_field "$SOURCE_HOST")" "$SOURCE_PORT" \
@@ -245,7 +245,7 @@ step_create() {
   if [[ ! -d "$DUMP_DIR" ]]; then
     (umask 077 && mkdir -p "$DUMP_DIR") || die "cannot create $DUMP_DIR (read-only, full, or not writable)"
   fi
-  chmod 0700 "$DUMP_DIR" || die "cannot chmod 0700 $DUMP_DIR"
+  chmod 0700 "$DUMP_DIR" || die "cannot chmod 0700 $DUMP_DIR (read-only?)"
   stamp=$(date -u +%Y%m%dT%H%M%SZ)
   dump="$DUMP_DIR/$SOURCE_DATABASE-$stamp.dump"
   partial="$DUMP_DIR/.partial-$SOURCE_DATABASE-$stamp.dump"

@@ -75,7 +75,7 @@ step_create() {
   200)
     if [[ ! -f "$SAVED" ]]; then
       ensure_dir "$STATE_DIR"
-      chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR"
+      chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR (read-only?)"
       stage_file "$SAVED" 0600 "$(cat "$RESPONSE")"
       commit_file "$SAVED"
       log "kept the definition of $SERVICE in $SAVED"

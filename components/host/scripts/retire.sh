@@ -253,7 +253,7 @@ restore_serve() {
 write_record() {
   local state=$1 entry="" plan
   ensure_dir "$STATE_DIR"
-  chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR"
+  chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR (read-only?)"
   if [[ -n "$SERVE_SERVICE" ]]; then
     entry=$(serve_entry)
     if [[ -n "$entry" ]]; then
