@@ -30,6 +30,7 @@ from components.host import (
     PostgresEndpoint,
     RecentBorgmaticArchive,
 )
+from components.host.script import library_for
 from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
 from tests.host.test_hardening import quick
@@ -423,6 +424,10 @@ def test_the_precondition_embeds_in_another_script() -> None:
     function = RecentBorgmaticArchive.shell_function()
     assert function.startswith("# ---- components/host/scripts/borgmatic-archive-check.sh")
     assert "require_recent_archive() {" in function and "run_action" not in function
+    # the embedding step's stdin carries the lib.sh helpers the function calls (chosen by name)
+    helpers = library_for(function)
+    for helper in ("log", "die", "bounded", "blumeops_tmpdir"):
+        assert f"\n{helper}() {{" in helpers, helper
     assert set(indri_args().recent_archive("borgmatic/x").variables()) == {
         "ARCHIVE_BORG", "ARCHIVE_JQ", "ARCHIVE_REPOSITORY", "ARCHIVE_PASSCOMMAND", "ARCHIVE_PATH",
         "ARCHIVE_MAX_AGE_HOURS"}
