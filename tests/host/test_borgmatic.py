@@ -484,3 +484,23 @@ def test_components_register_secret_steps_and_leak_no_password(tmp_path: Path) -
                               "host/scripts/miniflux-import-restore.sh", "host/postgres/miniflux-import-checks.txt"}
     assert "exact row counts" in artifacts["host/postgres/miniflux-import-checks.txt"]
     assert SECRET not in artifacts["host/borgmatic/config.yaml"]
+
+
+def test_a_hung_borg_stops_the_metrics_run_and_keeps_the_last_gauges(machine: Machine) -> None:
+    """borg never returns (a wrapper that sleeps): killed at its lock wait plus BLUMEOPS_CHANGE (1 + 2 s here);
+    the run fails saying so, borgmatic.prom keeps its last content: a hang is never written as borgmatic_up 0."""
+    ensure_borg()
+    args = machine_args(machine, metrics_lock_wait_seconds=1)
+    assert run_script(machine, args.metrics_script(), "agent", {}).returncode == 0
+    textfile = Path(args.metrics.textfile_dir) / "borgmatic.prom"
+    before = textfile.read_bytes()
+    hanging = machine.bin / "hanging-borg"
+    hanging.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hanging.chmod(0o755)
+    hung = machine_args(machine, borg=str(hanging), metrics_lock_wait_seconds=1)
+    started = time.monotonic()
+    result = run_script(machine, quick(hung.metrics_script()), "agent", {})
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0 and "did not finish within 3s: killed" in result.stderr, result.stderr
+    assert textfile.read_bytes() == before
+    assert [p.name for p in textfile.parent.iterdir()] == ["borgmatic.prom"]
