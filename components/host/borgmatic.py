@@ -95,7 +95,8 @@ class RecentBorgmaticArchive:
       ``depends_on``: the retirement waits for it, and fails with it;
     - inside another step's script: put ``check.variables()`` into that step's preamble and
       ``check.shell_function()`` into its script text, then call ``require_recent_archive`` before stopping
-      the service. It needs only ``log``/``die`` of ``lib.sh``.
+      the service. It calls ``log``, ``die``, ``bounded`` and ``blumeops_tmpdir`` of ``lib.sh`` (a step's stdin
+      carries the helpers its text calls).
     """
 
     borg: str

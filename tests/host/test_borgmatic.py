@@ -30,8 +30,10 @@ from components.host import (
     PostgresEndpoint,
     RecentBorgmaticArchive,
 )
+from components.host.script import library_for
 from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
+from tests.host.test_hardening import quick
 from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
     BORGMATIC_PASSWORD,
     EBLUME_PASSWORD,
@@ -237,6 +239,27 @@ def test_rejected_config_leaves_the_old_one(machine: Machine) -> None:
     assert sorted(p.name for p in Path(args.config_path).parent.iterdir()) == ["config.yaml"]
 
 
+def test_a_hung_validate_stops_the_step_and_leaves_the_old_config(machine: Machine) -> None:
+    """`borgmatic config validate` never returns (the stub hangs): killed at its bound, the step fails saying
+    so, the old configuration stays and no staged file is left; healed, the next run writes the new one."""
+    args = machine_args(machine)
+    machine.run(args.config_step("borgmatic-config"), secrets=secrets(args))
+    before = Path(args.config_path).read_bytes()
+    changed = machine_args(machine, borgmatic=str(machine.bin / "borgmatic"),
+                           source_directories=(str(machine.home / "Pictures"),))
+    machine.fail("borgmatic-config", how="hang")
+    started = time.monotonic()
+    result = machine.run_text(quick(changed.config_step("borgmatic-config").render(secrets(changed))), "create",
+                              check=False)
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0 and "did not finish within 2s: killed" in result.stderr, result.stderr
+    assert Path(args.config_path).read_bytes() == before
+    assert sorted(p.name for p in Path(args.config_path).parent.iterdir()) == ["config.yaml"]
+    machine.heal("borgmatic-config", how="hang")
+    machine.run(changed.config_step("borgmatic-config"), secrets=secrets(changed))
+    assert yaml.safe_load(Path(args.config_path).read_text()) == changed.config()
+
+
 def test_the_config_found_before_comes_back_on_delete(machine: Machine) -> None:
     args = machine_args(machine)
     config = Path(args.config_path)
@@ -401,6 +424,10 @@ def test_the_precondition_embeds_in_another_script() -> None:
     function = RecentBorgmaticArchive.shell_function()
     assert function.startswith("# ---- components/host/scripts/borgmatic-archive-check.sh")
     assert "require_recent_archive() {" in function and "run_action" not in function
+    # the embedding step's stdin carries the lib.sh helpers the function calls (chosen by name)
+    helpers = library_for(function)
+    for helper in ("log", "die", "bounded", "blumeops_tmpdir"):
+        assert f"\n{helper}() {{" in helpers, helper
     assert set(indri_args().recent_archive("borgmatic/x").variables()) == {
         "ARCHIVE_BORG", "ARCHIVE_JQ", "ARCHIVE_REPOSITORY", "ARCHIVE_PASSCOMMAND", "ARCHIVE_PATH",
         "ARCHIVE_MAX_AGE_HOURS"}
@@ -456,3 +483,23 @@ def test_components_register_secret_steps_and_leak_no_password(tmp_path: Path) -
     assert set(artifacts) == {"host/borgmatic/config.yaml", "host/postgres/miniflux-import-checks.txt"}
     assert "exact row counts" in artifacts["host/postgres/miniflux-import-checks.txt"]
     assert SECRET not in artifacts["host/borgmatic/config.yaml"]
+
+
+def test_a_hung_borg_stops_the_metrics_run_and_keeps_the_last_gauges(machine: Machine) -> None:
+    """borg never returns (a wrapper that sleeps): killed at its lock wait plus BLUMEOPS_CHANGE (1 + 2 s here);
+    the run fails saying so, borgmatic.prom keeps its last content: a hang is never written as borgmatic_up 0."""
+    ensure_borg()
+    args = machine_args(machine, metrics_lock_wait_seconds=1)
+    assert run_script(machine, args.metrics_script(), "agent", {}).returncode == 0
+    textfile = Path(args.metrics.textfile_dir) / "borgmatic.prom"
+    before = textfile.read_bytes()
+    hanging = machine.bin / "hanging-borg"
+    hanging.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hanging.chmod(0o755)
+    hung = machine_args(machine, borg=str(hanging), metrics_lock_wait_seconds=1)
+    started = time.monotonic()
+    result = run_script(machine, quick(hung.metrics_script()), "agent", {})
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0 and "did not finish within 3s: killed" in result.stderr, result.stderr
+    assert textfile.read_bytes() == before
+    assert [p.name for p in textfile.parent.iterdir()] == ["borgmatic.prom"]

@@ -8,6 +8,7 @@ are skipped with that reason."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,9 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from components.host import HostStep, MinikubeDockerClusterArgs, RegistryMirror, ZotRegistryArgs
+from components.host import BorgRepository, HostStep, MinikubeDockerClusterArgs, RegistryMirror, ZotRegistryArgs
 from tests.host.conftest import UPSTREAMS, Machine
+from tests.host.test_borgmatic import ensure_borg, machine_args, secrets
 from tests.host.test_minikube_scripts import write_profile
+from tests.host.test_pg_import import databases, import_args, run_import  # noqa: F401 (databases: a fixture)
+from tests.host.test_retire import LABEL, agent_args, load_agent, serve, stub_records
+from tests.servers.postgres import ROWS, PostgresServers, postgres_servers  # noqa: F401 (a fixture)
+from tests.tailnet.test_release import GRAFANA, FakeTailscaleApi, api, curl_machine, release_args  # noqa: F401
+from tests.tailnet.test_release import run as release_run
 
 
 class Mounts:
@@ -79,12 +86,14 @@ class Case:
     path: Callable[[Machine], Path]
     directory: Callable[[Machine], Path]
     prepare: Callable[[Machine], None] = lambda machine: None
+    secrets: Callable[[Machine], dict[str, str]] = lambda machine: {}
 
 
-def _run(machine: Machine, what: HostStep | str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(machine: Machine, what: HostStep | str, check: bool = True,
+         step_secrets: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     if isinstance(what, str):
         return machine.run_text(what, "agent", check=check)
-    return machine.run(what, check=check)
+    return machine.run(what, secrets=step_secrets, check=check)
 
 
 def _zot_config(machine: Machine) -> str:
@@ -115,6 +124,26 @@ def _minikube_metrics(machine: Machine) -> str:
 def _cluster(machine: Machine) -> str:
     machine.run(machine.cluster_args().cluster_step("minikube-cluster"))
     return "create"
+
+
+def _borgmatic_config(machine: Machine) -> str:
+    args = machine_args(machine)
+    machine.run(args.config_step("borgmatic-config"), secrets=secrets(args))
+    return "create"
+
+
+def _borgmatic_metrics(machine: Machine) -> str:
+    """The real borg, which finds no repository at the machine's borg/: borgmatic_up 0."""
+    ensure_borg()
+    machine.run_text(machine_args(machine).metrics_script(), "agent")
+    return "agent"
+
+
+def _other_repository(machine: Machine) -> str:
+    """The metrics script of another repository (its path is in borgmatic_up's HELP line)."""
+    repository = BorgRepository(f"{machine.root}/borg2/", "sifaka-borg-backups",
+                                f"/bin/cat {machine.home}/.borg/config.yaml")
+    return machine_args(machine, repository=repository).metrics_script()
 
 
 def _zot_running(machine: Machine) -> ZotRegistryArgs:
@@ -165,6 +194,19 @@ CASES = {
         path=lambda m: m.home / "textfile/minikube.prom",
         directory=lambda m: m.home / "textfile",
     ),
+    "borgmatic-config": Case(
+        old=_borgmatic_config,
+        new=lambda m: machine_args(m, source_directories=(str(m.home / "Pictures"),)).config_step("borgmatic-config"),
+        path=lambda m: Path(machine_args(m).config_path),
+        directory=lambda m: Path(machine_args(m).config_dir),
+        secrets=lambda m: secrets(machine_args(m)),
+    ),
+    "borgmatic-metrics agent": Case(
+        old=_borgmatic_metrics,
+        new=_other_repository,
+        path=lambda m: m.home / "textfile/borgmatic.prom",
+        directory=lambda m: m.home / "textfile",
+    ),
     "minikube-cluster": Case(
         old=_cluster,
         new=lambda m: m.cluster_args(upstreams=MOVED_DOCKER_HUB).cluster_step("minikube-cluster"),
@@ -194,16 +236,16 @@ def test_full_file_system_fails_the_step_and_the_next_run_completes(machine: Mac
     case.old(machine)
     path = case.path(machine)
     before = path.read_bytes()
-    new = case.new(machine)
+    new, step_secrets = case.new(machine), case.secrets(machine)
     filler = mounts.fill(directory)
-    result = _run(machine, new, check=False)
+    result = _run(machine, new, check=False, step_secrets=step_secrets)
     _check_failed_and_intact(machine, result, path, before)
     assert sorted(p.name for p in directory.iterdir() if p.name.startswith(".blumeops-new")) == []
     filler.unlink()
-    _run(machine, new)
+    _run(machine, new, step_secrets=step_secrets)
     assert path.read_bytes() != before
     calls = len(machine.calls())
-    _run(machine, new)  # and then it is settled
+    _run(machine, new, step_secrets=step_secrets)  # and then it is settled
     assert machine.mutating_calls(since=calls) == []
 
 
@@ -215,12 +257,12 @@ def test_read_only_directory_fails_the_step_and_the_next_run_completes(machine: 
     case.old(machine)
     path, directory = case.path(machine), case.directory(machine)
     before = path.read_bytes()
-    new = case.new(machine)
+    new, step_secrets = case.new(machine), case.secrets(machine)
     mounts.read_only(directory)
-    result = _run(machine, new, check=False)
+    result = _run(machine, new, check=False, step_secrets=step_secrets)
     _check_failed_and_intact(machine, result, path, before)
     mounts.release(directory)
-    _run(machine, new)
+    _run(machine, new, step_secrets=step_secrets)
     assert path.read_bytes() != before
 
 
@@ -272,3 +314,106 @@ def test_no_backup_no_write_a_file_the_program_did_not_write_stays(machine: Mach
     assert plist.read_text() == agent.plist() + "\n"
     machine.run(agent.step("zot-agent-install"), "delete")
     assert plist.read_text() == theirs
+
+
+# ---- the steps of phases 2 and 3: their records and dumps under faults ------------------------------------
+
+
+def _fault(mounts: Mounts, target: Path, fault: str) -> Callable[[], None]:
+    """Put ``fault`` (full: a brimming tmpfs; read-only: a read-only bind) on the directory ``target``;
+    returns what heals it."""
+    if fault == "full":
+        mounts.full_tmpfs(target)
+        filler = mounts.fill(target)
+        return filler.unlink
+    target.mkdir(parents=True, exist_ok=True)
+    mounts.read_only(target)
+    return lambda: mounts.release(target)
+
+
+def _failed_clearly(result: subprocess.CompletedProcess[str], directory: Path) -> None:
+    assert result.returncode != 0, result.stderr
+    errors = [line for line in result.stderr.splitlines() if "ERROR:" in line]
+    assert len(errors) == 1, result.stderr
+    assert ("full" in errors[0] or "read-only" in errors[0]) and str(directory) in errors[0], result.stderr
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_retire_stops_nothing_when_its_record_cannot_be_written(machine: Machine, mounts: Mounts,
+                                                                fault: str) -> None:
+    """The record under ~/.local/state/blumeops cannot be written: the agent stays loaded, its plist and serve
+    entry stay; healed, the next run retires it and the delete restores everything."""
+    load_agent(machine)
+    serve(machine, "svc:pypi", "https 443 http://127.0.0.1:3141")
+    before = stub_records(machine)
+    args = agent_args(machine)
+    records = Path(args.record_dir).parent  # the step removes record_dir itself on delete: not a mount point
+    heal = _fault(mounts, records, fault)
+    result = machine.run(args.step("devpi-retire"), check=False)
+    _failed_clearly(result, records)
+    assert stub_records(machine) == before and machine.mutating_calls() == []
+    heal()
+    machine.run(args.step("devpi-retire"))
+    assert not (machine.state / "launchd" / LABEL).exists()
+    machine.run(args.step("devpi-retire"), "delete")
+    assert stub_records(machine) == before
+
+
+def test_retire_with_read_only_launch_agents_keeps_the_plist_and_the_next_run_completes(
+        machine: Machine, mounts: Mounts) -> None:
+    """The plist cannot be removed (~/Library/LaunchAgents read-only): the step fails saying so, the plist is
+    intact and a copy is kept in the record; healed, the next run finishes the retirement."""
+    plist = load_agent(machine)
+    before_plist = plist.read_bytes()
+    args = agent_args(machine)
+    mounts.read_only(plist.parent)
+    result = machine.run(args.step("devpi-retire"), check=False)
+    _failed_clearly(result, plist.parent)
+    assert plist.read_bytes() == before_plist
+    assert Path(args.record_dir, "agent.plist").read_bytes() == before_plist
+    mounts.release(plist.parent)
+    machine.run(args.step("devpi-retire"))
+    assert not plist.exists()
+    machine.run(args.step("devpi-retire"), "delete")
+    assert plist.read_bytes() == before_plist
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_release_deletes_nothing_when_the_definition_cannot_be_kept(
+        curl_machine: Machine, api: FakeTailscaleApi, mounts: Mounts, fault: str) -> None:  # noqa: F811 (fixtures)
+    api.services["svc:grafana"] = json.dumps(GRAFANA).encode()
+    args = release_args(curl_machine, api)
+    released = Path(args.state_dir).parent
+    heal = _fault(mounts, released, fault)
+    result = release_run(curl_machine, args, check=False)
+    _failed_clearly(result, released)
+    assert "svc:grafana" in api.services and api.service_calls() == ["GET"], "no DELETE without a kept copy"
+    heal()
+    release_run(curl_machine, args)
+    assert "svc:grafana" not in api.services
+    release_run(curl_machine, args, "delete")
+    assert json.loads(api.services["svc:grafana"]) == GRAFANA
+
+
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_pg_import_restores_nothing_when_the_dump_cannot_be_written(
+        machine: Machine, mounts: Mounts, postgres_servers: PostgresServers,  # noqa: F811 (fixtures)
+        databases: str, fault: str) -> None:  # noqa: F811
+    """The dump directory is full or read-only: pg_dump fails, nothing is restored (the target stays empty),
+    an earlier dump stays as it was; healed, the next run imports and verifies."""
+    args = import_args(machine, postgres_servers, databases)
+    backups = Path(args.dump_dir).parent
+    if fault == "read-only":  # (a full tmpfs starts empty)
+        Path(args.dump_dir).mkdir(parents=True, mode=0o700)
+        Path(args.dump_dir, "earlier.dump").write_bytes(b"PGDMP earlier")
+    heal = _fault(mounts, backups, fault)
+    result = run_import(machine, args, check=False)
+    _failed_clearly(result, Path(args.dump_dir))
+    assert postgres_servers.cluster.row_counts(databases) == {}
+    if fault == "read-only":
+        assert Path(args.dump_dir, "earlier.dump").read_bytes() == b"PGDMP earlier"
+    heal()
+    result = run_import(machine, args)
+    assert f"imported and verified: {databases}" in result.stdout
+    assert postgres_servers.cluster.row_counts(databases) == ROWS
+    assert Path(args.imported_marker).exists()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from components.host import LegacyDatabaseImportArgs, PostgresEndpoint
 from tests.host.conftest import Machine
+from tests.host.test_hardening import quick
 from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
     BORGMATIC_PASSWORD,
     EBLUME_PASSWORD,
@@ -220,3 +222,24 @@ def test_passwords_reach_no_argument_and_no_environment_of_the_tools(
     for password in PASSWORDS:
         assert password not in recorded
     assert postgres_servers.cluster.row_counts(databases) == ROWS
+
+
+@pytest.mark.parametrize("tool", ["psql", "pg_dump", "pg_restore"])
+def test_a_hung_tool_stops_the_import_and_the_next_run_completes(
+        machine: Machine, postgres_servers: PostgresServers, databases: str, tool: str) -> None:  # noqa: F811
+    """The tool never returns (a wrapper that sleeps): killed at its bound (2 s here), the step fails saying
+    so, nothing half restored and no dump left half written; the next run imports and verifies."""
+    hanging = machine.bin / f"hanging-{tool}"
+    hanging.write_text("#!/bin/sh\nexec sleep 3600\n")
+    hanging.chmod(0o755)
+    args = import_args(machine, postgres_servers, databases, **{tool: str(hanging)})
+    started = time.monotonic()
+    result = machine.run_text(quick(args.step(STEP).render(SECRETS)), "create", check=False)
+    assert time.monotonic() - started < 15
+    assert result.returncode != 0 and "did not finish within 2s: killed" in result.stderr, result.stderr
+    assert postgres_servers.cluster.row_counts(databases) == {}
+    assert not Path(args.imported_marker).exists()
+    assert not list(machine.home.rglob(".partial-*")), "no half-written dump stays"
+    assert not list((machine.root / "tmp").iterdir()), "the PGPASSFILE and the scratch files went with the step"
+    result = run_import(machine, import_args(machine, postgres_servers, databases))
+    assert f"imported and verified: {databases}" in result.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from components.host import (
     LegacyServiceRetirementArgs,
 )
 from tests.host.conftest import Machine
+from tests.host.test_hardening import quick
 
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 LABEL = "mcquack.eblume.devpi"
@@ -201,17 +203,22 @@ def test_failing_serve_status_fails_before_anything_stops(machine: Machine) -> N
     assert (machine.state / "brew/services/grafana").read_text() == "started\n"
 
 
-def test_a_failing_restore_of_the_entry_is_retried_by_the_next_delete(machine: Machine) -> None:
+@pytest.mark.parametrize(("key", "how", "message"), [
+    ("tailscale-set", "fail", "must exist again"),
+    ("tailscale-status", "hang", "did not finish within 2s: killed"),  # killed at its bound (2 s here)
+])
+def test_a_failing_restore_of_the_entry_is_retried_by_the_next_delete(machine: Machine, key: str, how: str,
+                                                                      message: str) -> None:
     install_brew_service(machine)
     serve(machine, "svc:grafana", "https 443 http://localhost:3000")
     before = stub_records(machine)
     args = brew_args(machine)
     machine.run(step(args))
-    machine.fail("tailscale-set")
-    result = machine.run(step(args), "delete", check=False)
-    assert result.returncode != 0 and "must exist again" in result.stderr
+    machine.fail(key, how=how)
+    result = run_quick(machine, args, "delete")
+    assert result.returncode != 0 and message in result.stderr, result.stderr
     assert Path(args.record_dir, "record").exists(), "the record stays until the restore succeeded"
-    machine.heal("tailscale-set")
+    machine.heal(key, how=how)
     machine.run(step(args), "delete")
     assert stub_records(machine) == before
 
@@ -370,3 +377,53 @@ def test_bad_arguments_are_refused_with_the_argument_named(machine: Machine, cha
                                                            message: str) -> None:
     with pytest.raises(ValueError, match=message):
         brew_args(machine, **changes)
+
+
+# ---- hangs: a call that does not answer stops the step; it is never read as "stopped" or "no entry" -------
+
+
+def run_quick(machine: Machine, args: LegacyServiceRetirementArgs,
+              action: str = "create") -> subprocess.CompletedProcess[str]:
+    """The step with its call bounds at 2 s (the real ones are minutes), so a hang ends quickly here."""
+    started = time.monotonic()
+    result = machine.run_text(quick(step(args).render()), action, check=False)
+    assert time.monotonic() - started < 15
+    return result
+
+
+@pytest.mark.parametrize(("key", "kind", "recorded"), [
+    ("brew-info", "brew", False),  # brew services info: the state to record
+    ("tailscale-status", "brew", False),  # tailscale serve status: the entry to record
+    ("launchctl-print", "agent", False),  # whether the agent is loaded
+    ("brew-stop", "brew", True),  # brew services stop, after the record was written
+    ("tailscale-clear", "agent", True),  # tailscale serve clear, after the agent went
+])
+def test_a_hang_stops_the_retirement_and_the_next_run_completes(machine: Machine, key: str, kind: str,
+                                                                recorded: bool) -> None:
+    if kind == "brew":
+        install_brew_service(machine)
+        serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+        args = brew_args(machine)
+    else:
+        load_agent(machine)
+        serve(machine, "svc:pypi", "https 443 http://127.0.0.1:3141")
+        args = agent_args(machine)
+    before = stub_records(machine)
+    machine.fail(key, how="hang")
+    result = run_quick(machine, args)
+    assert result.returncode != 0
+    assert "did not finish within 2s: killed" in result.stderr, result.stderr
+    record = Path(args.record_dir, "record")
+    assert record.exists() == recorded, "a record only of what was read to the end"
+    if not recorded:
+        faults = str(machine.state / "hang")
+        assert retire_calls(machine) == []
+        assert {path: value for path, value in stub_records(machine).items() if not path.startswith(faults)} == before
+    assert not list((machine.root / "tmp").iterdir()), "no scratch file stays"
+    machine.heal(key, how="hang")
+    created = machine.run(step(args))
+    assert json.loads(created.stdout)["state"] == ("started" if kind == "brew" else "loaded")
+    assert json.loads(created.stdout)["serveEntry"] is not None
+    machine.run(step(args), "delete")
+    assert stub_records(machine) == before
+

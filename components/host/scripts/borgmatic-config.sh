@@ -26,24 +26,25 @@ $PGPASS_LINES
     content="$content
 $rest"
   fi
+  # replace_if_changed stops the step (die) on a failed write, also inside this `if`
   if replace_if_changed "$PGPASS_PATH" 0600 "$content"; then
     log "wrote the borgmatic lines of $PGPASS_PATH"
   fi
-  chmod 0600 "$PGPASS_PATH"
+  chmod 0600 "$PGPASS_PATH" || die "cannot chmod 0600 $PGPASS_PATH (read-only?)"
 }
 
 write_config() {
   local staged
   [[ -x "$BORGMATIC" ]] || die "$BORGMATIC is missing: brew install borgmatic borgbackup (or correct the borgmatic path in the stack's settings)"
   ensure_dir "$(dirname "$CONFIG_PATH")"
-  chmod 0700 "$(dirname "$CONFIG_PATH")"
+  chmod 0700 "$(dirname "$CONFIG_PATH")" || die "cannot chmod 0700 $(dirname "$CONFIG_PATH") (read-only?)"
   if same_content "$CONFIG_PATH" "$CONFIG"; then
-    chmod 0600 "$CONFIG_PATH"
+    chmod 0600 "$CONFIG_PATH" || die "cannot chmod 0600 $CONFIG_PATH (read-only?)"
     return 0
   fi
   stage_file "$CONFIG_PATH" 0600 "$CONFIG"
   staged=$(staged_path "$CONFIG_PATH")
-  "$BORGMATIC" config validate --config "$staged" >&2 \
+  bounded "$BLUMEOPS_CHANGE" "$BORGMATIC" config validate --config "$staged" >&2 \
     || die "borgmatic config validate rejected the new configuration (see above); $CONFIG_PATH is left as it was"
   commit_file "$CONFIG_PATH"
   log "wrote $CONFIG_PATH"

@@ -1,7 +1,9 @@
 # ---- components/host/scripts/borgmatic-metrics.sh: run hourly by the borgmatic metrics LaunchAgent ----
 # agent: read the repository's newest archive with `borg info --json --last 1` and write borgmatic.prom to
 #        TEXTFILE (temp file + rename): borgmatic_up (the repository answered), the last archive's start time,
-#        duration and sizes, and the number of archives.
+#        duration and sizes, and the number of archives. borg is bounded (lib.sh) at its lock wait plus
+#        BLUMEOPS_CHANGE: a borg that answers "no" gives borgmatic_up 0; a hang stops the run (the old file
+#        stays, its age shows in node_textfile_mtime_seconds), it is never written as an answer.
 # Preamble: BORG JQ REPOSITORY PASSCOMMAND LOCK_WAIT TEXTFILE
 
 # iso_epoch: the jq function turning borg's local ISO time ("2026-01-19T02:00:03.123456") into epoch seconds.
@@ -9,12 +11,12 @@ readonly ISO_EPOCH='def iso_epoch: sub("\\.[0-9]+$"; "") | strptime("%Y-%m-%dT%H
   - ((now | localtime | mktime) - (now | gmtime | mktime));'
 
 step_agent() {
-  local info list up=0 body
-  info=$(mktemp "${TMPDIR:-/tmp}/blumeops-borg-info.XXXXXX")
-  list=$(mktemp "${TMPDIR:-/tmp}/blumeops-borg-list.XXXXXX")
-  BLUMEOPS_TEMPS+=("$info" "$list")
-  if BORG_PASSCOMMAND="$PASSCOMMAND" "$BORG" info --lock-wait "$LOCK_WAIT" --json --last 1 "$REPOSITORY" >"$info" \
-    && BORG_PASSCOMMAND="$PASSCOMMAND" "$BORG" list --lock-wait "$LOCK_WAIT" --json "$REPOSITORY" >"$list"; then
+  local info list up=0 body summary bound=$((LOCK_WAIT + BLUMEOPS_CHANGE))
+  info="$(blumeops_tmpdir)/borg-info.json"
+  list="$(blumeops_tmpdir)/borg-list.json"
+  export BORG_PASSCOMMAND="$PASSCOMMAND"
+  if bounded "$bound" "$BORG" info --lock-wait "$LOCK_WAIT" --json --last 1 "$REPOSITORY" >"$info" \
+    && bounded "$bound" "$BORG" list --lock-wait "$LOCK_WAIT" --json "$REPOSITORY" >"$list"; then
     up=1
   else
     log "borg could not read $REPOSITORY (see above)"
@@ -24,8 +26,7 @@ step_agent() {
 borgmatic_up $up"
   if [[ "$up" == 1 ]]; then
     # shellcheck disable=SC2016  # a jq program: its $list is jq's
-    body="$body
-$("$JQ" -r --slurpfile list "$list" "$ISO_EPOCH"'
+    summary=$(bounded "$BLUMEOPS_QUICK" "$JQ" -r --slurpfile list "$list" "$ISO_EPOCH"'
   "# HELP borgmatic_archive_count Archives in the repository.",
   "# TYPE borgmatic_archive_count gauge",
   "borgmatic_archive_count \($list[0].archives | length)",
@@ -40,7 +41,10 @@ $("$JQ" -r --slurpfile list "$list" "$ISO_EPOCH"'
     "# TYPE borgmatic_last_archive_size_bytes gauge",
     "borgmatic_last_archive_size_bytes{kind=\"original\"} \(.stats.original_size)",
     "borgmatic_last_archive_size_bytes{kind=\"compressed\"} \(.stats.compressed_size)",
-    "borgmatic_last_archive_size_bytes{kind=\"deduplicated\"} \(.stats.deduplicated_size)")' "$info")"
+    "borgmatic_last_archive_size_bytes{kind=\"deduplicated\"} \(.stats.deduplicated_size)")' "$info") ||
+      die "jq could not read borg's answer in $info (or ${TMPDIR:-/tmp} is full); $TEXTFILE is left as it was"
+    body="$body
+$summary"
   fi
   stage_file "$TEXTFILE" 0644 "$body"
   commit_file "$TEXTFILE"

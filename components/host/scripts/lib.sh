@@ -181,6 +181,16 @@ stage_file() {
   chmod "$2" "$staged" || die "cannot chmod $2 $staged; $1 is left as it was"
 }
 
+# stage_copy SOURCE PATH: copy the file SOURCE byte for byte, with its mode, to staged_path PATH (commit_file, or
+# a checked mv, moves it into place); a failed or short copy stops the step, PATH untouched.
+stage_copy() {
+  local staged
+  stage_file "$2" 0600 "" # the staged file, registered for removal on exit; cp -p then overwrites it
+  staged=$(staged_path "$2")
+  cp -p "$1" "$staged" 2>/dev/null || die "cannot copy $1 to $staged (is $(dirname "$2") full or read-only?); $2 is left as it was"
+  cmp -s "$1" "$staged" || die "copying $1 to $staged came out short (is $(dirname "$2") full?); $2 is left as it was"
+}
+
 # commit_file PATH: move the staged version into place (atomically), adopting PATH first (adopt_file).
 commit_file() {
   adopt_file "$1"

@@ -5,13 +5,15 @@
 #         definition (or null). A Service that does not exist is a name already free: nothing changes.
 # delete: recreate the Service from the kept definition (PUT, the same body: name, addresses, ports, tags,
 #         comment) unless it exists again, then drop the copy. Without a copy it says so and does nothing.
-# The OAuth client secret and the token reach curl on its stdin (`--config -`), never in its arguments.
+# The OAuth client secret and the token reach curl as its config on file descriptor 8 (`--config /dev/fd/8`,
+# a here-string: bash writes it to an unlinked temp file, or a pipe), never in its arguments (bounded gives
+# curl /dev/null as stdin). Every curl call is bounded (lib.sh) besides curl's own --max-time: an API that
+# never answers stops the step, it is never read as "no such Service".
 # Preamble: SERVICE (svc:<name>) API_URL TAILNET ("-": the OAuth client's own) OAUTH_CLIENT_ID STATE_DIR CURL
 #           PLUTIL; secret: OAUTH_CLIENT_SECRET
 
 readonly SAVED="$STATE_DIR/service.json"
-RESPONSE=$(mktemp "${TMPDIR:-/tmp}/blumeops-api.XXXXXX")
-BLUMEOPS_TEMPS+=("$RESPONSE")
+RESPONSE="$(blumeops_tmpdir)/response.json"
 SERVICE_URL="$API_URL/api/v2/tailnet/$TAILNET/vip-services/$SERVICE"
 TOKEN=""
 
@@ -23,15 +25,25 @@ curl_config() {
   printf '%s = "%s"\n' "$1" "${value//\"/\\\"}"
 }
 
+# call_curl CONFIG ARGS...: curl with the config lines CONFIG on fd 8, bounded; prints the HTTP status. A failure
+# to reach the API (or to write the here-string or RESPONSE) stops the step.
+call_curl() {
+  local config=$1
+  shift
+  bounded "$BLUMEOPS_QUICK" "$CURL" -sS --connect-timeout 10 --max-time 30 -o "$RESPONSE" -w '%{http_code}' \
+    --config /dev/fd/8 "$@" 8<<<"$config" ||
+    die "could not reach $API_URL (or ${TMPDIR:-/tmp} is full): is the host online?"
+}
+
 # fetch_token: exchange the OAuth client's credentials for an access token (client credentials grant).
 fetch_token() {
-  local code
-  code=$({
+  local code config
+  config=$(
     curl_config data-urlencode "grant_type=client_credentials"
     curl_config data-urlencode "client_id=$OAUTH_CLIENT_ID"
     curl_config data-urlencode "client_secret=$OAUTH_CLIENT_SECRET"
-  } | "$CURL" -sS --max-time 30 -o "$RESPONSE" -w '%{http_code}' --config - "$API_URL/api/v2/oauth/token") ||
-    die "could not reach $API_URL to get a token: is the host online?"
+  )
+  code=$(call_curl "$config" "$API_URL/api/v2/oauth/token")
   [[ "$code" == 200 ]] ||
     die "the Tailscale API refused the OAuth client $OAUTH_CLIENT_ID (HTTP $code): check" \
       "blumeops:tailnet.oauthClientId and its secret"
@@ -41,10 +53,9 @@ fetch_token() {
 
 # api METHOD [BODY_FILE]: call METHOD on the Service; prints the HTTP status, leaves the body in RESPONSE.
 api() {
-  local args=(-sS --max-time 30 -o "$RESPONSE" -w '%{http_code}' -X "$1" --config -)
+  local args=(-X "$1")
   [[ -z "${2:-}" ]] || args+=(-H 'Content-Type: application/json' --data-binary "@$2")
-  curl_config header "Authorization: Bearer $TOKEN" | "$CURL" "${args[@]}" "$SERVICE_URL" ||
-    die "could not reach $API_URL ($1 $SERVICE)"
+  call_curl "$(curl_config header "Authorization: Bearer $TOKEN")" "${args[@]}" "$SERVICE_URL"
 }
 
 api_failed() {
@@ -64,7 +75,7 @@ step_create() {
   200)
     if [[ ! -f "$SAVED" ]]; then
       ensure_dir "$STATE_DIR"
-      chmod 0700 "$STATE_DIR"
+      chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR (read-only?)"
       stage_file "$SAVED" 0600 "$(cat "$RESPONSE")"
       commit_file "$SAVED"
       log "kept the definition of $SERVICE in $SAVED"

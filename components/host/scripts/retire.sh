@@ -10,7 +10,8 @@
 #         remove the record. Without a record (never retired, or already restored) it says so and does nothing.
 # Tools never read the script's stdin (bash -s reads the rest of this text from it) and print on stderr: stdout
 # carries only the record.
-# Bash clears `set -e` inside $(...): a function that runs in one checks every call it makes.
+# Bash clears `set -e` inside $(...): a function that runs in one checks every call it makes. Every external
+# call is bounded (lib.sh): a hang stops the step, it is never read as "stopped" or "no serve entry".
 # Preamble: KIND (brew|agent) NAME (the formula, or the agent's label) PLIST_PATH (agent) BREW (brew)
 #           STATE_DIR SERVE_SERVICE (svc:<name>, or empty: no serve entry) GUI_DOMAIN LAUNCHCTL TAILSCALE PLUTIL
 
@@ -19,9 +20,7 @@ readonly SAVED_PLIST="$STATE_DIR/agent.plist" # the agent's plist, moved aside
 readonly SAVED_SERVE="$STATE_DIR/serve.json"  # the serve entry (compact JSON); absent: there was none
 readonly SERVE_PLAN="$STATE_DIR/serve.plan"   # "<flag> <port> <target>" per `tailscale serve` call
 
-SERVE_STATUS=$(mktemp "${TMPDIR:-/tmp}/blumeops-retire.XXXXXX")
-BREW_INFO=$(mktemp "${TMPDIR:-/tmp}/blumeops-brew.XXXXXX")
-BLUMEOPS_TEMPS+=("$SERVE_STATUS" "$BREW_INFO")
+SERVE_STATUS="" # the scratch file of the last read_serve_status
 
 case "$KIND" in
 brew) readonly WHAT="brew service $NAME" ;;
@@ -36,20 +35,22 @@ require_tool() {
 # ---- the service ----------------------------------------------------------------------------------------
 
 brew_cellar() {
-  "$BREW" --cellar </dev/null || die "\`$BREW --cellar\` failed: is Homebrew working on this host?"
+  bounded "$BLUMEOPS_QUICK" "$BREW" --cellar || die "\`$BREW --cellar\` failed: is Homebrew working on this host?"
 }
 
 # brew_status: started, scheduled, stopped, none, error, ... as `brew services info` says; "absent" when the
 # formula is not installed (then nothing of it can run).
 brew_status() {
-  local cellar status
+  local cellar status info
   cellar=$(brew_cellar) || exit 1
   if [[ ! -d "$cellar/$NAME" ]]; then
     printf 'absent'
     return 0
   fi
-  "$BREW" services info --json "$NAME" </dev/null >"$BREW_INFO" || die "\`brew services info --json $NAME\` failed"
-  status=$(json_value "$BREW_INFO" 0.status)
+  info="$(blumeops_tmpdir)/brew-info.json"
+  bounded "$BLUMEOPS_QUICK" "$BREW" services info --json "$NAME" >"$info" ||
+    die "\`brew services info --json $NAME\` failed (or ${TMPDIR:-/tmp} is full)"
+  status=$(json_value "$info" 0.status)
   [[ -n "$status" ]] || die "\`brew services info --json $NAME\` printed no status"
   printf '%s' "$status"
 }
@@ -80,22 +81,25 @@ stop_service() {
       log "$WHAT is already stopped ($status)"
       return 0
     fi
-    "$BREW" services stop "$NAME" </dev/null >&2 || die "\`brew services stop $NAME\` failed"
+    bounded "$BLUMEOPS_CHANGE" "$BREW" services stop "$NAME" >&2 || die "\`brew services stop $NAME\` failed"
     status=$(brew_status)
     brew_stopped "$status" || die "$WHAT is '$status' after \`brew services stop $NAME\`"
     log "stopped $WHAT (brew services stop: it stays stopped after a reboot)"
     return 0
   fi
   if agent_loaded "$NAME"; then
-    "$LAUNCHCTL" bootout "$GUI_DOMAIN/$NAME" </dev/null >&2 || die "launchctl bootout $GUI_DOMAIN/$NAME failed"
+    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootout "$GUI_DOMAIN/$NAME" >&2 || die "launchctl bootout $GUI_DOMAIN/$NAME failed"
     log "unloaded $WHAT"
   fi
   if [[ -f "$PLIST_PATH" ]]; then
     if [[ ! -f "$SAVED_PLIST" ]]; then
-      mv "$PLIST_PATH" "$SAVED_PLIST"
+      # copied (checked) and committed before the original goes: a full or read-only STATE_DIR stops here
+      stage_copy "$PLIST_PATH" "$SAVED_PLIST"
+      commit_file "$SAVED_PLIST"
+      remove_file "$PLIST_PATH"
       log "moved $PLIST_PATH to $SAVED_PLIST (launchd no longer loads it at login)"
     elif cmp -s "$PLIST_PATH" "$SAVED_PLIST"; then
-      rm -f "$PLIST_PATH"
+      remove_file "$PLIST_PATH"
       log "removed $PLIST_PATH again (the same plist is kept at $SAVED_PLIST)"
     else
       die "$PLIST_PATH came back and differs from the plist kept at $SAVED_PLIST since the first retirement:" \
@@ -115,7 +119,7 @@ start_service() {
     status=$(brew_status)
     [[ "$status" != absent ]] || die "$NAME is no longer installed: \`brew install $NAME\`, then run again"
     if brew_stopped "$status"; then
-      "$BREW" services start "$NAME" </dev/null >&2 || die "\`brew services start $NAME\` failed"
+      bounded "$BLUMEOPS_CHANGE" "$BREW" services start "$NAME" >&2 || die "\`brew services start $NAME\` failed"
       status=$(brew_status)
       ! brew_stopped "$status" || die "$WHAT is '$status' after \`brew services start $NAME\`"
       log "started $WHAT again"
@@ -126,10 +130,13 @@ start_service() {
   fi
   if [[ -f "$SAVED_PLIST" ]]; then
     if [[ ! -f "$PLIST_PATH" ]]; then
-      mv "$SAVED_PLIST" "$PLIST_PATH"
+      stage_copy "$SAVED_PLIST" "$PLIST_PATH"
+      mv -f "$(staged_path "$PLIST_PATH")" "$PLIST_PATH" ||
+        die "cannot put $PLIST_PATH back (read-only?); it stays at $SAVED_PLIST, the next run retries"
       log "put $PLIST_PATH back"
+      release_file "$SAVED_PLIST"
     elif cmp -s "$PLIST_PATH" "$SAVED_PLIST"; then
-      rm -f "$SAVED_PLIST"
+      release_file "$SAVED_PLIST"
     else
       die "$PLIST_PATH exists and differs from the plist kept at $SAVED_PLIST: decide which one to keep" \
         "(delete one of them) and run again"
@@ -141,7 +148,7 @@ start_service() {
   fi
   if ! agent_loaded "$NAME"; then
     [[ -f "$PLIST_PATH" ]] || die "$WHAT was loaded when retired but $PLIST_PATH is gone: restore it, then run again"
-    "$LAUNCHCTL" bootstrap "$GUI_DOMAIN" "$PLIST_PATH" </dev/null >&2 ||
+    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootstrap "$GUI_DOMAIN" "$PLIST_PATH" >&2 ||
       die "launchctl bootstrap $GUI_DOMAIN $PLIST_PATH failed (the gui domain exists only while the user is logged in)"
     log "loaded $WHAT again"
   fi
@@ -150,9 +157,10 @@ start_service() {
 
 # ---- the serve entry ------------------------------------------------------------------------------------
 
+# read_serve_status: SERVE_STATUS is a scratch file with `tailscale serve status --json` (bounded, a whole
+# JSON object: serve_status_file of lib.sh).
 read_serve_status() {
-  "$TAILSCALE" serve status --json </dev/null >"$SERVE_STATUS" ||
-    die "\`tailscale serve status --json\` failed: is Tailscale running and logged in on this host?"
+  SERVE_STATUS=$(serve_status_file)
 }
 
 serve_entry() {
@@ -205,7 +213,7 @@ serve_plan() {
 }
 
 clear_serve() {
-  "$TAILSCALE" serve clear "$SERVE_SERVICE" </dev/null >&2 || die "\`tailscale serve clear $SERVE_SERVICE\` failed"
+  bounded "$BLUMEOPS_CHANGE" "$TAILSCALE" serve clear "$SERVE_SERVICE" >&2 || die "\`tailscale serve clear $SERVE_SERVICE\` failed"
   log "cleared the serve entry of $SERVE_SERVICE"
 }
 
@@ -228,7 +236,7 @@ restore_serve() {
   fi
   while read -r flag port target; do
     [[ -n "$flag" ]] || continue
-    "$TAILSCALE" serve --service="$SERVE_SERVICE" --"$flag"="$port" "$target" </dev/null >&2 ||
+    bounded "$BLUMEOPS_CHANGE" "$TAILSCALE" serve --service="$SERVE_SERVICE" --"$flag"="$port" "$target" >&2 ||
       die "\`tailscale serve --service=$SERVE_SERVICE --$flag=$port $target\` failed: the Tailscale Service" \
         "$SERVE_SERVICE must exist again (the release of its name is rolled back before this step)"
   done <"$SERVE_PLAN"
@@ -245,7 +253,7 @@ restore_serve() {
 write_record() {
   local state=$1 entry="" plan
   ensure_dir "$STATE_DIR"
-  chmod 0700 "$STATE_DIR"
+  chmod 0700 "$STATE_DIR" || die "cannot chmod 0700 $STATE_DIR (read-only?)"
   if [[ -n "$SERVE_SERVICE" ]]; then
     entry=$(serve_entry)
     if [[ -n "$entry" ]]; then
