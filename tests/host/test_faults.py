@@ -417,3 +417,21 @@ def test_pg_import_restores_nothing_when_the_dump_cannot_be_written(
     assert f"imported and verified: {databases}" in result.stdout
     assert postgres_servers.cluster.row_counts(databases) == ROWS
     assert Path(args.imported_marker).exists()
+
+
+def test_a_full_scratch_disk_is_not_written_as_an_unreadable_repository(machine: Machine, mounts: Mounts) -> None:
+    """borg's answer cannot be kept (TMPDIR full): the metrics run fails saying so and borgmatic.prom keeps its
+    last content, rather than claiming borgmatic_up 0; with room again the run writes the gauges."""
+    scratch = machine.root / "tmp"
+    mounts.full_tmpfs(scratch)
+    _borgmatic_metrics(machine)
+    textfile = machine.home / "textfile/borgmatic.prom"
+    before = textfile.read_bytes()
+    filler = mounts.fill(scratch)
+    result = machine.run_text(_other_repository(machine), "agent", check=False)
+    _failed_clearly(result, scratch)
+    assert "cannot write scratch files" in result.stderr and "borgmatic_up" not in result.stderr
+    assert textfile.read_bytes() == before
+    filler.unlink()
+    machine.run_text(_other_repository(machine), "agent")
+    assert textfile.read_bytes() != before and b"borgmatic_up 0" in textfile.read_bytes()

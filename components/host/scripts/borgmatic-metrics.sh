@@ -19,6 +19,9 @@ step_agent() {
     && bounded "$bound" "$BORG" list --lock-wait "$LOCK_WAIT" --json "$REPOSITORY" >"$list"; then
     up=1
   else
+    # a full or read-only scratch disk is not the repository's fault: it is never written as borgmatic_up 0
+    (printf 'x' >"$(blumeops_tmpdir)/probe") 2>/dev/null ||
+      die "cannot write scratch files in ${TMPDIR:-/tmp} (full or read-only?); $TEXTFILE is left as it was"
     log "borg could not read $REPOSITORY (see above)"
   fi
   body="# HELP borgmatic_up Whether borg could read the backup repository $REPOSITORY (1) or not (0).
