@@ -44,7 +44,7 @@ test-servers:
 	bash scripts/install-test-servers.sh
 
 test: $(DEV_STAMP) $(ACTIONLINT_STAMP) test-servers
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

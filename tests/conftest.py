@@ -35,3 +35,15 @@ def indri_plan() -> Callable[[str | None], offline_plan.Plan]:
         return _PLANS[key]
 
     return build
+
+
+# Test files that run `ops plan` on the indri stack itself write build/plan/indri (the CLI's output folder):
+# under `pytest -n 2` (make test) they share one worker, so no two of them rewrite that folder at once.
+_WRITES_BUILD_PLAN = ("foundation/test_plan.py", "foundation/test_policy_gate.py", "charts/test_cache.py",
+                      "charts/test_policy.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::", 1)[0].removeprefix("tests/") in _WRITES_BUILD_PLAN:
+            item.add_marker(pytest.mark.xdist_group("build-plan"))
