@@ -106,3 +106,19 @@ def test_the_validators_can_fail(phase1_plan: offline_plan.Plan) -> None:
     with pytest.raises(jsonschema.ValidationError, match="tailscaleContainers"):
         jsonschema.validate({"apiVersion": "tailscale.com/v1alpha1", "kind": "ProxyClass", "metadata": {"name": "x"},
                              "spec": {"statefulSet": {"pod": {"tailscaleContainers": {}}}}}, strict(schema))
+
+
+def test_every_core_object_at_the_highest_implemented_target_is_valid_kubernetes() -> None:
+    """Grafana's chart and the objects of phases 2 and 3 as well: every core object of the plan, rendered by a
+    chart or registered by the program, validates strictly."""
+    from ops.stack import load_stack
+    from phases import last_implemented
+
+    plan = offline_plan.build_plan(load_stack("indri", last_implemented()), charts_required=True)
+    core = [r for r in plan.resources if r["custom"] and r["type"].startswith("kubernetes:")
+            and r["type"] != charts_render.CHART_TYPE and "kind" in r["inputs"] and is_core(r["inputs"])]
+    grafana = [r for r in core if "grafana" in r["name"]]
+    assert {"Deployment", "Service", "Ingress", "PersistentVolumeClaim", "Secret", "ConfigMap"} <= \
+        {r["inputs"]["kind"] for r in grafana}
+    for resource in core:
+        kubernetes_validate.validate(opened(resource, plan), KUBERNETES_VERSION, strict=True)
