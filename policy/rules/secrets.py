@@ -123,20 +123,26 @@ def command_problems(props: Any) -> Iterator[str]:
                 f"`stdin` contains {what} but is not marked secret, so it is stored in plain text in the state "
                 "and shown in diffs: wrap it in `pulumi.Output.secret(...)`"
             )
-    environment = get(props, "environment")
-    if is_mapping(environment):
-        for name in list(environment):
-            value = environment[name]
-            if not isinstance(value, str) or secret_marked("environment", name):
-                continue
-            findings = secret_findings(value)
-            if secret_name(str(name)) and literal(value):
-                findings.insert(0, "a value for a secret-named variable")
-            for what in findings:
-                yield (
-                    f"`environment.{name}` holds {what} but is not marked secret, so it is stored in plain text "
-                    f"in the state and shown in diffs: {PLAIN_FIX}"
-                )
+    for name, what in environment_findings(props, "environment"):
+        yield (f"`environment.{name}` holds {what} but is not marked secret, so it is stored in plain text "
+               f"in the state and shown in diffs: {PLAIN_FIX}")
+
+
+def environment_findings(props: Any, key: str) -> Iterator[tuple[str, str]]:
+    """(variable, what) for each unmarked value of the map ``key`` that holds a secret, or a literal value
+    of a secret-named variable."""
+    environment = get(props, key)
+    if not is_mapping(environment):
+        return
+    for name in list(environment):
+        value = environment[name]
+        if not isinstance(value, str) or secret_marked(key, name):
+            continue
+        findings = secret_findings(value)
+        if secret_name(str(name)) and literal(value):
+            findings.insert(0, "a value for a secret-named variable")
+        for what in findings:
+            yield str(name), what
 
 
 def launch_agent_problems(props: Any) -> Iterator[str]:
@@ -148,18 +154,9 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
     for what in secret_findings(" ".join(arguments)):
         yield (f"programArguments contain {what}: the plist is world-readable; let the program read the secret "
                "from a 0600 file")
-    environment = get(props, "environmentVariables")
-    if is_mapping(environment):
-        for name in list(environment):
-            value = environment[name]
-            if not isinstance(value, str) or secret_marked("environmentVariables", name):
-                continue
-            findings = secret_findings(value)
-            if secret_name(str(name)) and literal(value):
-                findings.insert(0, "a value for a secret-named variable")
-            for what in findings:
-                yield (f"environmentVariables.{name} holds {what}: the plist is world-readable; point the program "
-                       "at a 0600 file instead")
+    for name, what in environment_findings(props, "environmentVariables"):
+        yield (f"environmentVariables.{name} holds {what}: the plist is world-readable; point the program "
+               "at a 0600 file instead")
 
 
 def config_map_problems(props: Any) -> Iterator[str]:
