@@ -70,6 +70,9 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
     for urn in before.keys() & after.keys():
         paths = [f"inputs.{p}" for p in changed_paths(before[urn]["inputs"], after[urn]["inputs"])]
         paths += [f"options.{p}" for p in changed_paths(before[urn]["options"], after[urn]["options"])]
+        scripts = (old.get("secretScripts", {}).get(urn), new.get("secretScripts", {}).get(urn))
+        if scripts[0] != scripts[1]:
+            paths.append("inputs.stdin (secret; its script changed: see secretScripts)")
         if paths:
             result.changed[urn] = paths
     result.changed = dict(sorted(result.changed.items()))

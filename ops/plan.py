@@ -19,7 +19,9 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
          "options": {"protect": bool, "dependsOn": [urn, ...], "deleteBeforeReplace": bool,
                      "ignoreChanges": [str, ...], "retainOnDelete": bool,
                      "replaceOnChanges": [str, ...]}}, ...],   # inputs whose change replaces the resource
-     "exports": {...}}                    # the stack outputs, secrets "[secret]"
+     "exports": {...},                    # the stack outputs, secrets "[secret]"
+     "secretScripts": {urn: str, ...}}    # each host step whose stdin is secret ("[secret]" above): its script
+                                          # with the secrets as placeholders, so ops diff/review see a change
 
 Health declarations (``components/health.py``; read by ``ops check``, ``ops runbook``): a component's inputs may
 carry ``"healthChecks": [check, ...]`` and ``"preconditions": [{"text": str, "checkedBy": <step name>}, ...]``.
@@ -170,12 +172,25 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required:
         ],
         "resources": resources,
         "exports": redact(run.exports),
+        "secretScripts": secret_scripts(run),
     }
     plan = Plan(document, stand_ins=list(stack.stand_ins), run=run, fake_secrets=dict(stack.fake_secrets),
                 unrendered=dict(expansion.unrendered), chart_warnings=list(expansion.warnings))
     plan.artifacts = render_artifacts(plan)
     check_secrets(plan, stack.fake_secrets)
     return plan
+
+
+def secret_scripts(run: harness.ProgramRun) -> dict[str, str]:
+    """The script of each host step whose stdin is a secret, as reviewers read it (``reviewable``): the values
+    marked ``# blumeops-secret`` are placeholders. The plan's leak check holds it to that."""
+    scripts: dict[str, str] = {}
+    for record in run.registrations:
+        stdin = record.wire_inputs.get("stdin") if record.type == "command:remote:Command" else None
+        if isinstance(stdin, dict) and stdin.get(harness.SIG_KEY) == harness.SECRET_SIG \
+                and isinstance(stdin.get("value"), str):
+            scripts[record.urn] = reviewable(stdin["value"])
+    return scripts
 
 
 def check_secrets(plan: Plan, fake_secrets: Mapping[str, str]) -> None:

@@ -62,13 +62,16 @@ def artifacts_of(document: Mapping[str, Any]) -> dict[str, str]:
     """The rendered artifacts of a plan JSON (what ``ops plan`` writes under ``build/plan/<stack>/``).
 
     A plan read from JSON has no registrations, so its host scripts (``host/scripts/<step>.sh``) are rendered
-    here from each host step's recorded stdin, as ``ops plan`` renders them. A stdin that is wholly secret
-    is ``[secret]`` in the JSON and has no script to show: its change shows only as a changed resource."""
+    here from each host step's recorded stdin, as ``ops plan`` renders them; a stdin that is secret is
+    ``[secret]`` among the inputs, and its script (secrets as placeholders) is in ``secretScripts``."""
     artifacts = offline_plan.render_artifacts(offline_plan.Plan(dict(document)))
+    hidden = document.get("secretScripts") or {}
     for resource in document["resources"]:
         stdin = resource["inputs"].get("stdin") if resource["type"] == COMMAND_TYPE else None
         if isinstance(stdin, str) and stdin != offline_plan.SECRET:
             artifacts.setdefault(f"host/scripts/{resource['name']}.sh", reviewable(stdin))
+        elif resource["urn"] in hidden:
+            artifacts.setdefault(f"host/scripts/{resource['name']}.sh", hidden[resource["urn"]])
     return artifacts
 
 

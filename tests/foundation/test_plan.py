@@ -18,7 +18,7 @@ OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "
 
 def test_plan_json_matches_the_contract(indri_plan) -> None:  # type: ignore[no-untyped-def]
     document = json.loads(indri_plan().text())
-    assert set(document) == {"stack", "project", "targetPhase", "phases", "resources", "exports"}
+    assert set(document) == {"stack", "project", "targetPhase", "phases", "resources", "exports", "secretScripts"}
     assert document["stack"] == "indri" and document["project"] == "blumeops"
     assert document["targetPhase"] == load_stack("indri").target
     assert [p["id"] for p in document["phases"]][:2] == ["0", "1"]

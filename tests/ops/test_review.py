@@ -291,3 +291,20 @@ def test_every_shell_block_of_both_pipelines_passes_shellcheck(tmp_path: Path) -
         done = subprocess.run([str(shellcheck), "-s", "bash", str(script)], capture_output=True, text=True,
                               check=False)
         assert done.returncode == 0, f"{block}\n{done.stdout}"
+
+
+def test_a_changed_script_of_a_secret_step_reaches_the_diff_and_the_comment(indri_plan: Any) -> None:
+    """A step whose stdin is secret is "[secret]" among the inputs; its script, secrets as placeholders, is in
+    the plan's secretScripts, so a change to it is a changed resource and a script diff in the comment."""
+    from ops import diff as plan_diff
+
+    base = json.loads(indri_plan("3").text())
+    head = json.loads(indri_plan("3").text())
+    [urn] = [u for u in head["secretScripts"] if u.endswith("::borgmatic-config")]
+    assert "<secret PGPASS_LINES" in head["secretScripts"][urn]
+    head["secretScripts"][urn] = head["secretScripts"][urn].replace("step_create() {", "step_create() {\n  : new line")
+    changed = plan_diff.diff_plans(base, head).changed
+    assert changed == {urn: ["inputs.stdin (secret; its script changed: see secretScripts)"]}
+    review_ = review.build_review(base, head)
+    [diff] = [lines for path, lines in review_.artifacts_changed.items() if path.endswith("/borgmatic-config.sh")]
+    assert "+  : new line" in diff
