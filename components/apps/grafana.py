@@ -13,7 +13,15 @@ import pulumi_kubernetes as k8s
 from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim
 from components.apps.dashboards import Dashboard, agent_dashboards, dashboards_from_directory, queried_metrics
 from components.cluster.cloudnative_pg import ComputeResources
-from components.cluster.objects import ImageRef, ProxyClassRef, kubernetes_opts, namespace, secret_from_config
+from components.cluster.objects import (
+    ImageRef,
+    PinnedChart,
+    ProxyClassRef,
+    helm_chart,
+    kubernetes_opts,
+    namespace,
+    secret_from_config,
+)
 from components.host.metrics import MINIKUBE_GAUGES, ZOT_GAUGES
 
 GRAFANA_TYPE = "blumeops:app:Grafana"
@@ -21,6 +29,7 @@ CHART = "grafana"
 # The community chart: grafana/helm-charts' grafana chart is frozen.
 CHART_REPOSITORY = "https://grafana-community.github.io/helm-charts"
 RELEASE = "grafana"  # the chart's objects are named after the release: Service grafana, Deployment grafana
+PINNED = PinnedChart(CHART, CHART_REPOSITORY, RELEASE)
 SERVICE_PORT = 80
 ADMIN_SECRET = "grafana-admin"
 ADMIN_USER_KEY = "admin-user"
@@ -232,16 +241,12 @@ class Grafana(pulumi.ComponentResource):
             )
             for dashboard in dashboards
         }
-        self.chart = k8s.helm.v4.Chart(
+        self.chart = helm_chart(
             f"{name}-chart",
-            k8s.helm.v4.ChartArgs(
-                chart=CHART,
-                version=args.chart_version,
-                name=RELEASE,
-                namespace=ns,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                values=values,
-            ),
+            PINNED,
+            args.chart_version,
+            ns,
+            values,
             opts=kubernetes_opts(provider, self, [self.admin, self.data]),
         )
         self.ingress = AppIngress(

@@ -10,7 +10,9 @@ import pulumi_kubernetes as k8s
 from components import health
 from components.cluster.objects import (
     ImageRef,
+    PinnedChart,
     ProxyClassRef,
+    helm_chart,
     kubernetes_opts,
     namespace,
     secret_from_config,
@@ -20,6 +22,7 @@ from components.cluster.objects import (
 CHART = "argo-cd"
 CHART_REPOSITORY = "https://argoproj.github.io/argo-helm"
 RELEASE = "argocd"  # with fullnameOverride: the objects are argocd-server, argocd-repo-server, ...
+PINNED = PinnedChart(CHART, CHART_REPOSITORY, RELEASE)
 SERVER_SERVICE = f"{RELEASE}-server"
 REPO_CREDS_LABEL = "argocd.argoproj.io/secret-type"
 ARGOCD_IMAGE = ImageRef("quay.io/argoproj/argocd", "v3.4.4")  # chart 10.1.1's appVersion
@@ -123,25 +126,21 @@ class ArgoCD(pulumi.ComponentResource):
 
         images = args.images
         known_hosts = "\n".join(line for creds in args.repo_credentials for line in creds.known_hosts)
-        self.chart = k8s.helm.v4.Chart(
+        self.chart = helm_chart(
             f"{name}-chart",
-            k8s.helm.v4.ChartArgs(
-                chart=CHART,
-                version=args.chart_version,
-                name=RELEASE,
-                namespace=ns,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                values={
-                    "fullnameOverride": RELEASE,
-                    "global": {"image": {"repository": images.argocd.repository, "tag": images.argocd.tag}},
-                    "dex": {"image": {"repository": images.dex.repository, "tag": images.dex.tag}},
-                    "redis": {"image": {"repository": images.redis.repository, "tag": images.redis.tag}},
-                    "configs": {
-                        "params": {"server.insecure": True},
-                        "ssh": {"extraHosts": known_hosts},
-                    },
+            PINNED,
+            args.chart_version,
+            ns,
+            {
+                "fullnameOverride": RELEASE,
+                "global": {"image": {"repository": images.argocd.repository, "tag": images.argocd.tag}},
+                "dex": {"image": {"repository": images.dex.repository, "tag": images.dex.tag}},
+                "redis": {"image": {"repository": images.redis.repository, "tag": images.redis.tag}},
+                "configs": {
+                    "params": {"server.insecure": True},
+                    "ssh": {"extraHosts": known_hosts},
                 },
-            ),
+            },
             opts=kubernetes_opts(provider, self, list(self.repo_credentials.values())),
         )
 

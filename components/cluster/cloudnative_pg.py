@@ -11,7 +11,9 @@ import pulumi_kubernetes as k8s
 from components import health
 from components.cluster.objects import (
     ImageRef,
+    PinnedChart,
     ProxyClassRef,
+    helm_chart,
     kubernetes_opts,
     namespace,
     secret_from_config,
@@ -21,6 +23,7 @@ from components.cluster.objects import (
 CHART = "cloudnative-pg"
 CHART_REPOSITORY = "https://cloudnative-pg.github.io/charts"
 RELEASE = "cloudnative-pg"  # the operator Deployment and its webhook Service are named after the release
+PINNED = PinnedChart(CHART, CHART_REPOSITORY, RELEASE)
 API_VERSION = "postgresql.cnpg.io/v1"
 OPERATOR_IMAGE = ImageRef("ghcr.io/cloudnative-pg/cloudnative-pg", "1.30.0")  # chart 0.29.0's appVersion
 # Plain major tags (":18") are deprecated bullseye "system" images; use <major>-standard-<os>.
@@ -64,20 +67,16 @@ class CloudNativePG(pulumi.ComponentResource):
         # (after super().__init__, which turns the props above into Output attributes)
         self.images: tuple[str, ...] = image_refs
         self.namespace = namespace(f"{name}-namespace", args.namespace, args.provider, self)
-        self.chart = k8s.helm.v4.Chart(
+        self.chart = helm_chart(
             f"{name}-chart",
-            k8s.helm.v4.ChartArgs(
-                chart=CHART,
-                version=args.chart_version,
-                name=RELEASE,
-                namespace=self.namespace.metadata.name,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                values={
-                    "image": {"repository": args.image.repository, "tag": args.image.tag},
-                    "crds": {"create": True},
-                    "config": {"clusterWide": True},
-                },
-            ),
+            PINNED,
+            args.chart_version,
+            self.namespace.metadata.name,
+            {
+                "image": {"repository": args.image.repository, "tag": args.image.tag},
+                "crds": {"create": True},
+                "config": {"clusterWide": True},
+            },
             opts=kubernetes_opts(args.provider, self),
         )
         self.register_outputs({"namespace": self.namespace.metadata.name, "images": list(image_refs)})

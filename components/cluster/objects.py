@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -45,6 +46,35 @@ class ProxyClassRef:
 
     name: str
     resource: pulumi.Resource
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedChart:
+    """A Helm chart as the program pins it: its name in the repository, the version, the repository (an https
+    index or ``oci://``) and the release it is installed as (its objects are named after the release)."""
+
+    chart: str
+    repository: str
+    release: str
+
+
+def helm_chart(name: str, pinned: PinnedChart, version: str, namespace: pulumi.Input[str],
+               values: Mapping[str, Any], opts: pulumi.ResourceOptions) -> k8s.helm.v4.Chart:
+    """``pinned`` at ``version`` through ``helm.v4.Chart``, which renders it into real child resources (so
+    the policy pack judges every object it deploys); every Chart of the program is made here, and
+    ``charts.lock.yaml`` must pin it."""
+    return k8s.helm.v4.Chart(
+        name,
+        k8s.helm.v4.ChartArgs(
+            chart=pinned.chart,
+            version=version,
+            name=pinned.release,
+            namespace=namespace,
+            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=pinned.repository),
+            values=values,
+        ),
+        opts=opts,
+    )
 
 
 def kubernetes_opts(

@@ -12,7 +12,9 @@ import pulumi_tailscale as tailscale
 from components.cluster.objects import (
     PROXY_CLASS_KEY,
     ImageRef,
+    PinnedChart,
     ProxyClassRef,
+    helm_chart,
     kubernetes_opts,
     namespace,
     secret_from_config,
@@ -21,6 +23,7 @@ from components.cluster.objects import (
 CHART = "tailscale-operator"
 CHART_REPOSITORY = "https://pkgs.tailscale.com/helmcharts"
 RELEASE = "tailscale-operator"
+PINNED = PinnedChart(CHART, CHART_REPOSITORY, RELEASE)
 API_VERSION = "tailscale.com/v1alpha1"
 # The OAuth client's API scopes: the operator creates devices (auth keys) and Tailscale Services.
 OAUTH_SCOPES = ("devices:core", "auth_keys", "services")
@@ -149,34 +152,30 @@ class TailscaleOperator(pulumi.ComponentResource):
             parent=self,
         )
 
-        self.chart = k8s.helm.v4.Chart(
+        self.chart = helm_chart(
             f"{name}-chart",
-            k8s.helm.v4.ChartArgs(
-                chart=CHART,
-                version=args.version,
-                name=RELEASE,
-                namespace=ns,
-                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=CHART_REPOSITORY),
-                values={
-                    # No credentials in values: the chart would render them into a Secret of its own.
-                    "oauth": {"clientId": "", "clientSecret": "", "audience": ""},
-                    "oauthSecretVolume": {"secret": {"secretName": OAUTH_SECRET}},
-                    "installCRDs": True,
-                    "operatorConfig": {
-                        "defaultTags": list(args.operator_tags),
-                        "image": {"repository": images["operator"].repository, "tag": images["operator"].tag,
-                                  "digest": ""},
-                    },
-                    "proxyConfig": {
-                        "defaultTags": ",".join(args.proxy_tags),
-                        "defaultProxyClass": args.proxy_class,
-                        "image": {"repository": images["proxy"].repository, "tag": images["proxy"].tag,
-                                  "digest": ""},
-                    },
-                    "ingressClass": {"name": "tailscale", "enabled": True},
-                    "apiServerProxyConfig": {"mode": "false", "allowImpersonation": "false"},
+            PINNED,
+            args.version,
+            ns,
+            {
+                # No credentials in values: the chart would render them into a Secret of its own.
+                "oauth": {"clientId": "", "clientSecret": "", "audience": ""},
+                "oauthSecretVolume": {"secret": {"secretName": OAUTH_SECRET}},
+                "installCRDs": True,
+                "operatorConfig": {
+                    "defaultTags": list(args.operator_tags),
+                    "image": {"repository": images["operator"].repository, "tag": images["operator"].tag,
+                              "digest": ""},
                 },
-            ),
+                "proxyConfig": {
+                    "defaultTags": ",".join(args.proxy_tags),
+                    "defaultProxyClass": args.proxy_class,
+                    "image": {"repository": images["proxy"].repository, "tag": images["proxy"].tag,
+                              "digest": ""},
+                },
+                "ingressClass": {"name": "tailscale", "enabled": True},
+                "apiServerProxyConfig": {"mode": "false", "allowImpersonation": "false"},
+            },
             # The operator mounts the OAuth Secret: it must exist before the Deployment starts.
             opts=kubernetes_opts(provider, self, [self.oauth_secret]),
         )
