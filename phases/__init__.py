@@ -95,9 +95,6 @@ class Handover:
             raise PhaseError(f"nothing gave {key.name!r}: an earlier phase must give it ({key.help or key.kind})")
         return cast(T, self._given[key.name][1])
 
-    def has(self, key: Key[Any]) -> bool:
-        return key.name in self._given
-
     def given(self) -> tuple[str, ...]:
         return tuple(sorted(self._given))
 

@@ -1,8 +1,5 @@
 """The host side of blumeops: steps on a macOS host over SSH (HostStep), LaunchAgents, periodic agents, zot,
-minikube, serve entries.
-
-``HostScriptArgs`` and ``host_script`` are the former names of ``HostStep.register``: kept for callers that
-still use them, to be dropped."""
+minikube, serve entries, borgmatic, the legacy import and retirements."""
 
 from components.host.borgmatic import (
     Borgmatic,
@@ -31,7 +28,7 @@ from components.host.retire import (
     LegacyServiceRetirementArgs,
     RetirementPrecondition,
 )
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 from components.host.serve import TailscaleServe, TailscaleServeArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
 
@@ -45,7 +42,6 @@ __all__ = [
     "HealthCheckAgent",
     "HealthCheckAgentArgs",
     "Host",
-    "HostScriptArgs",
     "HostStep",
     "HostTools",
     "LaunchAgent",
@@ -68,7 +64,6 @@ __all__ = [
     "TailscaleServeArgs",
     "ZotRegistry",
     "ZotRegistryArgs",
-    "host_script",
     "install_file_step",
     "periodic_agent",
 ]

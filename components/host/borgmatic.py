@@ -13,7 +13,7 @@ import yaml
 from components import health
 from components.host.connection import SYSTEM_PATH, Host
 from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, path_problem, scripted_agent
-from components.host.script import HostScriptArgs, HostStep, host_script, script_text
+from components.host.script import HostStep, script_text
 from components.host.zot import MetricsPaths
 
 BORGMATIC_TYPE = "blumeops:host:Borgmatic"
@@ -91,7 +91,7 @@ class RecentBorgmaticArchive:
 
     Two ways to use it (both run ``require_recent_archive`` from ``scripts/borgmatic-archive-check.sh``):
 
-    - its own step, ``host_script(name, HostScriptArgs(host, check.step(name)))``, which the retiring step
+    - its own step, ``check.step(name).register(host)``, which the retiring step
       ``depends_on``: the retirement waits for it, and fails with it;
     - inside another step's script: put ``check.variables()`` into that step's preamble and
       ``check.shell_function()`` into its script text, then call ``require_recent_archive`` before stopping
@@ -340,15 +340,11 @@ class Borgmatic(pulumi.ComponentResource):
             opts,
         )
         password = args.borgmatic_password
-        self.config = host_script(
-            config_step.name,
-            HostScriptArgs(
-                host=args.host,
-                step=config_step,
-                secret_values={"PGPASS_LINES": pulumi.Output.secret(password.apply(args.pgpass_lines))},
-                identity=(args.config_path,),
-            ),
-            pulumi.ResourceOptions(parent=self),
+        self.config = config_step.register(
+            args.host,
+            secret_values={"PGPASS_LINES": pulumi.Output.secret(password.apply(args.pgpass_lines))},
+            identity=(args.config_path,),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.agent = LaunchAgent(
             f"{name}-agent", args.agent(), pulumi.ResourceOptions(parent=self, depends_on=[self.config])

@@ -17,7 +17,7 @@ import pulumi
 
 from components.host.connection import Host
 from components.host.launch_agent import path_problem
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 
 IMPORT_TYPE = "blumeops:host:LegacyDatabaseImport"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -151,10 +151,6 @@ class LegacyDatabaseImport(pulumi.ComponentResource):
         secrets = {"TARGET_PASSWORD": args.target_password}
         if args.source_password is not None:
             secrets["SOURCE_PASSWORD"] = args.source_password
-        self.restore = host_script(
-            step.name,
-            HostScriptArgs(host=args.host, step=step, secret_values=secrets,
-                           identity=(args.target.database,)),
-            pulumi.ResourceOptions(parent=self),
-        )
+        self.restore = step.register(args.host, secret_values=secrets, identity=(args.target.database,),
+                                     opts=pulumi.ResourceOptions(parent=self))
         self.register_outputs({"target": str(args.target), "owner": args.owner})

@@ -22,7 +22,7 @@ from typing import Any
 import pulumi
 
 from components.host.connection import Host
-from components.host.script import HostScriptArgs, HostStep, Value, host_script
+from components.host.script import HostStep, Value
 
 RETIREMENT_TYPE = "blumeops:host:LegacyServiceRetirement"
 _FORMULA = re.compile(r"^[a-z0-9][a-z0-9@._+-]*$")
@@ -181,21 +181,15 @@ class LegacyServiceRetirement(pulumi.ComponentResource):
         depends: list[pulumi.Resource] = list(args.after)
         self.precondition: Any = None
         if check is not None:
-            self.precondition = host_script(
-                check.name,
-                HostScriptArgs(host=args.host, step=check),
-                pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None),
-            )
+            self.precondition = check.register(
+                args.host, opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None))
             depends.append(self.precondition)
-        self.retire = host_script(
-            step.name,
-            HostScriptArgs(
-                host=args.host, step=step,
-                identity=(args.service.kind, args.service.name, args.serve_service or "", args.record_dir),
-            ),
+        self.retire = step.register(
+            args.host,
+            identity=(args.service.kind, args.service.name, args.serve_service or "", args.record_dir),
             # Another service or entry: restore the old one first (its delete reads the record the new
             # create would otherwise find and keep), then retire the new one.
-            pulumi.ResourceOptions(parent=self, depends_on=depends or None, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends or None, delete_before_replace=True),
         )
         # The record as JSON: {"kind", "name", "state", "serveService", "serveEntry"}.
         self.record: pulumi.Output[str] = self.retire.stdout

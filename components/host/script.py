@@ -261,33 +261,4 @@ def reviewable(stdin: str) -> str:
     return "\n".join(lines)
 
 
-def step_command(action: str) -> str:
-    """The constant command string of ``action``."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}")
-    return STEP_COMMANDS[action]
-
-
 # ---- the former names, kept while callers move to HostStep.register (to be dropped) ---------------------
-
-
-@dataclass(frozen=True, slots=True)
-class HostScriptArgs:
-    """Deprecated: ``step.register(host, ...)`` says the same. Kept so existing callers keep working."""
-
-    host: Host
-    step: HostStep
-    secret_values: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
-    identity: Sequence[Value] = ()
-    secret_stdout: bool = False
-    timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
-
-
-def host_script(name: str, args: HostScriptArgs, opts: pulumi.ResourceOptions | None = None) -> Any:
-    """Deprecated alias of ``args.step.register(args.host, ...)``."""
-    if args.step.name != name:
-        raise ValueError(f"host step {args.step.name!r} registered as {name!r}")
-    return args.step.register(
-        args.host, secret_values=args.secret_values, identity=args.identity, secret_stdout=args.secret_stdout,
-        timeout_minutes=args.timeout_minutes, opts=opts,
-    )

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pulumi
 
 from components.host.connection import Host
-from components.host.script import HostScriptArgs, HostStep, host_script
+from components.host.script import HostStep
 
 RELEASE_TYPE = "blumeops:tailnet:TailnetNameRelease"
 TAILSCALE_API = "https://api.tailscale.com"
@@ -113,16 +113,12 @@ class TailnetNameRelease(pulumi.ComponentResource):
             },
             opts,
         )
-        self.release = host_script(
-            step.name,
-            HostScriptArgs(
-                host=args.host,
-                step=step,
-                secret_values={"OAUTH_CLIENT_SECRET": args.oauth_client_secret},
-                identity=(args.service, args.tailnet, args.api_url),
-            ),
+        self.release = step.register(
+            args.host,
+            secret_values={"OAUTH_CLIENT_SECRET": args.oauth_client_secret},
+            identity=(args.service, args.tailnet, args.api_url),
             # Another Service: recreate the old one first, then release the new one.
-            pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after) or None, delete_before_replace=True),
         )
         # The definition the create deleted (JSON), or "null" when the name was free already.
         self.definition: pulumi.Output[str] = self.release.stdout

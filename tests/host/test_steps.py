@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.host import HostScriptArgs, HostStep, host_script
+from components.host import HostStep
 from components.host import script as host_script_module
 from components.host.script import (
     STEP_COMMANDS,
@@ -64,20 +64,17 @@ class _Captured:
         return self.calls[-1]
 
 
-def test_every_step_has_timeouts_and_the_old_names_still_work(machine: Machine,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_step_has_timeouts(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
     captured = _Captured()
     monkeypatch.setattr(host_script_module.command.remote, "Command", captured)
     step = machine.zot_args().ready_step("zot-ready")
     step.register(machine.host())
     step.register(machine.host(), timeout_minutes=40, identity=("x",))
-    host_script("zot-ready", HostScriptArgs(host=machine.host(), step=step, identity=("y",)))
+    step.register(machine.host(), identity=("y",))
     timeouts = [call["opts"].custom_timeouts for call in captured.calls]
     assert [(t.create, t.update, t.delete) for t in timeouts] == [("10m",) * 3, ("40m",) * 3, ("10m",) * 3]
     assert [call["triggers"] for call in captured.calls] == [None, ["x"], ["y"]]
     assert {call["create"] for call in captured.calls} == {STEP_COMMANDS["create"]}
-    with pytest.raises(ValueError, match="registered as"):
-        host_script("other", HostScriptArgs(host=machine.host(), step=step))
     with pytest.raises(ValueError, match="timeout_minutes"):
         step.register(machine.host(), timeout_minutes=0)
 
