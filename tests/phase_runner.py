@@ -71,6 +71,24 @@ STAND_INS: dict[str, Callable[[], Any]] = {
 }
 
 
+def waits_for(resources: Sequence[Mapping[str, Any]], resource: Mapping[str, Any],
+              target: Mapping[str, Any]) -> bool:
+    """``resource`` waits for ``target``: directly, through its dependencies' dependencies, or by depending on
+    a component that parents it (the engine waits for a component's children)."""
+    by_urn = {r["urn"]: r for r in resources}
+    todo, seen = list(resource["options"]["dependsOn"]), set()
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        if urn == target["urn"]:
+            return True
+        todo.extend(by_urn[urn]["options"]["dependsOn"])
+        todo.extend(r["urn"] for r in resources if r["parent"] == urn)
+    return False
+
+
 def reveal(value: Any) -> Any:
     """Wire-form inputs with secrets opened (to check what a Secret holds); references as URNs."""
     return wire.transform(value, secret=lambda inner: inner, unknown=plan.UNKNOWN)

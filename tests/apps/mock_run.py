@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phase_runner import reveal  # wire-form inputs with secrets opened
+from phase_runner import reveal, waits_for  # reveal: wire-form inputs with secrets opened
 
 from ops import harness, plan
 from tests.apps import programs
@@ -42,21 +42,7 @@ class MockRun:
                 yield resource
 
     def depends_on(self, resource: dict[str, Any], target: dict[str, Any]) -> bool:
-        """``resource`` waits for ``target``: directly, through a dependency's dependencies, or by depending
-        on a component that parents it."""
-        seen: set[str] = set()
-        todo = list(resource["options"]["dependsOn"])
-        while todo:
-            urn = todo.pop()
-            if urn in seen:
-                continue
-            seen.add(urn)
-            if urn == target["urn"]:
-                return True
-            entry = self.by_urn(urn)
-            todo.extend(entry["options"]["dependsOn"])
-            todo.extend(r["urn"] for r in self.resources if r["parent"] == urn)
-        return False
+        return waits_for(self.resources, resource, target)
 
 
 def run(tmp: Path, program: str, **kwargs: Any) -> MockRun:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import phase_runner
 import pytest
 from phase_runner import Run, run_phase
 
@@ -16,20 +17,7 @@ def phase2() -> Run:
 
 
 def waits_for(run: Run, name: str, target: str) -> bool:
-    """``name`` waits for ``target``: directly, through its dependencies, or through a component it depends on."""
-    by_urn = {r["urn"]: r for r in run.resources}
-    goal = run.named(target)["urn"]
-    todo, seen = list(run.named(name)["options"]["dependsOn"]), set()
-    while todo:
-        urn = todo.pop()
-        if urn in seen:
-            continue
-        seen.add(urn)
-        if urn == goal:
-            return True
-        todo.extend(by_urn[urn]["options"]["dependsOn"])
-        todo.extend(r["urn"] for r in run.resources if r["parent"] == urn)
-    return False
+    return phase_runner.waits_for(run.resources, run.named(name), run.named(target))
 
 
 def test_the_ingress_claims_the_name_after_the_brew_grafana_and_svc_grafana_let_it_go(phase2: Run) -> None:
