@@ -24,7 +24,7 @@ from tests.host.test_minikube_scripts import write_profile
 from tests.host.test_pg_import import databases, import_args, run_import  # noqa: F401 (databases: a fixture)
 from tests.host.test_retire import LABEL, agent_args, load_agent, serve, stub_records
 from tests.servers.postgres import ROWS, PostgresServers, postgres_servers  # noqa: F401 (a fixture)
-from tests.tailnet.test_release import GRAFANA, FakeTailscaleApi, api, curl_machine, release_args  # noqa: F401
+from tests.tailnet.test_release import ALLOCATED_IPV6, GRAFANA, FakeTailscaleApi, api, curl_machine, release_args  # noqa: F401
 from tests.tailnet.test_release import run as release_run
 
 
@@ -392,7 +392,7 @@ def test_release_deletes_nothing_when_the_definition_cannot_be_kept(
     release_run(curl_machine, args)
     assert "svc:grafana" not in api.services
     release_run(curl_machine, args, "delete")
-    assert json.loads(api.services["svc:grafana"]) == GRAFANA
+    assert json.loads(api.services["svc:grafana"]) == {**GRAFANA, "addrs": ["100.100.1.7", ALLOCATED_IPV6]}
 
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])

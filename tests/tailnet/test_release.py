@@ -34,16 +34,33 @@ GRAFANA = {"name": "svc:grafana", "addrs": ["100.100.1.7", "fd7a:115c:a1e0::1:7"
 SERVICE_PATH = "/api/v2/tailnet/-/vip-services/svc:grafana"
 
 
+ALLOCATED_IPV6 = "fd7a:115c:a1e0::9:9"
+
+
+def created_service(body: bytes) -> bytes | None:
+    """What the API makes of a PUT that creates a Service, per tailscale's own client
+    (internal/client/tailscale/vip_service.go at v1.102.3): addresses are optional, an IPv4 at index 0 is
+    used, an IPv6 one cannot be given (None: refused); the API allocates what is missing."""
+    service = json.loads(body)
+    addrs = service.get("addrs") or []
+    if any(":" in address for address in addrs) or len(addrs) > 1:
+        return None
+    service["addrs"] = [addrs[0] if addrs else "100.100.9.9", ALLOCATED_IPV6]
+    return json.dumps(service).encode()
+
+
 class FakeTailscaleApi:
     """The part of the Tailscale API the step uses, with its answers: OAuth client credentials -> token,
-    Services by name (GET/DELETE/PUT). ``fail[method]`` answers the next such call with that HTTP status;
-    a method in ``hang`` is never answered (until the server shuts down)."""
+    Services by name (GET/DELETE/PUT; a PUT that creates follows the API's rule on addresses,
+    ``created_service``). ``fail[method]`` answers the next such call with that HTTP status; a method in
+    ``hang`` is never answered (until the server shuts down)."""
 
     def __init__(self) -> None:
         self.services: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []
         self.fail: dict[str, int] = {}
         self.hang: set[str] = set()
+        self.create = created_service  # what a creating PUT makes (a test may swap in a misbehaving API)
         self.closing = threading.Event()
         api = self
 
@@ -92,9 +109,16 @@ class FakeTailscaleApi:
                         self.reply(404, b'{"message":"service not found"}')
                 elif self.command == "DELETE":
                     self.reply(200 if api.services.pop(name, None) is not None else 404)
-                elif self.command == "PUT":
+                elif self.command == "PUT" and name in api.services:
                     api.services[name] = body
                     self.reply(200, body)
+                elif self.command == "PUT":
+                    created = api.create(body)
+                    if created is None:
+                        self.reply(400, b'{"message":"an IPv6 address cannot be specified on creation"}')
+                        return
+                    api.services[name] = created
+                    self.reply(200, created)
 
             do_GET = do_POST = do_PUT = do_DELETE = handle_call  # noqa: N815 (http.server's names)
 
@@ -149,8 +173,8 @@ def curl_arguments(machine: Machine) -> str:  # noqa: F811
     return log.read_text() if log.exists() else ""
 
 
-def test_the_service_is_deleted_kept_and_recreated_byte_for_byte(curl_machine: Machine,
-                                                                 api: FakeTailscaleApi) -> None:
+def test_the_service_is_deleted_kept_and_recreated_as_it_was(curl_machine: Machine,
+                                                             api: FakeTailscaleApi) -> None:
     original = json.dumps(GRAFANA).encode()
     api.services["svc:grafana"] = original
     args = release_args(curl_machine, api)
@@ -164,7 +188,9 @@ def test_the_service_is_deleted_kept_and_recreated_byte_for_byte(curl_machine: M
     assert oct(kept.stat().st_mode & 0o777) == "0o600" and oct(kept.parent.stat().st_mode & 0o777) == "0o700"
 
     deleted = run(curl_machine, args, "delete")
-    assert api.services["svc:grafana"].rstrip(b"\n") == original, "recreated with the very body it had"
+    recreated = json.loads(api.services["svc:grafana"])
+    # sent without its IPv6 address (the API refuses one on creation), recreated with the same IPv4 address
+    assert recreated == {**GRAFANA, "addrs": ["100.100.1.7", ALLOCATED_IPV6]}
     assert api.service_calls()[3:] == ["GET", "PUT", "GET"]
     assert "recreated the Tailscale Service svc:grafana" in deleted.stderr
     assert not kept.parent.exists()
@@ -237,7 +263,7 @@ def test_a_refused_deletion_fails_and_the_next_run_completes_it(curl_machine: Ma
     run(curl_machine, args)
     assert "svc:grafana" not in api.services
     run(curl_machine, args, "delete")
-    assert json.loads(api.services["svc:grafana"]) == GRAFANA
+    assert json.loads(api.services["svc:grafana"])["ports"] == GRAFANA["ports"]
 
 
 def test_a_wrong_secret_is_refused_with_the_setting_named(curl_machine: Machine, api: FakeTailscaleApi) -> None:
@@ -328,4 +354,39 @@ def test_a_hung_call_stops_the_step_and_the_next_run_completes(curl_machine: Mac
     assert "svc:grafana" not in api.services
     assert json.loads(kept.read_text()) == GRAFANA
     run(curl_machine, args, "delete")
-    assert json.loads(api.services["svc:grafana"]) == GRAFANA
+    assert json.loads(api.services["svc:grafana"])["ports"] == GRAFANA["ports"]
+
+
+def test_the_api_refuses_an_ipv6_address_on_creation(curl_machine: Machine, api: FakeTailscaleApi) -> None:
+    """The stand-in is no kinder than the API: the kept definition sent as it was is refused."""
+    assert created_service(json.dumps(GRAFANA).encode()) is None
+    assert created_service(json.dumps({**GRAFANA, "addrs": ["100.100.1.7"]}).encode()) is not None
+
+
+def test_a_service_recreated_differently_fails_and_keeps_the_copy(curl_machine: Machine,
+                                                                  api: FakeTailscaleApi) -> None:
+    api.services["svc:grafana"] = json.dumps(GRAFANA).encode()
+    args = release_args(curl_machine, api)
+    run(curl_machine, args)
+
+    def drops_tags(body: bytes) -> bytes | None:  # an API that recreates without the tags
+        made = created_service(body)
+        return None if made is None else json.dumps({**json.loads(made), "tags": []}).encode()
+
+    api.create = drops_tags
+    failed = run(curl_machine, args, "delete", check=False)
+    assert failed.returncode != 0 and "differs from the kept definition" in failed.stderr
+    assert "in its tags" in failed.stderr
+    assert Path(args.state_dir, "service.json").exists(), "the copy stays for the next try"
+
+
+def test_a_service_with_only_an_ipv4_address_and_none_at_all_are_recreated(curl_machine: Machine,
+                                                                           api: FakeTailscaleApi) -> None:
+    for addrs in (["100.100.1.7"], []):
+        definition = {**GRAFANA, "addrs": addrs}
+        api.services["svc:grafana"] = json.dumps(definition).encode()
+        args = release_args(curl_machine, api)
+        run(curl_machine, args)
+        run(curl_machine, args, "delete")
+        recreated = json.loads(api.services.pop("svc:grafana"))
+        assert recreated["ports"] == GRAFANA["ports"] and recreated["addrs"][1] == ALLOCATED_IPV6

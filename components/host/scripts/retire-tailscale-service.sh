@@ -3,8 +3,12 @@
 #         (GET .../vip-services/SERVICE); when it exists, keep its definition under STATE_DIR (once: a later
 #         run keeps the first) and delete it, which frees its MagicDNS name for a new device. Prints the kept
 #         definition (or null). A Service that does not exist is a name already free: nothing changes.
-# delete: recreate the Service from the kept definition (PUT, the same body: name, addresses, ports, tags,
-#         comment) unless it exists again, then drop the copy. Without a copy it says so and does nothing.
+# delete: recreate the Service from the kept definition unless it exists again, then drop the copy. The PUT
+#         body is the kept one without its IPv6 address: Tailscale's API takes an IPv4 address at index 0 on
+#         creation and refuses an IPv6 one (tailscale's internal/client/tailscale/vip_service.go), and
+#         allocates the IPv6 itself. The recreated Service is read back and compared with the kept one (name,
+#         ports, tags, comment; the IPv4 address is asked for, not promised, so a new one is only reported).
+#         Without a copy it says so and does nothing.
 # The OAuth client secret and the token reach curl as its config on file descriptor 8 (`--config /dev/fd/8`,
 # a here-string: bash writes it to an unlinked temp file, or a pipe), never in its arguments (bounded gives
 # curl /dev/null as stdin). Every curl call is bounded (lib.sh) besides curl's own --max-time: an API that
@@ -63,6 +67,31 @@ api_failed() {
     "services scope (write)"
 }
 
+# creation_body: the kept definition as a creation request: every IPv6 address (one with a ':') removed from
+# addrs, highest index first (plutil edits the JSON in the format it read; `-o` writes a scratch copy).
+creation_body() {
+  local body index address
+  body="$(blumeops_tmpdir)/create.json"
+  cp "$SAVED" "$body" || die "cannot copy $SAVED to ${TMPDIR:-/tmp} (full?)"
+  for index in 3 2 1 0; do
+    address=$(json_value "$body" "addrs.$index")
+    if [[ "$address" == *:* ]]; then
+      bounded "$BLUMEOPS_QUICK" "$PLUTIL" -remove "addrs.$index" -o "$body" "$body" >/dev/null ||
+        die "plutil could not drop the IPv6 address $address from the creation body (is ${TMPDIR:-/tmp} full?)"
+    fi
+  done
+  printf '%s' "$body"
+}
+
+# same_definition FIELD: the recreated Service (RESPONSE) and the kept one agree on FIELD: a list (ports,
+# tags) compared as compact JSON, a string (name, comment) as its raw value (plutil writes no JSON fragment).
+same_definition() {
+  case "$1" in
+  ports | tags) [[ "$(json_subtree "$RESPONSE" "$1")" == "$(json_subtree "$SAVED" "$1")" ]] ;;
+  *) [[ "$(json_value "$RESPONSE" "$1")" == "$(json_value "$SAVED" "$1")" ]] ;;
+  esac
+}
+
 print_saved() {
   if [[ -f "$SAVED" ]]; then cat "$SAVED"; else printf 'null\n'; fi
 }
@@ -103,10 +132,20 @@ step_delete() {
   case "$code" in
   200) log "the Tailscale Service $SERVICE exists again: leaving it as it is" ;;
   404)
-    code=$(api PUT "$SAVED")
+    code=$(api PUT "$(creation_body)")
     [[ "$code" == 200 || "$code" == 201 ]] || api_failed PUT "$code"
     code=$(api GET)
     [[ "$code" == 200 ]] || die "$SERVICE does not exist after it was recreated (GET answered HTTP $code)"
+    local field
+    for field in name ports tags comment; do
+      same_definition "$field" ||
+        die "$SERVICE was recreated, but it differs from the kept definition in $SAVED in its $field:" \
+          "compare them in the admin console (the copy stays until they agree)"
+    done
+    if [[ "$(json_value "$RESPONSE" addrs.0)" != "$(json_value "$SAVED" addrs.0)" ]]; then
+      log "note: $SERVICE came back at $(json_value "$RESPONSE" addrs.0), not $(json_value "$SAVED" addrs.0):" \
+        "clients that use the address rather than the name need the new one"
+    fi
     log "recreated the Tailscale Service $SERVICE from $SAVED"
     ;;
   *) api_failed GET "$code" ;;

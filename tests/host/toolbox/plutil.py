@@ -1,6 +1,8 @@
-"""Fake plutil: `-lint <file>` (plistlib) and `-extract <keypath> raw|json -o - <file>` over JSON or plists,
-with JSON output escaping '/' as '\\/' the way macOS's NSJSONSerialization does. Like the real one, it
-refuses JSON that holds a null anywhere (a plist has no null type), so the scripts must not rely on it."""
+"""Fake plutil: `-lint <file>` (plistlib), `-extract <keypath> raw|json -o - <file>` and `-remove <keypath>
+[-o <out>] <file>` over JSON or plists, with JSON output escaping '/' as '\\/' the way macOS's
+NSJSONSerialization does. Like the real one, it refuses JSON that holds a null anywhere (a plist has no null
+type), so the scripts must not rely on it; an edit writes the file in the format it read (JSON stays JSON),
+to `-o`'s path when given, else in place; a key path that does not exist is an error."""
 
 import json
 import os
@@ -70,6 +72,36 @@ elif sub == "extract":
         sys.stdout.write(("true" if value else "false") if isinstance(value, bool) else str(value))
     else:
         sys.stdout.write(json.dumps(value, separators=(",", ":")).replace("/", "\\/"))
+elif sub == "remove":
+    keypath, path = args[1], args[-1]
+    out = args[args.index("-o") + 1] if "-o" in args[2:-1] else path
+    with open(path, "rb") as handle:
+        is_json = handle.read().lstrip()[:1] in (b"{", b"[")
+    document = load(path)
+    *parents, last = keypath.split(".")
+    parent = document
+    for part in parents:
+        if isinstance(parent, list) and part.isdigit() and int(part) < len(parent):
+            parent = parent[int(part)]
+        elif isinstance(parent, dict):
+            parent = parent.get(part)
+        else:
+            parent = None
+    if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
+        del parent[int(last)]
+    elif isinstance(parent, dict) and last in parent:
+        del parent[last]
+    else:
+        print(f"Could not modify plist, error: No value to remove at key path {keypath}", file=sys.stderr)
+        sys.exit(1)
+    if out == "-":
+        print("stub plutil: -o - is for -extract and -convert", file=sys.stderr)
+        sys.exit(64)
+    with open(out, "wb") as handle:
+        if is_json:
+            handle.write(json.dumps(document, separators=(",", ":")).replace("/", "\\/").encode())
+        else:
+            plistlib.dump(document, handle)
 else:
     print(f"stub plutil: unsupported {' '.join(args)}", file=sys.stderr)
     sys.exit(64)
