@@ -85,8 +85,9 @@ class BorgmaticSettings:
                                  default=f"{HOME}/.pgpass")
     source_directories: tuple[str, ...] = s.setting(
         _absolute_paths, "directories every archive holds",
+        # Loki stays on indri in this plan (Grafana reads it at host.minikube.internal:3100), so its data does too
         default=(f"{HOME}/code/personal/zk", "/opt/homebrew/var/forgejo", f"{HOME}/.config/borgmatic",
-                 f"{HOME}/Documents", f"{HOME}/Pictures", f"{HOME}/devpi"),
+                 f"{HOME}/Documents", f"{HOME}/Pictures", f"{HOME}/devpi", "/opt/homebrew/var/loki"),
         example="'[\"/Users/erichblume/Documents\"]'")
     repository: str = s.setting(_directory, "the borg repository (sifaka's SMB share mounted on indri)",
                                 default="/Volumes/backups/borg/")
