@@ -16,7 +16,9 @@ URLs and host names of the operator side may contain ``{tailnet}`` (the tailnet'
 components do not know: ``ops check`` fills it in from the stack's ``blumeops:tailnet.name``).
 
 A component may also declare ``Precondition``s under ``PRECONDITIONS_KEY``: manual set-up a step of it
-checks and stops on (Docker Desktop, the zot build), which ``ops runbook`` lists before the steps.
+checks and stops on (Docker Desktop, the zot build), which ``ops runbook`` lists before the steps; and, under
+``RESTORED_KEY``, the checks that prove what its delete restores (a retired legacy service running again, its
+name answering), which the runbook of a rollback lists.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 HEALTH_KEY = "healthChecks"
 PRECONDITIONS_KEY = "preconditions"
+RESTORED_KEY = "restoredChecks"
 HOST_SIDE = "host"
 OPERATOR_SIDE = "operator"
 TAILNET = "{tailnet}"
@@ -233,12 +236,16 @@ def ingress(name: str, hostname: str, path: str, fix: str, expect: tuple[int, ..
     return HttpEndpoint(name=name, url=f"https://{hostname}.{TAILNET}{path}", fix=fix, expect=expect)
 
 
-def props(checks: Iterable[HealthCheck], preconditions: Iterable[Precondition] = ()) -> dict[str, Any]:
-    """The props a component adds to what it registers."""
+def props(checks: Iterable[HealthCheck], preconditions: Iterable[Precondition] = (),
+          restored: Iterable[HealthCheck] = ()) -> dict[str, Any]:
+    """The props a component adds to what it registers (``restored``: what proves its delete's work)."""
     document: dict[str, Any] = {HEALTH_KEY: [check.declaration() for check in checks]}
     listed = [precondition.declaration() for precondition in preconditions]
     if listed:
         document[PRECONDITIONS_KEY] = listed
+    restores = [check.declaration() for check in restored]
+    if restores:
+        document[RESTORED_KEY] = restores
     return document
 
 

@@ -1,7 +1,10 @@
 """``python -m ops diff OLD NEW``: what a change to the program does to the plan, and whether it is safe.
 
 Exit 1 when a protected resource would be removed or its URN would change (which Pulumi does as delete +
-create): that is the check a pull request needs before anyone runs ``pulumi up``.
+create: the engine refuses it, preview included), when an object holding data would leave the cluster (not
+kept, or kept inside a Namespace that goes), or when a create would meet an existing object with AlreadyExists:
+that is the check a pull request needs before anyone runs ``pulumi up``. Resources a rollback keeps
+(``retain_on_delete``) are listed as kept, not deleted (``ops/lifecycle.py`` applies the engine's rules).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ops import lifecycle
 
 
 class DiffError(Exception):
@@ -23,10 +28,14 @@ class PlanDiff:
     removed: list[str] = field(default_factory=list)
     changed: dict[str, list[str]] = field(default_factory=dict)  # urn -> changed input/option paths
     protected_removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # removed from the stack, left in the cluster (retainOnDelete)
+    lost: list[str] = field(default_factory=list)  # objects holding data the update removes from the cluster
+    refused: str | None = None  # why the engine would stop the update (AlreadyExists)
+    takes_back: list[str] = field(default_factory=list)  # added kept objects: adopted if the cluster holds them
 
     @property
     def safe(self) -> bool:
-        return not self.protected_removed
+        return not self.protected_removed and not self.lost and self.refused is None
 
 
 def load_plan(path: Path) -> dict[str, Any]:
@@ -67,6 +76,14 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
     result.added = [urn for urn in after if urn not in before]
     result.removed = [urn for urn in before if urn not in after]
     result.protected_removed = [urn for urn in result.removed if before[urn]["options"].get("protect")]
+    if not result.protected_removed:
+        try:
+            step = lifecycle.Cluster.deployed(old).apply(new)
+        except lifecycle.LifecycleError as err:
+            result.refused = str(err)
+        else:
+            result.kept, result.lost = step.kept, step.lost
+    result.takes_back = [urn for urn in result.added if urn in lifecycle.kept_objects(new)]
     for urn in before.keys() & after.keys():
         paths = [f"inputs.{p}" for p in changed_paths(before[urn]["inputs"], after[urn]["inputs"])]
         paths += [f"options.{p}" for p in changed_paths(before[urn]["options"], after[urn]["options"])]
@@ -82,15 +99,22 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
 def report_lines(result: PlanDiff) -> list[str]:
     lines = []
     for urn in result.added:
-        lines.append(f"+ {urn}")
+        flag = "  [kept state: takes back the object a rollback left, data and all]" \
+            if urn in result.takes_back else ""
+        lines.append(f"+ {urn}{flag}")
     for urn in result.removed:
-        flag = "  [PROTECTED: would be deleted]" if urn in result.protected_removed else ""
+        flag = "  [PROTECTED: would be deleted]" if urn in result.protected_removed else (
+            "  [kept: stays in the cluster with its data]" if urn in result.kept else "")
         lines.append(f"- {urn}{flag}")
     for urn, paths in result.changed.items():
         lines.append(f"~ {urn}")
         lines.extend(f"    {path}" for path in paths)
+    lines.extend(f"! data lost: {what} leaves the cluster" for what in result.lost)
+    if result.refused:
+        lines.append(f"! the update stops: {result.refused}")
     lines.append(
         f"{len(result.added)} to add, {len(result.changed)} to change, {len(result.removed)} to remove"
+        + (f" ({len(result.kept)} kept in the cluster)" if result.kept else "")
         + (f"; {len(result.protected_removed)} protected resource(s) would be deleted or replaced"
            if result.protected_removed else "")
     )

@@ -58,7 +58,7 @@ import yaml
 
 import phases as phase_engine
 from components.host.script import reviewable
-from ops import analyzer, charts, charts_render, harness, wire
+from ops import analyzer, charts, charts_render, harness, lifecycle, wire
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"
@@ -178,6 +178,10 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required:
                 unrendered=dict(expansion.unrendered), chart_warnings=list(expansion.warnings))
     plan.artifacts = render_artifacts(plan)
     check_secrets(plan, stack.fake_secrets)
+    kept = lifecycle.kept_state_problems(document)
+    if kept:
+        raise PlanError("state a rollback keeps would not survive it, or could not be taken back:\n  "
+                        + "\n  ".join(kept))
     return plan
 
 

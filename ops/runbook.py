@@ -12,8 +12,12 @@ generated from the plans at targets A and B (the plan JSON contract of ``ops/pla
   ``kubernetes:helm.sh/v4:Chart``) are steps of their own; the markdown shows them one row per chart and wave;
 - the manual preconditions those steps check (declared by their components under ``preconditions``);
 - the health checks that prove the phase (``healthChecks``: what ``python -m ops check`` runs);
-- for A > B (a rollback): what the deletes undo (each component's "Undo:" paragraph) and the protected
-  state that stays (Pulumi refuses to delete it; what it depends on stays with it).
+- what each step does, in words: a host step's own ``# does:`` / ``# undo:`` lines (declared with its
+  ``HostStep`` by the component that makes it, carried in the script it runs), a cluster or tailnet object's
+  kind and name; a kept object (``retain_on_delete``) says that a rollback leaves it and a rise takes it back;
+- for A > B (a rollback): what the deletes undo (each component's "Undo:" paragraph), the state that stays (kept
+  objects, with their data; protected state, which Pulumi refuses to delete, and what it depends on), and the
+  checks that prove the legacy services are back (declared by the retirements as ``restoredChecks``).
 
 ``--from none`` is the empty stack: the first ``pulumi up``.
 """
@@ -35,6 +39,7 @@ import pulumi
 
 import components
 from components import health
+from components.host import script as host_step
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.check import reporting
@@ -44,7 +49,7 @@ from phases import settings as stack_settings
 NONE = "none"
 COMMAND_TYPE = "command:remote:Command"
 CHART_PREFIX = "kubernetes:helm.sh/"
-CREATE, UPDATE, REPLACE, DELETE = "create", "update", "replace", "delete"
+CREATE, UPDATE, REPLACE, DELETE, KEEP = "create", "update", "replace", "delete", "keep"
 
 
 class RunbookError(Exception):
@@ -63,6 +68,7 @@ class Step:
     script: str | None = None  # components/host/scripts/<script>.sh for a host step
     changed: list[str] = field(default_factory=list)  # changed paths of an update
     chart: str | None = None  # the chart resource a rendered chart object belongs to
+    effect: str = ""  # what the step does, in words
 
     @property
     def urn(self) -> str:
@@ -80,6 +86,8 @@ class Step:
             document["changed"] = self.changed
         if self.chart is not None:
             document["chart"] = self.chart
+        if self.effect:
+            document["does"] = self.effect
         return document
 
 
@@ -96,6 +104,8 @@ class Runbook:
     protected: list[str]
     held_back: list[str]
     restores: list[dict[str, str]]
+    kept: list[str] = field(default_factory=list)  # leave the stack's state; the objects stay in the cluster
+    restored_checks: list[dict[str, Any]] = field(default_factory=list)  # prove the legacy services are back
 
     @property
     def rollback(self) -> bool:
@@ -115,6 +125,7 @@ class Runbook:
             "criticalPath": self.critical_path, "preconditions": self.preconditions,
             "healthChecks": self.checks, "retiredHealthChecks": self.retired_checks,
             "protected": self.protected, "heldBack": self.held_back, "restores": self.restores,
+            "kept": self.kept, "restoredChecks": self.restored_checks,
         }
 
 
@@ -290,19 +301,54 @@ def update_action(resource: Resource, changed: Sequence[str]) -> str:
 
 # ---- what the steps run and check ------------------------------------------------------------------------
 
-def host_script(resource: Resource, rendered: Mapping[str, str]) -> str | None:
-    """The script file a host step runs, from the header of its stdin; a stdin that holds a secret is
-    ``[secret]`` in the plan JSON, so then from its rendered ``host/scripts/<step>.sh`` (``rendered``: the
-    artifacts of a plan built here; a plan read from JSON has none, and such a step names no script)."""
+def _stdin_texts(resource: Resource, rendered: Mapping[str, str], plan: Mapping[str, Any]) -> list[str]:
+    """The texts a host step's script can be read from: its stdin; for a stdin that holds a secret
+    (``[secret]`` in the plan JSON) the plan's ``secretScripts`` and the rendered ``host/scripts/<step>.sh``
+    (``rendered``: the artifacts of a plan built here)."""
+    texts = [resource["inputs"].get("stdin"), plan.get("secretScripts", {}).get(resource["urn"]),
+             rendered.get(f"host/scripts/{resource['name']}.sh")]
+    return [text for text in texts if isinstance(text, str) and text != offline_plan.SECRET]
+
+
+def host_script(resource: Resource, rendered: Mapping[str, str], plan: Mapping[str, Any] | None = None) -> str | None:
+    """The script file a host step runs, from the header of its stdin (or, for a secret stdin, of the plan's
+    ``secretScripts`` or its rendered script)."""
     if resource["type"] != COMMAND_TYPE:
         return None
-    texts = [resource["inputs"].get("stdin"), rendered.get(f"host/scripts/{resource['name']}.sh")]
-    for text in texts:
-        if isinstance(text, str):
-            for line in text.splitlines()[:3]:
-                if "(components/host/scripts/" in line:
-                    return line.split("(", 1)[1].split(")", 1)[0]
+    for text in _stdin_texts(resource, rendered, plan or {}):
+        for line in text.splitlines()[:3]:
+            if "(components/host/scripts/" in line:
+                return line.split("(", 1)[1].split(")", 1)[0]
     return None
+
+
+def _object_label(resource: Resource) -> str:
+    metadata = resource["inputs"].get("metadata") or {}
+    kind = str(resource["type"]).rsplit(":", 1)[-1]
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    where = f"{metadata['namespace']}/" if isinstance(metadata, dict) and metadata.get("namespace") else ""
+    return f"{kind} {where}{name}" if isinstance(name, str) else f"{kind} {resource['name']}"
+
+
+def step_effect(resource: Resource, action: str, rendered: Mapping[str, str], plan: Mapping[str, Any]) -> str:
+    """What the step does, in words (``action``: create, update, replace, delete, keep)."""
+    if resource["type"] == COMMAND_TYPE:
+        prefix = host_step.UNDOES if action == DELETE else host_step.DOES
+        for text in _stdin_texts(resource, rendered, plan):
+            for line in text.splitlines()[:6]:
+                if line.startswith(prefix):
+                    said = line.removeprefix(prefix).strip()
+                    return said if action in (CREATE, DELETE) else f"runs again: {said}"
+        return ""
+    label = _object_label(resource) if resource["type"].startswith("kubernetes:") \
+        else f"{str(resource['type']).rsplit(':', 1)[-1]} {resource['name']}"
+    kept = bool(resource["options"].get("retainOnDelete"))
+    if action == KEEP:
+        return f"leaves {label} in the cluster with its data (kept on rollback); the stack forgets it"
+    if action == CREATE and kept:
+        return f"creates {label}, or takes back the one a rollback kept, data and all"
+    verbs = {CREATE: "creates", UPDATE: "updates", REPLACE: "replaces", DELETE: "deletes"}
+    return f"{verbs[action]} {label}"
 
 
 def undo_text(type_token: str) -> str | None:
@@ -354,14 +400,22 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any],
         if urn not in acting_new:
             continue
         if urn in change.added:
-            forward.append(Step(resource, CREATE, script=host_script(resource, new_rendered),
-                                chart=chart_of(resource, new)))
+            forward.append(Step(resource, CREATE, script=host_script(resource, new_rendered, after),
+                                chart=chart_of(resource, new),
+                                effect=step_effect(resource, CREATE, new_rendered, after)))
         elif urn in change.changed:
             paths = change.changed[urn]
-            forward.append(Step(resource, update_action(resource, paths), script=host_script(resource, new_rendered),
-                                changed=paths, chart=chart_of(resource, new)))
-    deletes = [Step(old[urn], DELETE, script=host_script(old[urn], old_rendered), chart=chart_of(old[urn], old))
-               for urn in old if urn in change.removed and urn in acting_old]
+            action = update_action(resource, paths)
+            forward.append(Step(resource, action, script=host_script(resource, new_rendered, after),
+                                changed=paths, chart=chart_of(resource, new),
+                                effect=step_effect(resource, action, new_rendered, after)))
+    deletes = []
+    for urn in old:
+        if urn in change.removed and urn in acting_old:
+            action = KEEP if old[urn]["options"].get("retainOnDelete") else DELETE
+            deletes.append(Step(old[urn], action, script=host_script(old[urn], old_rendered, before),
+                                chart=chart_of(old[urn], old),
+                                effect=step_effect(old[urn], action, old_rendered, before)))
     new_graph, old_graph = dependencies(after), dependencies(before)
     path = schedule(forward, new_graph)
     protected = [s.urn for s in deletes if s.resource["options"].get("protect")]
@@ -388,6 +442,8 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any],
     checks = [_check_row(r, item) for r, item in _declared(new.values(), health.HEALTH_KEY)
               if rollback or r.get("phase") in touched_phases]
     retired = [_check_row(r, item) for r, item in _declared(old.values(), health.HEALTH_KEY) if r["urn"] not in new]
+    restored_checks = [{**_check_row(r, item), "target": item.get("url") or item.get("label")}
+                       for r, item in _declared(old.values(), health.RESTORED_KEY) if r["urn"] not in new]
     restores: list[dict[str, str]] = []
     for urn in change.removed:
         resource = old[urn]
@@ -400,6 +456,7 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any],
         stack=str(after.get("stack") or before.get("stack")), source=source, target=target, steps=steps,
         critical_path=critical, preconditions=list(preconditions.values()), checks=checks, retired_checks=retired,
         protected=protected, held_back=sorted(held - set(protected)), restores=restores,
+        kept=[s.urn for s in deletes if s.action == KEEP], restored_checks=restored_checks,
     )
 
 
@@ -448,9 +505,17 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
     waves = runbook.waves
     lines = [f"# Runbook: stack {runbook.stack}, phase {runbook.source} → {runbook.target} ({direction})", ""]
     command = "make up" if runbook.target == NONE else f"pulumi config set blumeops:phase {runbook.target} && make up"
-    lines += [f"`{command}` performs {len(runbook.steps)} steps in {len(waves)} waves; the critical path is "
-              f"{len(runbook.critical_path)} steps long. Generated by `python -m ops runbook --from {runbook.source} "
-              f"--to {runbook.target}` from the two plans: every step is a resource of them.", ""]
+    if runbook.protected:
+        lines += [f"`{command}` stops before it changes anything: Pulumi refuses to delete a protected resource, "
+                  f"preview included, and this rollback would delete {len(runbook.protected)} (see \"State that "
+                  "stays\"). The steps below are what it performs once that state is dealt with on purpose. "
+                  f"They are {len(runbook.steps)} steps in {len(waves)} waves; the critical path is "
+                  f"{len(runbook.critical_path)} steps long.", ""]
+    else:
+        lines += [f"`{command}` performs {len(runbook.steps)} steps in {len(waves)} waves; the critical path is "
+                  f"{len(runbook.critical_path)} steps long."]
+    lines += [f"Generated by `python -m ops runbook --from {runbook.source} --to {runbook.target}` from the two "
+              "plans: every step is a resource of them.", ""]
     if runbook.preconditions:
         lines += ["## Before you start: manual preconditions the steps check", ""]
         for item in runbook.preconditions:
@@ -462,14 +527,16 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
     number = 0
     for index, wave in enumerate(waves, start=1):
         parallel = f", {len(wave)} in parallel" if len(wave) > 1 else ""
-        lines += [f"### Wave {index}{parallel}", "", "| # | action | resource | phase | runs / changes |",
-                  "|---|---|---|---|---|"]
+        lines += [f"### Wave {index}{parallel}", "", "| # | action | resource | phase | does | runs / changes |",
+                  "|---|---|---|---|---|---|"]
         for row in _rows(wave):
             step = row[0]
             if len(row) > 1:
                 first, number = number + 1, number + len(row)
+                does = {CREATE: "deploys them (Pulumi waits until each is ready)", UPDATE: "updates them",
+                        REPLACE: "replaces them", DELETE: "removes them", KEEP: "leaves them in the cluster"}
                 lines.append(f"| {first}-{number} | {step.action} | {len(row)} objects of the chart `{step.chart}` | "
-                             f"{step.resource.get('phase') or '-'} | {_kinds(row)} |")
+                             f"{step.resource.get('phase') or '-'} | {does[step.action]} | {_kinds(row)} |")
                 continue
             number += 1
             detail = ""
@@ -483,7 +550,7 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
             if action == REPLACE and step.resource["options"].get("deleteBeforeReplace"):
                 action = "replace (delete first)"
             lines.append(f"| {number} | {action} | {_label(step.resource)} | "
-                         f"{step.resource.get('phase') or '-'} | {detail} |")
+                         f"{step.resource.get('phase') or '-'} | {step.effect.replace('|', '/')} | {detail} |")
         lines.append("")
     if runbook.critical_path:
         lines += ["### Critical path", "", " → ".join(f"`{by_urn[u].resource['name']}`" for u in runbook.critical_path
@@ -499,12 +566,23 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
         lines += [f"- `{item['component']}` ({item['type']}): {item['undo']}" for item in runbook.restores] or \
             ["- nothing beyond removing the steps above"]
         lines.append("")
+        if runbook.restored_checks:
+            lines += ["## Checks that prove the legacy services are back", "",
+                      "Run them after the rollback (`python -m ops check` checks what the lower target deploys; "
+                      "these are what the retirements restored):", "",
+                      "| check | kind | side | target | declared by |", "|---|---|---|---|---|"]
+            lines += [f"| {c['name']} | {c['kind']} | {c['side']} | `{c['target']}` | `{c['component']}` |"
+                      for c in runbook.restored_checks]
+            lines.append("")
         if runbook.retired_checks:
             lines += ["Checks that no longer apply: " + ", ".join(c["name"] for c in runbook.retired_checks), ""]
-        lines += ["## Protected state that stays", ""]
+        lines += ["## State that stays", ""]
+        lines += [f"- `{urn.rsplit('::', 1)[-1]}`: kept in the cluster with its data (retain_on_delete); raising "
+                  "the target again takes it back" for urn in runbook.kept]
         if runbook.protected:
-            lines += [f"- `{urn}`: Pulumi refuses to delete it and stops with an error naming it; remove it only "
-                      f"deliberately (`pulumi state unprotect '{urn}'`)" for urn in runbook.protected]
+            lines += [f"- `{urn}` (protected): Pulumi refuses to delete it and stops the whole update with an error "
+                      f"naming it; remove it only deliberately (`pulumi state unprotect '{urn}'`, after which the "
+                      "update deletes it and its data)" for urn in runbook.protected]
             charts: dict[str, int] = {}
             for urn in runbook.held_back:
                 chart = _chart_object(urn)
@@ -514,7 +592,7 @@ def markdown(runbook: Runbook, artifacts_dir: str) -> str:
                     charts[chart] = charts.get(chart, 0) + 1
             lines += [f"- the chart `{chart}` ({count} objects) stays with it (the protected state needs it)"
                       for chart, count in charts.items()]
-        else:
+        elif not runbook.kept:
             lines.append("- none among what this rollback removes")
         lines.append("")
     return "\n".join(lines)

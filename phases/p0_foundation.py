@@ -9,6 +9,7 @@ import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
 
 from components import health
+from components.cluster import KeptState
 from components.host import (
     AgentName,
     HealthCheckAgent,
@@ -112,6 +113,8 @@ TAILSCALE = Key("tailscale", tailscale.Provider, "the Tailscale provider (the pr
 TAILNET_ACL = Key("tailnet.acl", tailscale.Acl, "the tailnet policy, which defines every tag the program uses")
 INDRI = Key("indri", Host, "indri as the host steps reach it over SSH")
 KUBERNETES = Key("kubernetes", kubernetes.Provider, "the provider of the minikube cluster on indri")
+KEPT_STATE = Key("kubernetes.kept", KeptState, "the provider of the cluster's kept state (upsertExistingObjects): "
+                 "what a rollback keeps and raising the target takes back")
 METRICS = Key("metrics", MetricsPaths, "where the host metrics agents put scripts, textfiles and logs")
 
 # What a later phase changes here, in its own module: phase 9 drops the legacy service tags from indri.
@@ -257,5 +260,15 @@ def build(phase: Phase, handover: Handover) -> None:
         opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
     )
     handover.give(KUBERNETES, k8s_provider)
+    # The same cluster, for state a rollback keeps (PVCs, their namespaces): retain_on_delete leaves them in
+    # the cluster, and upsertExistingObjects lets a later create take them back instead of failing with
+    # AlreadyExists (components/cluster/objects.py says why that is safe only for kept objects).
+    kept_provider = kubernetes.Provider(
+        "minikube-kept",
+        kubeconfig=cluster.kubeconfig,
+        upsert_existing_objects=True,
+        opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
+    )
+    handover.give(KEPT_STATE, KeptState(kept_provider))
     handover.endpoints["registry"] = f"https://{service_host(REGISTRY_SERVICE.name, tailnet_settings.name)}"
     handover.endpoints["k8s"] = f"https://{service_host(K8S_SERVICE.name, tailnet_settings.name)}"

@@ -1,13 +1,14 @@
 """Phase 2, Grafana: Grafana in the cluster at ``grafana``, and the brew Grafana on indri retired.
 
-Takes indri (phase 0), the cluster's provider (phase 0) and the ProxyClass (phase 1). The cutover is ordered
-by dependencies, inside one ``pulumi up``: the brew service ``grafana`` is stopped and its serve entry for
-``svc:grafana`` cleared (their state recorded on indri), then the legacy Tailscale Service ``svc:grafana`` is
-deleted through the Tailscale API (its definition recorded), and only then the Ingress ``grafana`` is created,
-so the operator's proxy claims ``grafana.<tailnet>`` and not ``grafana-1``. Lowering the target to 1 undoes it
-in reverse: the Ingress goes, the Service definition comes back, the brew service starts and its serve entry
-is set again; the protected volume stops the update until it is unprotected (README, "Moving forward and
-rolling back").
+Takes indri (phase 0), the cluster's providers (phase 0) and the ProxyClass (phase 1). The cutover is ordered
+by dependencies, inside one ``pulumi up``: the chart is deployed and ready first, then the brew service
+``grafana`` is stopped and its serve entry for ``svc:grafana`` cleared (their state recorded on indri), then the
+legacy Tailscale Service ``svc:grafana`` is deleted through the Tailscale API (its definition recorded), and only
+then the Ingress ``grafana`` is created, so the operator's proxy claims ``grafana.<tailnet>`` and not
+``grafana-1``. Lowering the target to 1 undoes it in reverse: the Ingress goes, the Service definition comes
+back, the brew service starts and its serve entry is set again, then the chart goes; the namespace and the
+volume stay with Grafana's data, and raising the target takes them back (docs/operating.md, "Moving forward
+and rolling back").
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from components.host import BrewService, LegacyServiceRetirementArgs
 from components.tailnet import TailnetNameReleaseArgs
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KUBERNETES
+from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES
 from phases.p1_kubernetes import PROXY_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -64,7 +65,8 @@ class GrafanaSettings:
     admin_password: pulumi.Output[str] = s.setting(s.text, "Grafana admin password (Secret grafana-admin)",
                                                    secret=True, required=True, example="<password>")
     hostname: str = s.setting(s.dns_label, "Grafana's tailnet hostname", default="grafana")
-    storage_size: str = s.setting(s.storage_quantity, "Grafana's volume (protected)", default="1Gi", example="1Gi")
+    storage_size: str = s.setting(s.storage_quantity, "Grafana's volume (kept by a rollback)", default="1Gi",
+                                  example="1Gi")
     prometheus_url: str = s.setting(_url, "Prometheus as pods reach it (it stays on indri)",
                                     default="http://host.minikube.internal:9090")
     loki_url: str = s.setting(_url, "Loki as pods reach it (it stays on indri)",
@@ -94,6 +96,7 @@ def build(phase: Phase, handover: Handover) -> None:
     )
     args = GrafanaArgs(
         provider=handover.take(KUBERNETES),
+        kept=handover.take(KEPT_STATE),
         proxy_class=handover.take(PROXY_CLASS),
         tailnet=tailnet.name,
         admin_user=grafana.admin_user,

@@ -1,9 +1,11 @@
 """One phase under Pulumi's mock engine, on stand-ins for what the earlier phases give: ``run_phase``.
 
 Every phase's tests use it: it builds exactly the phase the engine would build (``phases.deploy(...,
-only=<id>)``, same settings, same amendments of the chain) on a ``Handover`` that already holds a stand-in
-for every key an earlier phase declares, so a phase is tested on its own, whatever the registry says about
-the phases around it. Secrets are distinctive fakes: ``Run.fake_secrets`` must never show in plan form.
+only=<id>)``, same settings, same amendments of the chain) on a ``Handover`` that makes a stand-in for a key
+an earlier phase declares when the phase takes it, so a phase is tested on its own, whatever the registry
+says about the phases around it. Stand-ins are made by the key's kind (``STAND_INS``: one factory per type a
+``Key`` carries), so a new phase's keys need a factory only when their kind is new. Secrets are distinctive
+fakes: ``Run.fake_secrets`` must never show in plan form.
 """
 
 from __future__ import annotations
@@ -18,13 +20,11 @@ import pulumi_kubernetes as k8s
 import pulumi_tailscale as tailscale
 
 import phases
-from components.cluster import PostgresCluster, PostgresClusterArgs, ProxyClassRef
+from components.cluster import KeptState, PostgresCluster, PostgresClusterArgs, ProxyClassRef
 from components.host import Host, HostTools, MetricsPaths
 from ops import harness, plan, stack, wire
 from ops.stack import ROOT
 from phases import Key, settings
-from phases.p0_foundation import INDRI, KUBERNETES, METRICS, TAILNET_ACL, TAILSCALE
-from phases.p1_kubernetes import POSTGRES, PROXY_CLASS
 
 SHARED = ROOT / "../shared"
 CRDS = SHARED / "crds"
@@ -56,19 +56,51 @@ def _postgres() -> PostgresCluster:
         hostname="k8s-pg", database="miniflux", owner="miniflux"))
 
 
-# A stand-in per key an earlier phase gives: created inside the mock run, outside any phase.
-STAND_INS: dict[str, Callable[[], Any]] = {
-    KUBERNETES.name: _kubernetes,
-    TAILSCALE.name: _tailscale,
-    TAILNET_ACL.name: lambda: tailscale.Acl("tailnet-acl", acl="{}"),
-    INDRI.name: lambda: Host(
+# A stand-in per kind of thing an earlier phase gives (``Key.kind``): created inside the mock run, outside any
+# phase, when the phase under test takes a key of that kind.
+STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
+    k8s.Provider: lambda key: _kubernetes(key.name.replace(".", "-")),
+    KeptState: lambda key: KeptState(k8s.Provider(
+        key.name.replace(".", "-"), kubeconfig=pulumi.Output.secret(harness.fake_kubeconfig()),
+        upsert_existing_objects=True)),
+    tailscale.Provider: lambda key: _tailscale(),
+    tailscale.Acl: lambda key: tailscale.Acl("tailnet-acl", acl="{}"),
+    Host: lambda key: Host(
         address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume", host_key=STAND_IN_HOST_KEY,
         tools=settings.defaults(HostTools)),
-    METRICS.name: lambda: MetricsPaths("/opt/homebrew/var/node_exporter/textfile", "/opt/homebrew/var/log",
-                                       "/Users/erichblume/bin"),
-    PROXY_CLASS.name: _proxy_class,
-    POSTGRES.name: _postgres,
+    MetricsPaths: lambda key: MetricsPaths("/opt/homebrew/var/node_exporter/textfile", "/opt/homebrew/var/log",
+                                           "/Users/erichblume/bin"),
+    ProxyClassRef: lambda key: _proxy_class(),
+    PostgresCluster: lambda key: _postgres(),
 }
+
+
+class StandInHandover(phases.Handover):
+    """A hand-over that gives a stand-in for a key of an earlier phase the first time the phase takes it."""
+
+    __slots__ = ("factories",)
+
+    def __init__(self, settings_: settings.Settings, factories: Mapping[str, tuple[Key[Any], Callable[[], Any]]]):
+        super().__init__(settings_)
+        self.factories = dict(factories)
+
+    def take(self, key: Key[Any]) -> Any:
+        if key.name not in self.given() and key.name in self.factories:
+            declared, factory = self.factories.pop(key.name)
+            self.give(declared, factory())
+        return super().take(key)
+
+
+def stand_in_factory(key: Key[Any]) -> Callable[[], Any]:
+    for kind, factory in STAND_INS.items():
+        if issubclass(key.kind, kind):
+            return lambda: factory(key)
+
+    def missing() -> Any:
+        raise AssertionError(
+            f"the phase takes {key.name!r} (a {key.kind.__name__}), which no stand-in makes: add a factory for "
+            f"{key.kind.__name__} to tests/phase_runner.STAND_INS, or give one with run_phase(provided={{KEY: ...}})")
+    return missing
 
 
 def waits_for(resources: Sequence[Mapping[str, Any]], resource: Mapping[str, Any],
@@ -132,18 +164,14 @@ def run_phase(
     config.config.update(overrides or {})
     factories: dict[str, tuple[Key[Any], Callable[[], Any]]] = {}
     for key in phases.keys_given_before(phase_id, registry):
-        if key.name not in STAND_INS:
-            raise AssertionError(f"no stand-in for {key.name!r}: add one to tests/phase_runner.STAND_INS")
-        factories[key.name] = (key, STAND_INS[key.name])
+        factories[key.name] = (key, stand_in_factory(key))
     for key, factory in (provided or {}).items():
         factories[key.name] = (key, factory)
 
     def program() -> None:
-        settings = phases.load_settings(registry)
-        handover = phases.Handover(settings)
-        for key, factory in factories.values():
-            handover.give(key, factory())
-        phases.deploy(settings, registry, handover=handover, only=phase_id)
+        loaded = phases.load_settings(registry)
+        handover = StandInHandover(loaded, factories)
+        phases.deploy(loaded, registry, handover=handover, only=phase_id)
         pulumi.export("endpoints", handover.endpoints)
         pulumi.export("given", list(handover.given()))
 

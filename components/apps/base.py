@@ -3,20 +3,30 @@
 A name such as ``grafana`` belongs to the host until its claim is released: the host's legacy service is
 stopped and its ``tailscale serve`` entry cleared (``LegacyServiceRetirement``), then the Tailscale Service
 that owns ``<name>.<tailnet>`` is deleted (``TailnetNameRelease``). Only then may the in-cluster proxy register,
-or it comes up as ``<name>-1``. ``LegacyCutover`` encodes that order as resources; ``AppIngress`` is a
-Tailscale Ingress that waits for it. Phases 2 and 4-7 use them as they are; a LoadBalancer that takes over a
-name (``pg``) depends on ``LegacyCutover.done`` the same way.
+or it comes up as ``<name>-1``. ``LegacyCutover`` encodes the whole order as dependencies, so that the name is
+never without a service:
 
-Lowering the target reverses it: Pulumi deletes the Ingress first (its proxy gives the name up), then the
-release's delete recreates the Tailscale Service, then the retirement's delete serves it from the host again
-and restarts the legacy service.
+- without data to carry (Grafana: its dashboards are code): the new workload deployed and ready (``ready``)
+  -> the legacy service stopped -> the name released -> the Ingress;
+- with data to carry (Miniflux, devpi, Forgejo): the new workload staged but not serving (``ready``: e.g. at
+  zero replicas, images pulled, config and Secrets in place) -> the legacy service stopped -> the final sync,
+  verified, and the workload scaled up and ready (``carry``, registered after the stop) -> the name released
+  -> the Ingress or LoadBalancer.
+
+A failure at any point stops the update with the name still held by the host or free only once the new
+workload serves; the legacy service stays restartable by the rollback (its retirement's delete).
+
+Lowering the target reverses it: Pulumi deletes in reverse dependency order, so the Ingress goes first (its
+proxy gives the name up), then the release's delete recreates the Tailscale Service, then what ``carry``
+registered, then the retirement's delete serves the name from the host again and restarts the legacy
+service, and only then the new workload goes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -53,16 +63,31 @@ class LegacyClaim:
         return self.release.name if self.release is not None else None
 
 
+# The "with data" middle of a cutover: called with the step that stopped the legacy service (what the final
+# sync must wait for), registers the sync and whatever makes the new workload serve, and returns what the
+# name's release must wait for (the workload scaled up and ready).
+CarryData = Callable[[Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
+
+
 class LegacyCutover(pulumi.ComponentResource):
-    """Releases a tailnet name the host held: ``<name>-retirement`` (the legacy service stopped, its serve entry
-    cleared) and then ``<name>-release`` (the Tailscale Service deleted). ``done`` lists the steps whatever
+    """Hands a tailnet name the host held to a new workload, in the order the module docstring gives:
+    ``<name>-retirement`` (the legacy service stopped, its serve entry cleared) after ``ready``; then, with data
+    to carry, ``carry``; then ``<name>-release`` (the Tailscale Service deleted). ``done`` lists what whatever
     claims the name next must depend on.
 
-    Undo: deleting it recreates the Tailscale Service first, then serves it from the host and restarts the
-    legacy service (the release depends on the retirement, so Pulumi deletes it first).
+    Undo: deleting it recreates the Tailscale Service first, then undoes what ``carry`` registered, then serves
+    the name from the host and restarts the legacy service (each step depends on the one before, so Pulumi
+    deletes them in reverse).
     """
 
-    def __init__(self, name: str, claim: LegacyClaim, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, claim: LegacyClaim, ready: Sequence[pulumi.Resource] = (),
+                 carry: CarryData | None = None, health_path: str | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        # After a rollback the legacy service answers at the name again (``health_path``: where it says so).
+        restored = [health.ingress(f"{claim.released_name} {health_path} (legacy)", claim.released_name, health_path,
+                                   f"the legacy service behind {claim.release.service if claim.release else ''} "
+                                   "on the host: its launchd job and `tailscale serve status`")] \
+            if claim.released_name and health_path else []
         super().__init__(
             CUTOVER_TYPE,
             name,
@@ -70,23 +95,26 @@ class LegacyCutover(pulumi.ComponentResource):
                 "retires": (f"{claim.retirement.service.kind} {claim.retirement.service.name}"
                             if claim.retirement else None),
                 "releases": claim.release.service if claim.release else None,
+                "order": "with data" if carry is not None else "without data",
+                **(health.props([], restored=restored) if restored else {}),
             },
             opts,
         )
         child = pulumi.ResourceOptions(parent=self)
         self.retirement: LegacyServiceRetirement | None = None
         self.release: TailnetNameRelease | None = None
-        self.done: list[pulumi.Resource] = []
+        stopped: list[pulumi.Resource] = list(ready)
         if claim.retirement is not None:
-            self.retirement = LegacyServiceRetirement(f"{name}-retirement", claim.retirement, child)
-            self.done.append(self.retirement.retire)
+            retirement = dataclasses.replace(claim.retirement, after=(*claim.retirement.after, *ready))
+            self.retirement = LegacyServiceRetirement(f"{name}-retirement", retirement, child)
+            stopped = [self.retirement.retire]
+        # with data: the final sync and the scale-up, after the legacy service stopped writing
+        self.carried: list[pulumi.Resource] = list(carry(stopped)) if carry is not None else []
+        self.done: list[pulumi.Resource] = [*stopped, *self.carried]
         if claim.release is not None:
-            release = claim.release
-            if self.retirement is not None:
-                # the Service goes after the host stopped serving it; its rollback comes back before
-                release = dataclasses.replace(release, after=(*release.after, self.retirement.retire))
+            release = dataclasses.replace(claim.release, after=(*claim.release.after, *self.done))
             self.release = TailnetNameRelease(f"{name}-release", release, child)
-            self.done.append(self.release.release)
+            self.done = [self.release.release]
         self.register_outputs({})
 
 
@@ -111,7 +139,12 @@ class AppIngressArgs:
     proxy_class: ProxyClassRef
     legacy: LegacyClaim | None = None  # what held the name before, released first
     ingress_name: str | None = None  # the Ingress object's name; default <hostname>-tailscale
-    after: Sequence[pulumi.Resource] = ()  # what must exist first (the chart that makes the backend)
+    # The new workload deployed and ready (without data to carry), or staged but not serving (with data): the
+    # legacy service is stopped only after it (the chart or the Deployment that makes the backend).
+    ready: Sequence[pulumi.Resource] = ()
+    # With data to carry: the final sync and the scale-up, registered after the legacy service stopped
+    # (``CarryData``); the name is released only after what it returns.
+    carry: CarryData | None = None
     # The app's health path behind the Ingress (Grafana: /api/health): declared as the Ingress's health check,
     # which `ops check` probes at https://<hostname>.<tailnet><health_path>.
     health_path: str | None = None
@@ -124,6 +157,13 @@ class AppIngressArgs:
         if released is not None and released != self.hostname:
             raise ValueError(f"app hostname {self.hostname}: the legacy claim releases {released!r}, another "
                              "name; release the name the Ingress takes")
+        if self.legacy is not None and not self.ready:
+            raise ValueError(f"app hostname {self.hostname}: a cutover needs the new workload it waits for "
+                             "(`ready`: the chart or Deployment), or the legacy service would stop before "
+                             "anything replaces it")
+        if self.carry is not None and self.legacy is None:
+            raise ValueError(f"app hostname {self.hostname}: `carry` is the data move of a cutover; give the "
+                             "legacy claim it takes over from")
 
     @property
     def object_name(self) -> str:
@@ -159,9 +199,10 @@ class AppIngress(pulumi.ComponentResource):
         )
         self.hostname = args.hostname
         self.cutover: LegacyCutover | None = None
-        waits: list[pulumi.Resource] = list(args.after)
+        waits: list[pulumi.Resource] = list(args.ready)
         if args.legacy is not None:
-            self.cutover = LegacyCutover(f"{name}-cutover", args.legacy, pulumi.ResourceOptions(parent=self))
+            self.cutover = LegacyCutover(f"{name}-cutover", args.legacy, args.ready, args.carry, args.health_path,
+                                         pulumi.ResourceOptions(parent=self))
             waits.extend(self.cutover.done)
         self.ingress: k8s.networking.v1.Ingress = tailscale_ingress(
             f"{name}-ingress",

@@ -1,5 +1,6 @@
-"""Grafana in the cluster: the grafana-community chart, its admin Secret, a protected volume, the datasources
-on the host, the dashboards as ConfigMaps, and the Ingress that takes the name ``grafana`` over from the host."""
+"""Grafana in the cluster: the grafana-community chart, its admin Secret, a volume a rollback keeps, the
+datasources on the host, the dashboards as ConfigMaps, and the Ingress that takes the name ``grafana`` over from
+the host."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from components.apps.dashboards import Dashboard, agent_dashboards, dashboards_f
 from components.cluster.cloudnative_pg import ComputeResources
 from components.cluster.objects import (
     ImageRef,
+    KeptState,
     PinnedChart,
     ProxyClassRef,
     helm_chart,
+    kept_claim,
     kubernetes_opts,
     namespace,
     secret_from_config,
@@ -75,6 +78,7 @@ class Datasource:
 @dataclass(frozen=True, slots=True)
 class GrafanaArgs:
     provider: pulumi.ProviderResource
+    kept: KeptState  # the namespace and the volume outlive a rollback, and are taken back
     proxy_class: ProxyClassRef
     tailnet: str  # "<tailnet>.ts.net": the root URL is https://<hostname>.<tailnet>
     # The admin's login and password, from config secrets (the policy pack refuses the well-known "admin").
@@ -135,7 +139,7 @@ class GrafanaArgs:
             "image": _chart_image(images.grafana),
             "testFramework": {"enabled": False},
             "admin": {"existingSecret": ADMIN_SECRET, "userKey": ADMIN_USER_KEY, "passwordKey": ADMIN_PASSWORD_KEY},
-            # The volume is the component's own protected claim, so a rollback cannot delete Grafana's data.
+            # The volume is the component's own claim, which a rollback keeps (objects.kept_claim).
             "persistence": {"enabled": True, "type": "pvc", "existingClaim": DATA_CLAIM},
             "initChownData": {"image": _chart_image(images.init_chown_data)},
             "grafana.ini": {
@@ -178,15 +182,17 @@ def check_generated_dashboards(dashboards: Sequence[Dashboard]) -> None:
 
 class Grafana(pulumi.ComponentResource):
     """Puts on the cluster: namespace ``monitoring``; the Secret ``grafana-admin`` (``admin-user``,
-    ``admin-password`` from config secrets); the PersistentVolumeClaim ``grafana`` (protected); the
+    ``admin-password`` from config secrets); the PersistentVolumeClaim ``grafana`` (kept by a rollback); the
     ``grafana`` chart (pinned version and images, root URL, analytics off, Prometheus and Loki on the host as
     datasources, the dashboards sidecar); one ConfigMap per dashboard (label ``grafana_dashboard: "1"``); and
-    the Tailscale Ingress ``grafana``, after the legacy claim on the name is released (the brew Grafana and
-    ``svc:grafana``: see ``AppIngress``).
+    the Tailscale Ingress ``grafana``. The cutover has no data to carry (dashboards are code): the chart is
+    deployed and ready, then the brew Grafana stops and ``svc:grafana`` is released, then the Ingress claims the
+    name (see ``AppIngress``).
 
     Undo: destroying it removes the Ingress, rolls the cutover back (``svc:grafana`` recreated, the brew
-    service and its serve entry restored), then the chart, ConfigMaps and Secret. The claim is protected:
-    Pulumi refuses to delete it (and so the namespace) until it is unprotected on purpose.
+    service and its serve entry restored), then the chart, ConfigMaps and Secret. The namespace ``monitoring``
+    and the claim stay in the cluster with Grafana's data (``retain_on_delete``); raising the target again
+    takes them back (the kept-state provider upserts). Removing them for good is a manual ``kubectl delete``.
     """
 
     def __init__(self, name: str, args: GrafanaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -209,7 +215,7 @@ class Grafana(pulumi.ComponentResource):
             opts,
         )
         provider = args.provider
-        self.namespace = namespace(f"{name}-namespace", args.namespace, provider, self)
+        self.namespace = namespace(f"{name}-namespace", args.namespace, provider, self, kept=args.kept)
         ns = self.namespace.metadata.name
         self.admin = secret_from_config(
             f"{name}-admin",
@@ -219,16 +225,16 @@ class Grafana(pulumi.ComponentResource):
             provider=provider,
             parent=self,
         )
-        self.data = k8s.core.v1.PersistentVolumeClaim(
+        self.data = kept_claim(
             f"{name}-data",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=DATA_CLAIM, namespace=ns,
-                                                labels={"app.kubernetes.io/name": "grafana"}),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteOnce"],
-                storage_class_name=args.storage_class,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.storage_size}),
-            ),
-            opts=kubernetes_opts(provider, self, protect=True),
+            name=DATA_CLAIM,
+            namespace=ns,
+            size=args.storage_size,
+            storage_class=args.storage_class,
+            labels={"app.kubernetes.io/name": "grafana"},
+            kept=args.kept,
+            parent=self,
+            depends_on=[self.namespace],
         )
         self.dashboards: dict[str, k8s.core.v1.ConfigMap] = {
             dashboard.slug: k8s.core.v1.ConfigMap(
@@ -258,7 +264,7 @@ class Grafana(pulumi.ComponentResource):
                 backend=IngressBackend(RELEASE, SERVICE_PORT),
                 proxy_class=args.proxy_class,
                 legacy=args.legacy,
-                after=(self.chart,),
+                ready=(self.chart,),
                 health_path="/api/health",
             ),
             pulumi.ResourceOptions(parent=self),

@@ -12,7 +12,10 @@ from components.cluster.cloudnative_pg import (
 )
 from components.cluster.objects import (
     ImageRef,
+    KeptState,
     ProxyClassRef,
+    kept_claim,
+    kept_opts,
     kubernetes_opts,
     namespace,
     secret_from_config,
@@ -35,6 +38,7 @@ __all__ = [
     "ComputeResources",
     "GitRepoCredentials",
     "ImageRef",
+    "KeptState",
     "ManagedRole",
     "OauthCredentials",
     "PostgresCluster",
@@ -43,6 +47,8 @@ __all__ = [
     "TailnetEgress",
     "TailscaleOperator",
     "TailscaleOperatorArgs",
+    "kept_claim",
+    "kept_opts",
     "kubernetes_opts",
     "namespace",
     "secret_from_config",

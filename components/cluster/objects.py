@@ -8,6 +8,20 @@
 - ``tailscale_load_balancer``: a LoadBalancer Service (``loadBalancerClass: tailscale``) at ``<host>``.
 - ``ProxyClassRef``: the ProxyClass every exposure names, carried with its resource so each Ingress or
   LoadBalancer depends on it (the operator ignores a proxy whose ProxyClass does not exist yet).
+- ``KeptState``, ``kept_opts``, ``kept_claim``: state a rollback keeps (see below).
+
+State a rollback keeps. Lowering the target must run to the end and keep the data (Pulumi refuses to delete
+a ``protect``ed resource even in a preview, so a phase's own state cannot be protected). What a phase adds
+that holds data (a PersistentVolumeClaim, the Namespace it lives in) is registered with ``retain_on_delete``:
+a rollback drops it from the stack's state and leaves the object, and its data, in the cluster. Raising the
+target again registers the same object anew; pulumi-kubernetes 4.29+ creates with a client-side create,
+which fails with AlreadyExists on the kept object, so kept objects go through a second provider for the same
+cluster made with ``upsertExistingObjects``: its create applies to the existing object and takes it back.
+That setting's documented hazard (a renamed resource is created, i.e. upserted, then the old name deleted,
+which removes the object) cannot bite here: the delete of a kept object never reaches the cluster. Every
+other object stays on the plain provider, where an unexpected existing object is still an error. Each kept
+object carries the annotation ``blumeops/on-rollback: keep``, so a reader of the cluster, the policy pack
+(which the engine does not tell about ``retain_on_delete``) and ``ops diff`` can see the model.
 """
 
 from __future__ import annotations
@@ -20,6 +34,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 PROXY_CLASS_KEY = "tailscale.com/proxy-class"
+KEPT_ANNOTATION = "blumeops/on-rollback"  # value "keep": the object outlives a rollback (retain_on_delete)
+KEPT = "keep"
 HOSTNAME_ANNOTATION = "tailscale.com/hostname"
 TAILSCALE = "tailscale"  # the operator's IngressClass and loadBalancerClass
 
@@ -56,6 +72,54 @@ class PinnedChart:
     chart: str
     repository: str
     release: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeptState:
+    """The provider kept state is registered with: the same cluster, ``upsertExistingObjects`` on, so an
+    object a rollback kept is taken back when the target rises again (module docstring)."""
+
+    provider: pulumi.ProviderResource
+
+
+def kept_opts(kept: KeptState, parent: pulumi.Resource,
+              depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+    """Options of an object a rollback keeps: the kept-state provider and ``retain_on_delete``."""
+    return pulumi.ResourceOptions(provider=kept.provider, parent=parent, depends_on=list(depends_on) or None,
+                                  retain_on_delete=True)
+
+
+def kept_annotations(annotations: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**(annotations or {}), KEPT_ANNOTATION: KEPT}
+
+
+def kept_claim(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    size: str,
+    kept: KeptState,
+    parent: pulumi.Resource,
+    storage_class: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    access_modes: Sequence[str] = ("ReadWriteOnce",),
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.core.v1.PersistentVolumeClaim:
+    """A PersistentVolumeClaim that outlives the rollback of the phase that made it, and is taken back when
+    the target rises again (its data with it). Its Namespace must be kept too (``namespace(kept=...)``):
+    deleting a Namespace deletes every claim in it."""
+    return k8s.core.v1.PersistentVolumeClaim(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels) if labels else None,
+                                            annotations=kept_annotations()),
+        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+            access_modes=list(access_modes),
+            storage_class_name=storage_class,
+            resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+        ),
+        opts=kept_opts(kept, parent, depends_on),
+    )
 
 
 def helm_chart(name: str, pinned: PinnedChart, version: str, namespace: pulumi.Input[str],
@@ -106,12 +170,20 @@ def namespace(
     name: str,
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
+    kept: KeptState | None = None,
 ) -> k8s.core.v1.Namespace:
-    """The Namespace ``name`` (deleting it deletes everything in it: protected state inside keeps it
-    from being removed while Pulumi still tracks that state)."""
+    """The Namespace ``name``. Deleting a Namespace deletes everything in it, so one that holds kept state
+    is kept too (``kept``: the rollback leaves it, raising the target takes it back)."""
+    labels = {"app.kubernetes.io/managed-by": "pulumi"}
+    if kept is not None:
+        return k8s.core.v1.Namespace(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels, annotations=kept_annotations()),
+            opts=kept_opts(kept, parent),
+        )
     return k8s.core.v1.Namespace(
         resource_name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={"app.kubernetes.io/managed-by": "pulumi"}),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),
         opts=kubernetes_opts(provider, parent),
     )
 

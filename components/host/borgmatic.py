@@ -12,7 +12,14 @@ import yaml
 
 from components import health
 from components.host.connection import SYSTEM_PATH, Host
-from components.host.launch_agent import AgentName, LaunchAgent, LaunchAgentArgs, path_problem, scripted_agent
+from components.host.launch_agent import (
+    AgentName,
+    LaunchAgent,
+    LaunchAgentArgs,
+    install_file_step,
+    path_problem,
+    scripted_agent,
+)
 from components.host.script import HostStep, script_text
 from components.host.zot import MetricsPaths
 
@@ -63,6 +70,9 @@ class BorgRepository:
     label: str  # the NAS's name for it
     encryption_passcommand: str  # "/bin/cat <home>/.borg/config.yaml": an absolute program
     encryption: str = "repokey"
+    # borgmatic passes it to `borg repo-create --append-only` when it creates the repository (borgmatic's
+    # actions/repo_create.py); an existing repository keeps the mode it has (`borg config <repo> append_only`),
+    # which this setting neither reads nor changes.
     append_only: bool = True
 
     def problems(self) -> list[str]:
@@ -134,8 +144,14 @@ class RecentBorgmaticArchive:
         text = script_text(ARCHIVE_CHECK_SCRIPT)
         return text[: text.index(_FUNCTION_END) + len(_FUNCTION_END)] + "\n"
 
+    @property
+    def does(self) -> str:
+        return (f"checks that a borgmatic archive of the last {self.max_age_hours} hours in "
+                f"{self.repository.path} holds {self.path}, and stops the update if not")
+
     def step(self, name: str) -> HostStep:
-        return HostStep(name, ARCHIVE_CHECK_SCRIPT, self.variables())
+        return HostStep(name, ARCHIVE_CHECK_SCRIPT, self.variables(), does=self.does,
+                        undoes="nothing (a check changes nothing)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +260,9 @@ class BorgmaticArgs:
                 "PGPASS_BLOCK": PGPASS_BLOCK,
             },
             secrets=("PGPASS_LINES",),
+            does=(f"writes {self.config_path} (0600, validated with `borgmatic config validate`) and the "
+                  f"borgmatic role's lines in {self.pgpass_path}"),
+            undoes=f"removes {self.config_path} and its lines from {self.pgpass_path} (the repository stays)",
         )
 
     def agent_path(self) -> str:
@@ -286,12 +305,14 @@ class BorgmaticArgs:
                 "LOCK_WAIT": self.metrics_lock_wait_seconds,
                 "TEXTFILE": f"{self.metrics.textfile_dir}/borgmatic.prom",
             },
+            does=f"reads the last archive of {self.repository.path} and writes borgmatic_* to "
+                 f"{self.metrics.textfile_dir}/borgmatic.prom (each run)",
+            undoes="nothing (the agent that runs it is removed with its LaunchAgent)",
         ).render()
 
     def metrics_script_step(self, name: str) -> HostStep:
         """Installs the metrics script (the same ``install-file`` step zot's metrics script uses)."""
-        file = {"FILE_PATH": self.metrics_script_path, "FILE_CONTENT": self.metrics_script(), "FILE_MODE": "0755"}
-        return HostStep(name, "install-file", file)
+        return install_file_step(name, self.metrics_script_path, self.metrics_script())
 
     def metrics_agent(self) -> LaunchAgentArgs:
         """Runs the installed metrics script every ``metrics_interval_seconds`` (and at load)."""

@@ -15,7 +15,7 @@ import pulumi
 
 from components import health
 from components.host.connection import Host
-from components.host.launch_agent import AgentName, LaunchAgentArgs, scripted_agent
+from components.host.launch_agent import AgentName, LaunchAgentArgs, install_file_step, scripted_agent
 from components.host.script import HostStep
 
 CHECK_AGENT_TYPE = "blumeops:host:HealthCheckAgent"
@@ -40,7 +40,10 @@ def host_probe_step(name: str, checks: Sequence[health.HealthCheck], metrics_tex
         variables[prefix + "TOOL"] = tool
         variables[prefix + "TARGET"] = target
         variables[prefix + "LIMIT"] = limit
-    return HostStep(name, "health-probes", variables)
+    return HostStep(name, "health-probes", variables,
+                    does=f"probes {len(checks)} host-side health checks"
+                         + (f" and writes blumeops_check_* to {metrics_textfile}" if metrics_textfile else ""),
+                    undoes="nothing (a probe changes nothing)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +77,7 @@ class HealthCheckAgentArgs:
         return host_probe_step("blumeops-check", self.checks, self.textfile).render()
 
     def install_step(self, name: str) -> HostStep:
-        return HostStep(name, "install-file",
-                        {"FILE_PATH": self.script_path, "FILE_MODE": "0755", "FILE_CONTENT": self.script()})
+        return install_file_step(name, self.script_path, self.script())
 
     def agent(self) -> LaunchAgentArgs:
         return LaunchAgentArgs(

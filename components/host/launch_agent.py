@@ -176,9 +176,13 @@ class LaunchAgentArgs:
             "RESTART_MARKERS": "\n".join(self.restart_markers),
         }
         signal = self.restart_signal
+        does = f"writes {self.plist_path} and loads the LaunchAgent {self.label} in {self.host.gui_domain}"
+        undoes = f"boots {self.label} out and removes its plist (a plist it found there first is put back)"
         if isinstance(signal, pulumi.Output):
-            return HostStep(name=name, script="launch-agent", variables=variables, secrets=("RESTART_SIGNAL",))
-        return HostStep(name=name, script="launch-agent", variables={**variables, "RESTART_SIGNAL": signal})
+            return HostStep(name=name, script="launch-agent", variables=variables, secrets=("RESTART_SIGNAL",),
+                            does=does, undoes=undoes)
+        return HostStep(name=name, script="launch-agent", variables={**variables, "RESTART_SIGNAL": signal},
+                        does=does, undoes=undoes)
 
 
 class LaunchAgent(pulumi.ComponentResource):
@@ -231,7 +235,9 @@ class LaunchAgent(pulumi.ComponentResource):
 
 def install_file_step(name: str, path: str, content: str, mode: str = "0755") -> HostStep:
     """The step that puts ``content`` at ``path`` (scripts/install-file.sh); its delete removes it again."""
-    return HostStep(name, "install-file", {"FILE_PATH": path, "FILE_MODE": mode, "FILE_CONTENT": content})
+    return HostStep(name, "install-file", {"FILE_PATH": path, "FILE_MODE": mode, "FILE_CONTENT": content},
+                    does=f"writes {path} (mode {mode})",
+                    undoes=f"removes {path} (a file it did not write is left, or put back from its backup)")
 
 
 @dataclass(frozen=True, slots=True)

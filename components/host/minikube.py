@@ -166,7 +166,13 @@ class MinikubeDockerClusterArgs:
         for index, (registry, toml) in enumerate(mirrors.items(), start=1):
             variables[f"MIRROR_{index}_REGISTRY"] = registry
             variables[f"MIRROR_{index}_TOML"] = toml.rstrip("\n")
-        return HostStep(name, "minikube-cluster", variables)
+        return HostStep(
+            name, "minikube-cluster", variables,
+            does=(f"writes the containerd mirror files and starts the minikube profile {self.profile} "
+                  f"({DRIVER} driver, {CONTAINER_RUNTIME}, {self.cpus} CPUs, {self.memory_mb} MB, {self.disk_size}) "
+                  "unless it is running"),
+            undoes=f"runs `minikube delete -p {self.profile}`: every cluster object and volume goes",
+        )
 
     def api_serve_script(self, name: str = "k8s-api-serve") -> HostStep:
         return HostStep(
@@ -181,6 +187,9 @@ class MinikubeDockerClusterArgs:
                 "TAILSCALE": self.host.tools.tailscale,
                 "PLUTIL": self.host.tools.plutil,
             },
+            does=(f"points `tailscale serve --service={self.service}` tcp:443 at the API server's current host "
+                  "port"),
+            undoes=f"clears the serve entry of {self.service}",
         )
 
     @property
@@ -204,6 +213,8 @@ class MinikubeDockerClusterArgs:
                 "KUBECONFIG_PATH": self.kubeconfig_path,
                 "API_SERVER_URL": self.api_server_url,
             },
+            does=f"prints the profile's kubeconfig for {self.api_server_url} (a secret output; changes nothing)",
+            undoes="nothing (it changed nothing)",
         )
 
     def metrics_script_step(self) -> HostStep:
@@ -220,6 +231,9 @@ class MinikubeDockerClusterArgs:
                 "TEXTFILE": f"{self.metrics.textfile_dir}/minikube.prom",
                 **preamble(MINIKUBE_GAUGES),
             },
+            does=f"probes minikube and its API server and writes minikube_* to "
+                 f"{self.metrics.textfile_dir}/minikube.prom (each run)",
+            undoes="nothing (the agent that runs it is removed with its LaunchAgent)",
         )
 
     def health_checks(self) -> list[health.HealthCheck]:

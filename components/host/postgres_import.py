@@ -99,9 +99,14 @@ class LegacyDatabaseImportArgs:
             "DUMP_DIR": self.dump_dir,
             "IMPORTED_MARKER": self.imported_marker,
         }
+        does = (f"dumps {self.source} to {self.dump_dir}, restores it into {self.target} when that has no "
+                f"tables, verifies it and makes {self.owner} the owner")
+        undoes = f"nothing: {self.target} keeps its data and the dumps in {self.dump_dir} stay"
         if self.source_password is None:
-            return HostStep(name, "pg-import", {**variables, "SOURCE_PASSWORD": ""}, secrets=("TARGET_PASSWORD",))
-        return HostStep(name, "pg-import", variables, secrets=("SOURCE_PASSWORD", "TARGET_PASSWORD"))
+            return HostStep(name, "pg-import", {**variables, "SOURCE_PASSWORD": ""}, secrets=("TARGET_PASSWORD",),
+                            does=does, undoes=undoes)
+        return HostStep(name, "pg-import", variables, secrets=("SOURCE_PASSWORD", "TARGET_PASSWORD"),
+                        does=does, undoes=undoes)
 
     def checks(self) -> str:
         """What the step checks, for the plan's reviewer (the tables are only known on the host)."""

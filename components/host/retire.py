@@ -21,6 +21,7 @@ from typing import Any
 
 import pulumi
 
+from components import health
 from components.host.connection import Host
 from components.host.script import HostStep, Value
 
@@ -89,6 +90,7 @@ class RetirementPrecondition:
 
     script: str
     variables: Mapping[str, Value] = field(default_factory=dict)
+    does: str = ""  # what it checks, in words ("checks that a borgmatic archive ... holds ..."): required
 
 
 LegacyService = BrewService | LegacyLaunchAgent
@@ -124,9 +126,16 @@ class LegacyServiceRetirementArgs:
     def plist_path(self) -> str:
         return f"{self.host.launch_agents_dir}/{self.service.name}.plist"
 
+    @property
+    def described(self) -> str:
+        return (f"brew service {self.service.name}" if isinstance(self.service, BrewService)
+                else f"the LaunchAgent {self.service.name}")
+
     def step(self, name: str) -> HostStep:
         tools = self.host.tools
         brew = self.service.brew if isinstance(self.service, BrewService) else ""
+        served = f" and clears the serve entry of {self.serve_service}" if self.serve_service else ""
+        back = f" and serves {self.serve_service} from the host again" if self.serve_service else ""
         return HostStep(
             name,
             "retire",
@@ -142,12 +151,26 @@ class LegacyServiceRetirementArgs:
                 "TAILSCALE": tools.tailscale,
                 "PLUTIL": tools.plutil,
             },
+            does=f"records and stops {self.described}{served} (record: {self.record_dir})",
+            undoes=f"restarts {self.described} as recorded{back}",
         )
+
+    @property
+    def launchd_label(self) -> str:
+        """The launchd job the legacy service runs as (``brew services`` labels its own homebrew.mxcl.<formula>)."""
+        return f"homebrew.mxcl.{self.service.name}" if isinstance(self.service, BrewService) else self.service.name
+
+    def restored_check(self) -> health.LaunchdJob:
+        """What proves the rollback brought the legacy service back: its launchd job loaded, exited 0."""
+        return health.LaunchdJob(health.SshTarget.of(self.host), self.launchd_label, self.host.gui_domain,
+                                 self.host.tools.launchctl,
+                                 f"the StandardErrorPath of {self.host.launch_agents_dir}/{self.launchd_label}.plist")
 
     def precondition_step(self, name: str) -> HostStep | None:
         if self.precondition is None:
             return None
-        return HostStep(name, self.precondition.script, self.precondition.variables)
+        return HostStep(name, self.precondition.script, self.precondition.variables, does=self.precondition.does,
+                        undoes="nothing (a check changes nothing)")
 
 
 class LegacyServiceRetirement(pulumi.ComponentResource):
@@ -175,6 +198,7 @@ class LegacyServiceRetirement(pulumi.ComponentResource):
                 "serveService": args.serve_service,
                 "recordDir": args.record_dir,
                 "precondition": args.precondition.script if args.precondition else None,
+                **health.props([], restored=[args.restored_check()]),
             },
             opts,
         )

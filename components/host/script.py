@@ -5,6 +5,7 @@ the declaration is a ``HostStep`` (its name, its script, the values of its pream
 secret), registered on a host with ``HostStep.register``. The text sent on **stdin** is::
 
     #!/bin/bash                      (a comment for bash -s; tells shellcheck the dialect)
+    # does: / # undo:                (what the step does and what its delete undoes, in words)
     readonly NAME='value' ...        (the preamble, sorted by name; a secret is one line after a marker)
     <the blocks of scripts/lib.sh the script uses, found by name, transitively>
     <scripts/<script>.sh>            (defines step_create / step_delete [/ step_agent], ends in run_action)
@@ -49,6 +50,8 @@ STEP_COMMANDS = {action: f"{STEP_SHELL} -euo pipefail -s -- {action}" for action
 # How long Pulumi waits for a step before it gives up (the scripts bound each call they make themselves).
 DEFAULT_TIMEOUT_MINUTES = 10
 SECRET_MARK = "# blumeops-secret "
+DOES, UNDOES = "# does: ", "# undo: "  # the step's effect in words, read back by `ops runbook`
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Numbered variables (MIRROR_1_TOML, ...) are lists the script walks with indirect expansion.
 _INDIRECT = re.compile(r"^[A-Z]+_[0-9]+_[A-Z0-9_]+$")
@@ -155,6 +158,10 @@ class HostStep:
     script: str
     variables: Mapping[str, Value] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    # What the step does and what its delete undoes, in the homelab's words ("stops brew service grafana"):
+    # written into the stdin's header, where reviewers and `ops runbook` read them. Every step says both.
+    does: str = ""
+    undoes: str = ""
 
     def __post_init__(self) -> None:
         for key in (*self.variables, *self.secrets):
@@ -167,6 +174,10 @@ class HostStep:
             if "\0" in _shell_value(value):
                 raise ValueError(f"host step {self.name}: the value of {key} holds a NUL character, which no "
                                  "shell variable can carry: remove it from the setting that gave it")
+        for label, text in (("does", self.does), ("undoes", self.undoes)):
+            if not text.strip():
+                raise ValueError(f"host step {self.name}: say what it {label} in words ({label}=...): the runbook "
+                                 "and the rendered script show it")
         script_text(self.script)
 
     def render(self, secret_values: Mapping[str, str] | None = None) -> str:
@@ -175,6 +186,8 @@ class HostStep:
             "#!/bin/bash",
             f"# blumeops host step {self.name} (components/host/scripts/{self.script}.sh);",
             f"# run as: {STEP_SHELL} -euo pipefail -s -- create|delete   (this text arrives on stdin)",
+            DOES + _CONTROL.sub("?", self.does),  # one comment line, whatever a setting put in the text
+            UNDOES + _CONTROL.sub("?", self.undoes),
             f"readonly STEP={shlex.quote(self.name)}",
         ]
         rendered: dict[str, str] = {key: shlex.quote(_shell_value(value)) for key, value in self.variables.items()}

@@ -42,6 +42,8 @@ class TailscaleServeArgs:
                 "TAILSCALE": self.host.tools.tailscale,
                 "PLUTIL": self.host.tools.plutil,
             },
+            does=f"serves {self.service} {self.protocol}:{self.port} from the host, forwarding to {self.target}",
+            undoes=f"clears the serve entry of {self.service}",
         )
 
 

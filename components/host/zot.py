@@ -169,9 +169,13 @@ class ZotRegistryArgs:
             "FILE_TOOL": self.host.tools.file,
             "BUILD_HINT": self.build_hint,
         }
+        does = (f"checks the zot binary, writes {self.config_path} (validated with `zot verify`) and creates "
+                f"{self.data_dir}")
+        undoes = (f"removes {self.config_path} and the credentials file (files it did not write are kept or put "
+                  f"back; zot's image cache in {self.data_dir} stays)")
         if self.has_credentials:
-            return HostStep(name, "zot-config", variables, secrets=("CREDENTIALS_JSON",))
-        return HostStep(name, "zot-config", {**variables, "CREDENTIALS_JSON": ""})
+            return HostStep(name, "zot-config", variables, secrets=("CREDENTIALS_JSON",), does=does, undoes=undoes)
+        return HostStep(name, "zot-config", {**variables, "CREDENTIALS_JSON": ""}, does=does, undoes=undoes)
 
     def agent(self, restart_signal: str | pulumi.Output[str] | None = None) -> LaunchAgentArgs:
         """zot's LaunchAgent: the one step that restarts zot (for a changed plist, config or credentials).
@@ -204,9 +208,11 @@ class ZotRegistryArgs:
             "PLIST_DIGEST": plist_digest,
         }
         signal = self.restart_signal() if restart_signal is None else restart_signal
+        does = f"waits until zot answers at http://localhost:{self.port}/v2/"
+        undoes = "nothing (a wait changes nothing)"
         if isinstance(signal, pulumi.Output):
-            return HostStep(name, "zot-ready", variables, secrets=("RESTART_SIGNAL",))
-        return HostStep(name, "zot-ready", {**variables, "RESTART_SIGNAL": signal})
+            return HostStep(name, "zot-ready", variables, secrets=("RESTART_SIGNAL",), does=does, undoes=undoes)
+        return HostStep(name, "zot-ready", {**variables, "RESTART_SIGNAL": signal}, does=does, undoes=undoes)
 
     def metrics_job(self) -> PeriodicAgentArgs:
         """The metrics agent: every 60 s it probes zot's catalog and writes the gauge ``zot_up``."""
@@ -219,6 +225,8 @@ class ZotRegistryArgs:
                 "TEXTFILE": f"{self.metrics.textfile_dir}/zot.prom",
                 **preamble(ZOT_GAUGES),
             },
+            does=f"probes zot's catalog and writes zot_up to {self.metrics.textfile_dir}/zot.prom (each run)",
+            undoes="nothing (the agent that runs it is removed with its LaunchAgent)",
         )
         return PeriodicAgentArgs(self.host, self.metrics_agent_name, script, self.metrics_script_path,
                                  self.metrics.log_dir)

@@ -87,6 +87,8 @@ class TailnetNameReleaseArgs:
                 "PLUTIL": self.host.tools.plutil,
             },
             secrets=("OAUTH_CLIENT_SECRET",),
+            does=f"DELETEs the Tailscale Service {self.service} (its definition kept under {self.state_dir})",
+            undoes=f"recreates {self.service} from the kept definition (its IPv4 address asked back)",
         )
 
 
@@ -95,8 +97,9 @@ class TailnetNameRelease(pulumi.ComponentResource):
     client secret on stdin), keeping its definition on the host under ``state_dir`` first; a Service that
     does not exist is left alone. Whatever claims the name next (an Ingress, a LoadBalancer) depends on it.
 
-    Undo: deleting it recreates the Service from the kept definition (same name, addresses, ports, tags and
-    comment) unless it exists again. Give it the retirement of the host's serve entry in ``after``: then the
+    Undo: deleting it recreates the Service from the kept definition unless it exists again: same name, ports,
+    tags and comment (checked after the call), its IPv4 address asked back (the API allocates the IPv6 one:
+    it refuses one on creation). Give it the retirement of the host's serve entry in ``after``: then the
     Service is back before the rollback of that retirement serves it again.
     """
 

@@ -38,32 +38,76 @@ INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 FUNNEL_ANNOTATION = "tailscale.com/funnel"
 
 
+KEPT_ANNOTATION = "blumeops/on-rollback"  # "keep": registered with retain_on_delete (the program's kept state)
+HELM_RESOURCE_POLICY = "helm.sh/resource-policy"  # "keep": pulumi-kubernetes' Chart retains the object on delete
+KUBERNETES_PROVIDER = "pulumi:providers:kubernetes"
+KEPT = "keep"
+
+
 def stateful_reason(resource_type: str, props: Any) -> str | None:
-    """Why this resource holds state worth protecting (None when it does not). A *Patch is not the
-    object: deleting a patch gives its fields back, the object stays."""
+    """Why deleting this resource loses data (None when it does not). A *Patch is not the object: deleting a
+    patch gives its fields back, the object stays. A PersistentVolume whose reclaim policy is Retain keeps its
+    data when the object goes (the NFS share on the NAS); a StatefulSet keeps its claims when it is deleted
+    unless its persistentVolumeClaimRetentionPolicy says Delete."""
     for obj in objects(resource_type, props):
         if obj.patch:
             continue
+        spec = key_of(obj.props, "spec")
         if obj.is_kind("persistentvolumeclaim"):
             return "a PersistentVolumeClaim holds data"
-        if obj.is_kind("persistentvolume"):
-            return "a PersistentVolume points at data"
+        if obj.is_kind("persistentvolume") and get_str(spec, "persistentVolumeReclaimPolicy") != "Retain":
+            return "a PersistentVolume whose reclaim policy is not Retain deletes its data with it"
         if obj.is_kind("cluster") and obj.in_group(CNPG_GROUP):
             return "the CloudNativePG Cluster owns the databases"
         if obj.is_kind("statefulset"):
-            templates = key_of(key_of(obj.props, "spec"), "volumeClaimTemplates")
-            if is_list(templates) and len(templates) > 0:
-                return "a StatefulSet with volumeClaimTemplates owns its claims"
+            templates = key_of(spec, "volumeClaimTemplates")
+            retention = key_of(spec, "persistentVolumeClaimRetentionPolicy")
+            if is_list(templates) and len(templates) > 0 and (
+                    get_str(retention, "whenDeleted") == "Delete" or get_str(retention, "whenScaled") == "Delete"):
+                return "a StatefulSet whose persistentVolumeClaimRetentionPolicy says Delete deletes its claims"
     return None
+
+
+def kept_on_rollback(resource_type: str, props: Any) -> bool:
+    """Every object of the resource is marked as kept (``blumeops/on-rollback: keep``, or a chart's
+    ``helm.sh/resource-policy: keep``)."""
+    for obj in objects(resource_type, props):
+        annotations = key_of(key_of(obj.props, "metadata"), "annotations")
+        if KEPT not in (get_str(annotations, KEPT_ANNOTATION), get_str(annotations, HELM_RESOURCE_POLICY)):
+            return False
+    return True
+
+
+def upserts(provider: Any) -> bool:
+    """The Kubernetes provider takes an existing object back on create (``upsertExistingObjects``; the SDK
+    sends provider inputs JSON-encoded, so "true")."""
+    if provider is None or getattr(provider, "resource_type", None) != KUBERNETES_PROVIDER:
+        return False
+    value = key_of(provider.props, "upsertExistingObjects")
+    return value is True or value == "true"
+
 
 
 def validate_protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     reason = stateful_reason(args.resource_type, args.props)
     if reason is None or args.opts.protect:
         return
+    subject = describe(args.resource_type, args.name, args.props)
+    if kept_on_rollback(args.resource_type, args.props):
+        if upserts(args.provider):
+            return
+        report_violation(
+            f"{subject} is kept on rollback ({KEPT_ANNOTATION}: keep) but its provider does not set "
+            "upsertExistingObjects, so raising the target again fails with AlreadyExists on the kept object: "
+            "register it with the kept-state provider (components.cluster.kept_opts).",
+            None,
+        )
+        return
     report_violation(
-        f"{describe(args.resource_type, args.name, args.props)} is not protected: {reason}, and deleting or "
-        "replacing it loses that data. Register it with `opts=pulumi.ResourceOptions(protect=True)`.",
+        f"{subject} is neither protected nor kept on rollback: {reason}, and deleting or replacing it loses "
+        "that data. Keep it (components.cluster.kept_opts or kept_claim: retain_on_delete on the kept-state "
+        f"provider, annotated {KEPT_ANNOTATION}: keep) or, for state no rollback may remove, "
+        "`opts=pulumi.ResourceOptions(protect=True)`.",
         None,
     )
 
@@ -282,8 +326,9 @@ def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation
 protect_stateful_resources = ResourceValidationPolicy(
     name="protect-stateful-resources",
     description=(
-        "PersistentVolumeClaims, PersistentVolumes, the CloudNativePG Cluster and StatefulSets with "
-        "volumeClaimTemplates are registered with protect=True."
+        "What holds data (PersistentVolumeClaims, PersistentVolumes that delete their data, the CloudNativePG "
+        "Cluster, StatefulSets that delete their claims) is protected, or kept on rollback (annotated "
+        "blumeops/on-rollback: keep, on a provider with upsertExistingObjects)."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_protected,

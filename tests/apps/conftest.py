@@ -17,3 +17,9 @@ def grafana_run(tmp_path_factory: pytest.TempPathFactory) -> MockRun:
 def feed_run(tmp_path_factory: pytest.TempPathFactory) -> MockRun:
     """The building block alone, with a precondition on the retirement."""
     return run(tmp_path_factory.mktemp("feed"), "feed_ingress", precondition=True)
+
+
+@pytest.fixture(scope="session")
+def feed_with_data_run(tmp_path_factory: pytest.TempPathFactory) -> MockRun:
+    """The building block's "with data" order: staged workload, final sync and scale-up between stop and release."""
+    return run(tmp_path_factory.mktemp("feed-data"), "feed_ingress", with_data=True)

@@ -1,8 +1,10 @@
-"""The cutover building block under mocks: the Ingress registers only after the host's service is retired and
-the legacy Tailscale Service deleted, in that order, and no secret reaches a command string or the plan."""
+"""The cutover building block under mocks: the legacy service stops only after the new workload is ready (or
+staged, with data to carry), the name is released only after the new workload serves, the Ingress registers
+last, and no secret reaches a command string or the plan."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -17,21 +19,41 @@ from tests.apps import programs
 from tests.apps.mock_run import MockRun
 
 
-def test_the_ingress_claims_the_name_after_the_retirement_and_the_release(feed_run: MockRun) -> None:
+def test_without_data_the_workload_is_ready_before_the_legacy_stops_and_the_name_moves(feed_run: MockRun) -> None:
     ingress = feed_run.named("feed-ingress")
+    workload = feed_run.named("feed-workload")
     retire = feed_run.named("feed-cutover-retirement-retire")
     release = feed_run.named("feed-cutover-release-service")
     precondition = feed_run.named("feed-cutover-retirement-precondition")
-    assert retire["urn"] in ingress["options"]["dependsOn"]
-    assert release["urn"] in ingress["options"]["dependsOn"]
     assert ingress["urn"] in {r["urn"] for r in feed_run.of_type("kubernetes:networking.k8s.io/v1:Ingress")}
-    # the Service goes after the host stopped serving it, and comes back (delete order) before it is served
-    assert release["options"]["dependsOn"] == [retire["urn"]]
+    # ready -> stopped -> released -> Ingress; and so the rollback (reverse) restarts the legacy service
+    # before the workload goes
+    assert feed_run.depends_on(retire, workload) and feed_run.depends_on(precondition, workload)
+    assert feed_run.depends_on(release, retire) and feed_run.depends_on(ingress, release)
+    assert retire["urn"] in ingress["options"]["dependsOn"] or feed_run.depends_on(ingress, retire)
     # the precondition (a backup check in phase 3) runs before anything is stopped
-    assert retire["options"]["dependsOn"] == [precondition["urn"]]
+    assert precondition["urn"] in retire["options"]["dependsOn"]
     assert not feed_run.depends_on(retire, release) and not feed_run.depends_on(precondition, retire)
+    assert not feed_run.depends_on(workload, retire), "the workload must not wait for the stop"
+
+
+def test_with_data_the_final_sync_runs_between_the_stop_and_the_scale_up(feed_with_data_run: MockRun) -> None:
+    run_ = feed_with_data_run
+    workload, retire = run_.named("feed-workload"), run_.named("feed-cutover-retirement-retire")
+    sync, scale_up = run_.named("feed-final-sync"), run_.named("feed-scale-up")
+    release, ingress = run_.named("feed-cutover-release-service"), run_.named("feed-ingress")
+    assert workload["inputs"]["spec"]["replicas"] == 0, "staged: not serving before the legacy stops"
+    # staged -> stopped -> final sync -> scaled up -> released -> Ingress
+    chain = [workload, retire, sync, scale_up, release, ingress]
+    for before, after in itertools.pairwise(chain):
+        assert run_.depends_on(after, before), f"{after['name']} must wait for {before['name']}"
+    assert not run_.depends_on(sync, release) and not run_.depends_on(retire, sync)
+    assert run_.named("feed-cutover")["inputs"]["order"] == "with data"
+
+
+def test_the_ingress_waits_for_its_proxy_class(feed_run: MockRun) -> None:
     # the ProxyClass must exist before the Ingress names it
-    assert feed_run.named("proxy-class")["urn"] in ingress["options"]["dependsOn"]
+    assert feed_run.named("proxy-class")["urn"] in feed_run.named("feed-ingress")["options"]["dependsOn"]
 
 
 def test_the_ingress_is_a_tailscale_ingress_for_the_short_name(feed_run: MockRun) -> None:
@@ -94,10 +116,12 @@ def release(service: str) -> TailnetNameReleaseArgs:
                                   oauth_client_secret=pulumi.Output.from_input("s"))
 
 
-def ingress_args(hostname: str, legacy: LegacyClaim | None) -> AppIngressArgs:
+def ingress_args(hostname: str, legacy: LegacyClaim | None, ready: bool = True, carry: bool = False) -> AppIngressArgs:
     return AppIngressArgs(provider=object(), namespace="miniflux", hostname=hostname,  # type: ignore[arg-type]
                           backend=IngressBackend("miniflux", 8080),
-                          proxy_class=ProxyClassRef("default", object()), legacy=legacy)  # type: ignore[arg-type]
+                          proxy_class=ProxyClassRef("default", object()), legacy=legacy,  # type: ignore[arg-type]
+                          ready=(object(),) if ready else (),  # type: ignore[arg-type]
+                          carry=(lambda stopped: stopped) if carry else None)
 
 
 @pytest.mark.parametrize(
@@ -109,6 +133,9 @@ def ingress_args(hostname: str, legacy: LegacyClaim | None) -> AppIngressArgs:
         (lambda: ingress_args("feed", LegacyClaim(release=release("svc:pg"))), "releases 'pg', another name"),
         (lambda: ingress_args("feed.tail8d86e.ts.net", None), "must be a short lower-case name"),
         (lambda: IngressBackend("miniflux", 0), "is not a port"),
+        (lambda: ingress_args("feed", LegacyClaim(retirement("svc:feed")), ready=False),
+         "needs the new workload it waits for"),
+        (lambda: ingress_args("feed", None, carry=True), "`carry` is the data move of a cutover"),
     ],
 )
 def test_a_wrong_claim_is_refused_before_anything_registers(build: Any, message: str) -> None:

@@ -140,7 +140,8 @@ def test_a_file_named_like_a_generated_dashboard_is_refused(tmp_path: Path) -> N
     write_dashboard(directory, "zot.json", "zot, by hand")
     from components.apps import GrafanaArgs
 
-    args = GrafanaArgs(provider=object(), proxy_class=object(), tailnet="tail8d86e.ts.net",  # type: ignore[arg-type]
+    args = GrafanaArgs(provider=object(), kept=object(), proxy_class=object(),  # type: ignore[arg-type]
+                       tailnet="tail8d86e.ts.net",
                        admin_user=object(), admin_password=object(),  # type: ignore[arg-type]
                        dashboards_dir=str(directory))
     with pytest.raises(ValueError, match="two dashboards are named zot"):

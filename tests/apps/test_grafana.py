@@ -69,10 +69,17 @@ def test_without_a_legacy_claim_there_is_no_cutover(tmp_path: Path) -> None:
     assert plain.named("grafana-ingress")["options"]["dependsOn"] != []
 
 
-def test_the_data_claim_is_protected_and_the_chart_uses_it(grafana_run: MockRun) -> None:
-    claim = grafana_run.named("grafana-data")
-    assert claim["options"]["protect"]
+def test_the_data_claim_is_kept_by_a_rollback_and_the_chart_uses_it(grafana_run: MockRun) -> None:
+    claim, namespace = grafana_run.named("grafana-data"), grafana_run.named("grafana-namespace")
+    kept_provider = grafana_run.named("minikube-kept")
+    assert kept_provider["inputs"]["upsertExistingObjects"] == "true"
+    for kept in (claim, namespace):  # the claim, and the namespace whose deletion would take it along
+        assert kept["options"]["retainOnDelete"] and not kept["options"]["protect"]
+        assert kept["provider"] == kept_provider["urn"]
+        assert kept["inputs"]["metadata"]["annotations"] == {"blumeops/on-rollback": "keep"}
     assert claim["inputs"]["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    # what a rollback drops is on the plain provider, where an unexpected existing object is still an error
+    assert grafana_run.named("grafana-admin")["provider"] == grafana_run.named("minikube")["urn"]
     assert chart_values(grafana_run)["persistence"] == {"enabled": True, "type": "pvc", "existingClaim": "grafana"}
     assert claim["urn"] in grafana_run.named("grafana-chart")["options"]["dependsOn"]
 
@@ -173,6 +180,7 @@ def mandatory_violations(resources: list[dict[str, Any]], raw: list[Any] | None 
     from tests.policy.conftest import run_policy
 
     wire = {record.urn: analyzer_properties(record.wire_inputs) for record in raw or []}
+    providers = {r["urn"]: r["inputs"] for r in resources if r["type"].startswith("pulumi:providers:")}
     found = []
     for resource in resources:
         props = wire.get(resource["urn"], resource["revealed"])
@@ -180,7 +188,8 @@ def mandatory_violations(resources: list[dict[str, Any]], raw: list[Any] | None 
             if policy.enforcement_level != EnforcementLevel.MANDATORY:
                 continue
             for message in run_policy(policy, resource["type"], props, name=resource["name"],
-                                      protect=resource["options"]["protect"], wire=resource["urn"] in wire):
+                                      protect=resource["options"]["protect"], wire=resource["urn"] in wire,
+                                      provider=providers.get(resource["provider"] or "")):
                 found.append(f"{resource['name']}: {policy.name}: {message}")
     return found
 
@@ -217,12 +226,13 @@ def test_the_admin_password_is_only_in_the_secret(grafana_run: MockRun) -> None:
 )
 def test_bad_arguments_are_refused(changes: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        GrafanaArgs(**{"provider": object(), "proxy_class": object(), "tailnet": "tail8d86e.ts.net",
+        GrafanaArgs(**{"provider": object(), "kept": object(), "proxy_class": object(), "tailnet": "tail8d86e.ts.net",
                        "admin_user": object(), "admin_password": object(), **changes})  # type: ignore[arg-type]
 
 
 def test_the_root_url_follows_the_hostname_and_the_tailnet() -> None:
-    args = GrafanaArgs(provider=object(), proxy_class=object(), tailnet="example.ts.net",  # type: ignore[arg-type]
+    args = GrafanaArgs(provider=object(), kept=object(), proxy_class=object(),  # type: ignore[arg-type]
+                       tailnet="example.ts.net",
                        admin_user=object(), admin_password=object(), hostname="grafana2")  # type: ignore[arg-type]
     assert args.root_url == "https://grafana2.example.ts.net"
     assert re.search(r"grafana2\.example", json.dumps(args.values()))

@@ -196,7 +196,8 @@ def test_offline_plan_renders_the_platform(indri_plan: Callable[[str | None], An
                  "k8s/databases/cluster-blumeops-pg.yaml", "k8s/argocd/ingress-argocd.yaml",
                  "k8s/tailscale/service-forge.yaml"):
         assert path in artifacts, sorted(artifacts)
-    kubernetes_provider = [r for r in plan.resources if r["type"] == "pulumi:providers:kubernetes"]
+    kubernetes_provider = [r for r in plan.resources if r["type"] == "pulumi:providers:kubernetes"
+                           and r["name"] == "minikube"]
     assert len(kubernetes_provider) == 1
     # The CNPG CRDs need server-side apply: the provider must not switch it off.
     assert str(kubernetes_provider[0]["inputs"].get("enableServerSideApply", "true")).lower() != "false"

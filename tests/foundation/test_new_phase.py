@@ -31,6 +31,7 @@ def build(phase: phases.Phase, handover: phases.Handover) -> None:
     # A host step: one script of components/host/scripts (here the shared install-file.sh) and this declaration.
     HostStep("sandbox-note", "install-file",
              {"FILE_PATH": "/Users/erichblume/sandbox.txt", "FILE_MODE": "0644", "FILE_CONTENT": sandbox.greeting},
+             does="writes /Users/erichblume/sandbox.txt", undoes="removes /Users/erichblume/sandbox.txt",
              ).register(handover.take(INDRI), identity=("/Users/erichblume/sandbox.txt",),
                         opts=pulumi.ResourceOptions(parent=phase))
     k8s.core.v1.ConfigMap(

@@ -13,6 +13,7 @@ import pytest
 
 from components.host import HostStep
 from components.host import script as host_script_module
+from components.host.launch_agent import install_file_step
 from components.host.script import (
     STEP_COMMANDS,
     ansi_c_quote,
@@ -113,8 +114,11 @@ def _round_trip(tmp_path: Path, assignments: list[str], names: list[str]) -> lis
 def test_hostile_values_round_trip_through_the_preamble(tmp_path: Path) -> None:
     values = HOSTILE + _random_hostile(300)
     variables = {f"V_{index}": value for index, value in enumerate(values)}
-    step = HostStep("hostile", "install-file", variables)
+    # a hostile value in the step's words stays one comment line, like the rest of the preamble
+    step = HostStep("hostile", "install-file", variables, does="writes x\nreadonly PWNED=1; touch pwned",
+                    undoes="\r\n$(touch pwned)")
     text = step.render()
+    assert "\nreadonly PWNED" not in text and "# does: writes x?readonly PWNED=1; touch pwned" in text
     preamble = text.split("\n\n# ---- components/host/scripts/lib.sh", 1)[0]
     got = _round_trip(tmp_path, [preamble], list(variables))
     assert got == values
@@ -131,8 +135,7 @@ def test_hostile_values_reach_the_machine_unchanged(machine: Machine) -> None:
     """The real steps, on the fake machine: a file's content and a secret land byte for byte."""
     for index, value in enumerate(HOSTILE[:20] + _random_hostile(20)):
         path = machine.home / f"file {index} ';$(x)"
-        machine.run(HostStep(f"hostile-{index}", "install-file",
-                             {"FILE_PATH": str(path), "FILE_MODE": "0644", "FILE_CONTENT": value}))
+        machine.run(install_file_step(f"hostile-{index}", str(path), value, "0644"))
         assert path.read_bytes() == value.encode() + b"\n"
     args = machine.zot_args(docker_hub_user="u", docker_hub_token=object())
     secret = "p'\"$(touch pwned)`x`\n\\;"
@@ -143,8 +146,8 @@ def test_hostile_values_reach_the_machine_unchanged(machine: Machine) -> None:
 
 def test_nul_is_refused_naming_the_variable() -> None:
     with pytest.raises(ValueError, match="FILE_CONTENT holds a NUL"):
-        HostStep("nul", "install-file", {"FILE_PATH": "/x", "FILE_MODE": "0644", "FILE_CONTENT": "a\0b"})
-    step = HostStep("nul", "zot-ready", {}, secrets=("RESTART_SIGNAL",))
+        install_file_step("nul", "/x", "a\0b", "0644")
+    step = HostStep("nul", "zot-ready", {}, secrets=("RESTART_SIGNAL",), does="waits", undoes="nothing")
     with pytest.raises(ValueError, match="secret RESTART_SIGNAL holds a NUL"):
         step.render({"RESTART_SIGNAL": "a\0b"})
 
@@ -162,7 +165,15 @@ def test_reviewable_hides_every_secret_and_keeps_the_rest(machine: Machine) -> N
 
 def test_a_missing_script_is_refused_at_declaration() -> None:
     with pytest.raises(ValueError, match="no host script"):
-        HostStep("x", "no-such-script")
+        HostStep("x", "no-such-script", does="x", undoes="y")
+
+
+def test_a_step_says_what_it_does_and_undoes_or_is_refused() -> None:
+    for does, undoes in (("", "y"), ("x", ""), (" ", "y")):
+        with pytest.raises(ValueError, match=r"say what it (does|undoes) in words"):
+            HostStep("x", "install-file", does=does, undoes=undoes)
+    text = HostStep("x", "install-file", does="writes /x", undoes="removes /x").render()
+    assert text.splitlines()[3:5] == ["# does: writes /x", "# undo: removes /x"]
 
 
 # ---- each step carries only the lib.sh it uses --------------------------------------------------------

@@ -93,10 +93,14 @@ def test_lowering_the_target_deletes_in_reverse_order_and_keeps_protected_state(
     before, after = document(indri_plan, high), document(indri_plan, low)
     book = runbook.build_runbook(before, after)
     assert book.rollback
-    deleted = {s.urn for s in book.steps if s.action == runbook.DELETE}
+    deleted = {s.urn for s in book.steps if s.action in (runbook.DELETE, runbook.KEEP)}
     gone = operations(before) - operations(after)
     assert deleted | set(book.protected) | set(book.held_back) == gone
     assert not deleted & (set(book.protected) | set(book.held_back))
+    by_urn_ = {r["urn"]: r for r in before["resources"]}
+    assert set(book.kept) == {s.urn for s in book.steps if s.action == runbook.KEEP} == {
+        urn for urn in deleted if by_urn_[urn]["options"]["retainOnDelete"]}
+    assert all(step.effect for step in book.steps if step.chart is None), "every step says what it does"
     by_urn = {r["urn"]: r for r in before["resources"]}
     protected = {urn for urn in gone if by_urn[urn]["options"]["protect"]}
     assert set(book.protected) == protected
@@ -129,7 +133,8 @@ def test_phase_one_runbook(indri_plan: PlanOf) -> None:
     # one row per chart and wave, numbered by the steps it stands for
     crds = sum(1 for s in book.steps if s.chart == "cloudnative-pg-chart" and s.resource["type"].endswith(
         ":CustomResourceDefinition"))
-    assert crds and f"objects of the chart `cloudnative-pg-chart` | 1 | {crds} CustomResourceDefinition" in text
+    assert crds and ("objects of the chart `cloudnative-pg-chart` | 1 | deploys them (Pulumi waits until each is "
+                     f"ready) | {crds} CustomResourceDefinition") in text
     assert "`cloudnative-pg-chart:" not in text.split("### Critical path")[0]
     numbers = [row.split(" | ")[0].removeprefix("| ") for row in text.splitlines()
                if row.startswith("| ") and row[2].isdigit()]
@@ -154,7 +159,8 @@ def test_rolling_back_phase_one_keeps_the_database(indri_plan: PlanOf) -> None:
     restores = {item["component"]: item["undo"] for item in book.restores}
     assert "removes the Ingress" in restores["argocd"]
     text = runbook.markdown(book, "build/plan/indri")
-    assert "## Protected state that stays" in text and "pulumi state unprotect" in text
+    assert "## State that stays" in text and "pulumi state unprotect" in text
+    assert "make up` stops before it changes anything: Pulumi refuses to delete a protected resource" in text
     assert f"- the chart `cloudnative-pg-chart` ({len(operator)} objects) stays with it" in text
     assert "Checks that no longer apply: argocd /healthz, postgres k8s-pg:5432" in text
 
@@ -169,15 +175,24 @@ def test_raising_one_to_two_retires_grafana_and_releases_its_name_before_the_ing
     # its stdin holds a secret: the plan JSON shows [secret], its rendered script (the artifacts) names it
     assert release.script == "components/host/scripts/retire-tailscale-service.sh"
     assert retire.urn in release.after
+    # the chart's workloads are deployed (and ready) before the brew Grafana stops: the name is never empty
+    assert wave["grafana-chart$"] < wave["grafana-cutover-retirement-retire"]
     assert wave["grafana-cutover-retirement-retire"] < wave["grafana-cutover-release-service"] < wave["grafana-ingress"]
-    assert wave["grafana-chart$"] < wave["grafana-ingress"]
-    assert {retire.urn, release.urn} <= set(steps["grafana-ingress"].after)
+    assert release.urn in steps["grafana-ingress"].after
+    # each step says what it does, from its own declaration
+    assert retire.effect.startswith("records and stops brew service grafana and clears the serve entry of "
+                                    "svc:grafana")
+    assert release.effect.startswith("DELETEs the Tailscale Service svc:grafana")
+    assert steps["grafana-data"].effect == ("creates PersistentVolumeClaim monitoring/grafana, or takes back the one "
+                                            "a rollback kept, data and all")
+    assert all(step.effect for step in book.steps)
     assert {s.resource["phase"] for s in book.steps} == {"2"}
     assert {c["name"] for c in book.checks} == {"grafana /api/health"}
     text = runbook.markdown(book, "build/plan/indri")
     rows = text.split("## Steps", 1)[1]
-    assert rows.index("`grafana-cutover-retirement-retire`") < rows.index("`grafana-cutover-release-service`") < \
-        rows.index("`grafana-ingress`")
+    assert rows.index("objects of the chart `grafana-chart`") < rows.index("`grafana-cutover-retirement-retire`") \
+        < rows.index("`grafana-cutover-release-service`") < rows.index("`grafana-ingress`")
+    assert "| records and stops brew service grafana" in rows
     assert "`components/host/scripts/retire-tailscale-service.sh` (create); rendered: " \
         "`build/plan/indri/host/scripts/grafana-cutover-release-service.sh`" in text
 
@@ -206,7 +221,9 @@ def test_the_command_prints_markdown_and_json(tmp_path: Path, capsys: pytest.Cap
     book = json.loads(capsys.readouterr().out)
     assert book["direction"] == "rollback" and book["from"] == "1" and book["to"] == "0"
     assert len(book["waves"]) == len(book["criticalPath"])
-    assert all(step["action"] == "delete" for step in book["steps"])
+    # deletes, and Argo CD's CRDs, which its chart keeps (helm.sh/resource-policy: keep -> retain_on_delete)
+    assert {step["action"] for step in book["steps"]} == {"delete", "keep"}
+    assert all(step["type"].endswith(":CustomResourceDefinition") for step in book["steps"] if step["action"] == "keep")
     assert {step["chart"] for step in book["steps"] if step["name"].startswith("argocd-chart:")} == {"argocd-chart"}
     assert all(step["name"].startswith(step["chart"] + ":") for step in book["steps"] if "chart" in step)
 
@@ -247,3 +264,21 @@ def test_bad_arguments_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "cannot read plan" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["runbook", "--from", "0", "--to", "none"])
+
+
+def test_lowering_two_to_one_restarts_grafana_keeps_its_data_and_says_how_to_check(indri_plan: PlanOf) -> None:
+    book = book_of(indri_plan, "2", "1")
+    steps = {s.resource["name"]: s for s in book.steps}
+    assert steps["grafana-cutover-retirement-retire"].effect.startswith("restarts brew service grafana as recorded")
+    assert steps["grafana-cutover-release-service"].effect.startswith("recreates svc:grafana")
+    assert {steps[name].action for name in ("grafana-data", "grafana-namespace")} == {runbook.KEEP}
+    assert {urn.rsplit("::", 1)[-1] for urn in book.kept} == {"grafana-data", "grafana-namespace"}
+    assert book.protected == []
+    # the checks that prove the brew Grafana is back: its launchd job, and its name answering
+    restored = {c["name"]: c for c in book.restored_checks}
+    assert restored["launchd homebrew.mxcl.grafana"]["side"] == "host"
+    assert restored["grafana /api/health (legacy)"]["target"] == "https://grafana.{tailnet}/api/health"
+    text = runbook.markdown(book, "build/plan/indri")
+    assert "## Checks that prove the legacy services are back" in text
+    assert "- `grafana-data`: kept in the cluster with its data" in text
+    assert "performs 15 steps" in text and "Protected" not in text.split("## State that stays", 1)[1]

@@ -38,8 +38,10 @@ def test_the_retirement_stops_the_brew_service_and_clears_svc_grafana(phase2: Ru
     assert "/opt/homebrew/bin/brew" in stdin and "svc:grafana" in stdin
 
 
-def test_the_volume_is_protected_and_no_secret_shows(phase2: Run) -> None:
-    assert phase2.named("grafana-data")["options"]["protect"]
+def test_the_volume_is_kept_by_a_rollback_and_no_secret_shows(phase2: Run) -> None:
+    for name in ("grafana-data", "grafana-namespace"):
+        options = phase2.named(name)["options"]
+        assert options["retainOnDelete"] and not options["protect"], name
     text = str([r["inputs"] for r in phase2.resources])
     for key, fake in phase2.fake_secrets.items():
         assert fake not in text, key

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
@@ -39,13 +45,15 @@ def run_policy(
     wire: bool = False,
     parent: str | None = None,
     sink: list[str] | None = None,
+    provider: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """The violation messages `policy` reports for one resource.
 
     wire=True: `props` are in wire form (secrets as {SIG: SECRET_SIG, "value": ...}) and are handed over
     as the served pack does (rules/wire.py): marks dropped from the props, kept for `secret_marked`.
     parent: the type token of the parent resource (the engine sends its URN, and the URN's type chain).
-    sink: a list that receives the messages as they are reported (kept when the rule raises)."""
+    sink: a list that receives the messages as they are reported (kept when the rule raises).
+    provider: the inputs of the resource's Kubernetes provider, as the engine sends them (None: no provider)."""
     from rules.wire import request_properties
     messages: list[str] = sink if sink is not None else []
 
@@ -62,7 +70,9 @@ def run_policy(
         f"urn:pulumi:indri::blumeops::{chain}::{name}",
         name,
         options,
-        None,
+        None if provider is None else PolicyProviderResource(
+            "pulumi:providers:kubernetes", unknown_checking_proxy(dict(provider)),
+            "urn:pulumi:indri::blumeops::pulumi:providers:kubernetes::minikube", "minikube"),
         dict(config) if config else None,
     )
     if wire:

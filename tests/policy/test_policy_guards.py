@@ -27,20 +27,53 @@ HOST_KEY = _host_key()
 
 # -- protect-stateful-resources -------------------------------------------------------------------
 
+CLAIM = "kubernetes:core/v1:PersistentVolumeClaim"
+KEPT = {"metadata": {"annotations": {"blumeops/on-rollback": "keep"}}}
+UPSERTS = {"kubeconfig": "[secret]", "upsertExistingObjects": "true"}  # provider inputs: JSON-encoded by the SDK
+
+
 @pytest.mark.parametrize(
     ("resource_type", "props"),
     [
-        ("kubernetes:core/v1:PersistentVolumeClaim", {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
+        (CLAIM, {"spec": {"resources": {"requests": {"storage": "1Gi"}}}}),
         ("kubernetes:core/v1:PersistentVolume", {"spec": {"nfs": {"server": "sifaka", "path": "/volume1/x"}}}),
+        ("kubernetes:core/v1:PersistentVolume", {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}),
         ("kubernetes:postgresql.cnpg.io/v1:Cluster", {"spec": {"instances": 1}}),
         ("kubernetes:apps/v1:StatefulSet", {"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}],
+                                                     "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"},
                                                      "template": {"spec": {"containers": []}}}}),
     ],
 )
-def test_stateful_resources_must_be_protected(check: Any, resource_type: str, props: dict[str, Any]) -> None:
+def test_stateful_resources_must_be_protected_or_kept(check: Any, resource_type: str, props: dict[str, Any]) -> None:
     [message] = check(protect_stateful_resources, resource_type, props, name="data")
-    assert "protect=True" in message
+    assert "protect=True" in message and "kept_claim" in message
     assert check(protect_stateful_resources, resource_type, props, name="data", protect=True) == []
+    kept = {**props, **KEPT}
+    assert check(protect_stateful_resources, resource_type, kept, name="data", provider=UPSERTS) == []
+
+
+def test_kept_state_needs_a_provider_that_takes_it_back(check: Any) -> None:
+    claim = {**KEPT, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+    for provider in (None, {"kubeconfig": "[secret]"}, {"upsertExistingObjects": "false"}):
+        [message] = check(protect_stateful_resources, CLAIM, claim, name="data", provider=provider)
+        assert "upsertExistingObjects" in message and "AlreadyExists" in message
+    # the marker must be the program's (or the chart's keep policy), not any annotation
+    other = {"metadata": {"annotations": {"blumeops/on-rollback": "delete"}}, "spec": {}}
+    assert check(protect_stateful_resources, CLAIM, other, name="data", provider=UPSERTS)
+    chart_kept = {"metadata": {"annotations": {"helm.sh/resource-policy": "keep"}}, "spec": {}}
+    assert check(protect_stateful_resources, CLAIM, chart_kept, name="data", provider=UPSERTS) == []
+
+
+def test_state_that_outlives_its_object_needs_neither(check: Any) -> None:
+    # the NFS share keeps its data when the PersistentVolume goes (reclaim policy Retain)
+    pv = {"spec": {"persistentVolumeReclaimPolicy": "Retain", "nfs": {"server": "sifaka", "path": "/volume1/x"}}}
+    assert check(protect_stateful_resources, "kubernetes:core/v1:PersistentVolume", pv) == []
+    # a StatefulSet's claims outlive it unless its retention policy says Delete (Kubernetes' default: Retain)
+    sts = {"spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}}], "template": {"spec": {}}}}
+    assert check(protect_stateful_resources, "kubernetes:apps/v1:StatefulSet", sts) == []
+    retained = {"spec": {**sts["spec"], "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
+                                                                                 "whenScaled": "Delete"}}}
+    assert check(protect_stateful_resources, "kubernetes:apps/v1:StatefulSet", retained)
 
 
 def test_stateless_resources_need_no_protection(check: Any) -> None:
