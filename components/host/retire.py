@@ -33,7 +33,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 @dataclass(frozen=True, slots=True)
 class BrewService:
     """A Homebrew service (``brew services``), retired with ``brew services stop`` (which also keeps it from
-    starting at login) and restored with ``brew services start``."""
+    starting at login) and restored with ``brew services start --file=<the plist it had>``."""
 
     formula: str  # "grafana", "postgresql@18"
     brew: str  # absolute path of brew on the host (blumeops:tools.brew)
@@ -124,7 +124,8 @@ class LegacyServiceRetirementArgs:
 
     @property
     def plist_path(self) -> str:
-        return f"{self.host.launch_agents_dir}/{self.service.name}.plist"
+        """The agent's plist; for a brew service, the one ``brew services start`` installs (and the step keeps)."""
+        return f"{self.host.launch_agents_dir}/{self.launchd_label}.plist"
 
     @property
     def described(self) -> str:
@@ -142,7 +143,7 @@ class LegacyServiceRetirementArgs:
             {
                 "KIND": self.service.kind,
                 "NAME": self.service.name,
-                "PLIST_PATH": self.plist_path if isinstance(self.service, LegacyLaunchAgent) else "",
+                "PLIST_PATH": self.plist_path,
                 "BREW": brew,
                 "STATE_DIR": self.record_dir,
                 "SERVE_SERVICE": self.serve_service or "",
@@ -163,8 +164,7 @@ class LegacyServiceRetirementArgs:
     def restored_check(self) -> health.LaunchdJob:
         """What proves the rollback brought the legacy service back: its launchd job loaded, exited 0."""
         return health.LaunchdJob(health.SshTarget.of(self.host), self.launchd_label, self.host.gui_domain,
-                                 self.host.tools.launchctl,
-                                 f"the StandardErrorPath of {self.host.launch_agents_dir}/{self.launchd_label}.plist")
+                                 self.host.tools.launchctl, f"the StandardErrorPath of {self.plist_path}")
 
     def precondition_step(self, name: str) -> HostStep | None:
         if self.precondition is None:
@@ -174,15 +174,17 @@ class LegacyServiceRetirementArgs:
 
 
 class LegacyServiceRetirement(pulumi.ComponentResource):
-    """Retires a legacy service on the host: records what ran (under ``record_dir``), stops it (``brew services
-    stop <formula>``, or ``launchctl bootout`` with the plist moved into the record) and clears its
-    ``tailscale serve`` entry; after the precondition step, when one is given.
+    """Retires a legacy service on the host: records what ran (under ``record_dir``: brew's status, loaded and
+    registered, its installed plist byte for byte; or the agent's launchd domain), stops it (``brew services
+    stop <formula>`` whenever it is loaded or registered, or ``launchctl bootout`` from the domain it is in,
+    with the plist moved into the record) and clears its ``tailscale serve`` entry; after the precondition
+    step, when one is given. A brew service started as root is refused with the commands to take.
 
-    Undo: deleting it starts the service again (``brew services start``, or the plist put back and
-    bootstrapped, when it was running when retired) and recreates the serve entry exactly as recorded
-    (checked against the recorded JSON), then removes the record. The Tailscale Service must exist again
-    by then: a release of the name (``TailnetNameRelease``) depends on this retirement, so its rollback
-    runs first.
+    Undo: deleting it brings the service back as it was (``brew services start --file=<its own plist>``,
+    ``brew services run`` for one that ran unregistered, or the agent's plist put back and bootstrapped in its
+    domain; nothing for one that was stopped) and recreates the serve entry exactly as recorded (checked
+    against the recorded JSON), then removes the record. The Tailscale Service must exist again by then: a
+    release of the name (``TailnetNameRelease``) depends on this retirement, so its rollback runs first.
     """
 
     def __init__(self, name: str, args: LegacyServiceRetirementArgs,

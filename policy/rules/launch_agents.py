@@ -461,6 +461,12 @@ def plist_writer_problems(props: Any, urn: str, parent: str | None) -> Iterator[
 _SHELL_COMMENT = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
 
 
+# A legacy service's retirement moves that service's own plist out of ~/Library/LaunchAgents and back on
+# rollback (or has `brew services` do it): it names the directory but writes no plist of its own. It may
+# name the directory, never hold a plist document.
+RETIREMENT = "blumeops:host:LegacyServiceRetirement"
+
+
 def _plist_writer_problems(texts: dict[str, Any], urn: str, parent: str | None) -> Iterator[str]:
     # A shell comment line writes nothing: a step's script may explain why it keeps a file out of
     # ~/Library/LaunchAgents. Every other line counts, and a plist document counts wherever it stands.
@@ -469,6 +475,9 @@ def _plist_writer_problems(texts: dict[str, Any], urn: str, parent: str | None) 
     if not writes:
         return
     parent_type = _parent_type(urn, parent)
+    documents = [name for name in writes if _PLIST_DOCUMENT.search(texts[name])]
+    if parent_type is not None and parent_type.lower() == RETIREMENT.lower() and not documents:
+        return
     if parent_type is None or parent_type.lower() != LAUNCH_AGENT.lower():
         yield (
             f"its {', '.join(f'`{name}`' for name in writes)} writes into ~/Library/LaunchAgents (or holds a "

@@ -181,6 +181,7 @@ def mandatory_violations(resources: list[dict[str, Any]], raw: list[Any] | None 
 
     wire = {record.urn: analyzer_properties(record.wire_inputs) for record in raw or []}
     providers = {r["urn"]: r["inputs"] for r in resources if r["type"].startswith("pulumi:providers:")}
+    types = {r["urn"]: r["type"] for r in resources}
     found = []
     for resource in resources:
         props = wire.get(resource["urn"], resource["revealed"])
@@ -189,7 +190,8 @@ def mandatory_violations(resources: list[dict[str, Any]], raw: list[Any] | None 
                 continue
             for message in run_policy(policy, resource["type"], props, name=resource["name"],
                                       protect=resource["options"]["protect"], wire=resource["urn"] in wire,
-                                      provider=providers.get(resource["provider"] or "")):
+                                      provider=providers.get(resource["provider"] or ""),
+                                      parent=types.get(resource["parent"] or "")):
                 found.append(f"{resource['name']}: {policy.name}: {message}")
     return found
 

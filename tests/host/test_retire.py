@@ -1,6 +1,7 @@
 """LegacyServiceRetirement's step, rendered as the program renders it and run on the fake machine: a brew
 service or a mcquack LaunchAgent and its serve entry are retired, and the delete restores both byte for byte
-(the stub toolbox's records compared before and after)."""
+(the stub toolbox's records compared before and after). The brew and launchctl stubs follow Homebrew's own
+services code (formula_wrapper.rb, cli.rb, system.rb) and launchd's per-domain lookups."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from tests.host.test_hardening import quick
 
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 LABEL = "mcquack.eblume.devpi"
-RETIRE_CALLS = ("brew services stop", "brew services start", "launchctl bootstrap", "launchctl bootout",
+RETIRE_CALLS = ("brew services stop", "brew services start", "brew services run", "launchctl bootstrap",
+                "launchctl bootout",
                 "tailscale serve --service", "tailscale serve clear")
 
 
@@ -40,11 +42,28 @@ def agent_args(machine: Machine, serve: str | None = "svc:pypi") -> LegacyServic
     return LegacyServiceRetirementArgs(host=machine.host(), service=LegacyLaunchAgent(LABEL), serve_service=serve)
 
 
-def install_brew_service(machine: Machine, formula: str = "grafana", status: str | None = "started") -> None:
+# The owner's own edits of a brew plist (an environment variable): `brew services start` would regenerate it.
+CUSTOM_PLIST = ('<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Label</key>'
+                "<string>homebrew.mxcl.grafana</string><key>EnvironmentVariables</key><dict>"
+                "<key>GF_PATHS_DATA</key><string>/Users/erichblume/grafana</string></dict></dict></plist>\n")
+
+
+def install_brew_service(machine: Machine, formula: str = "grafana", status: str | None = "started",
+                         registered: bool = True, root: bool = False) -> Path:
+    """A formula installed; its job loaded with ``status`` (None: not loaded); its plist installed in
+    ~/Library/LaunchAgents as `brew services start` leaves it (``registered``), or in the boot path of a
+    `sudo brew services start` (``root``: loaded in the system domain, which the user's brew does not see)."""
     (machine.state / "brew/Cellar" / formula / "11.4.0").mkdir(parents=True)
-    if status is not None:
+    if status is not None and not root:
         (machine.state / "brew/services").mkdir(parents=True, exist_ok=True)
         (machine.state / "brew/services" / formula).write_text(status + "\n")
+    directory = machine.state / "brew/LaunchDaemons" if root else machine.home / "Library/LaunchAgents"
+    plist = directory / f"homebrew.mxcl.{formula}.plist"
+    if registered or root:
+        directory.mkdir(parents=True, exist_ok=True)
+        plist.write_text(CUSTOM_PLIST.replace("grafana", formula))
+        plist.chmod(0o644)
+    return plist
 
 
 def serve(machine: Machine, service: str, *lines: str) -> None:
@@ -95,9 +114,10 @@ def test_brew_service_and_serve_entry_are_retired_and_restored_byte_for_byte(mac
     assert not (machine.state / "serve/svc:grafana").exists()
     assert (machine.state / "serve/svc:registry").exists(), "only the retired service's entry is cleared"
     assert retire_calls(machine) == ["brew services stop grafana", "tailscale serve clear svc:grafana"]
+    assert not (machine.home / "Library/LaunchAgents/homebrew.mxcl.grafana.plist").exists(), "unregistered"
     record = json.loads(created.stdout)
     assert record == {
-        "kind": "brew", "name": "grafana", "state": "started", "serveService": "svc:grafana",
+        "kind": "brew", "name": "grafana", "state": "started true true", "serveService": "svc:grafana",
         "serveEntry": {"TCP": {"443": {"HTTPS": True}},
                        "Web": {"grafana.tail8d86e.ts.net:443": {"Handlers": {"/": {"Proxy": "http://localhost:3000"}}}}},
     }
@@ -106,9 +126,11 @@ def test_brew_service_and_serve_entry_are_retired_and_restored_byte_for_byte(mac
 
     calls = len(machine.calls())
     deleted = machine.run(step(args), "delete")
-    assert retire_calls(machine, calls) == ["brew services start grafana",
+    kept = f"{record_dir}/agent.plist"
+    assert retire_calls(machine, calls) == [f"brew services start --file={kept} grafana",
                                            "tailscale serve --service=svc:grafana --https=443 http://localhost:3000"]
     assert "restored brew service grafana" in deleted.stderr
+    # the owner's own plist, not the one brew would generate from the formula
     assert stub_records(machine) == before
     assert not record_dir.exists(), "the record is removed once the service is back"
 
@@ -140,7 +162,7 @@ def test_delete_twice_restores_once(machine: Machine) -> None:
 
 
 def test_delete_without_create_is_a_no_op_that_says_so(machine: Machine) -> None:
-    install_brew_service(machine, status=None)
+    install_brew_service(machine, status=None, registered=False)
     before = machine.files()
     result = machine.run(step(brew_args(machine)), "delete")
     assert "was not retired by this step" in result.stderr and "nothing to do" in result.stderr
@@ -148,12 +170,12 @@ def test_delete_without_create_is_a_no_op_that_says_so(machine: Machine) -> None
 
 
 def test_a_service_already_gone_is_recorded_as_such_and_not_started_on_rollback(machine: Machine) -> None:
-    install_brew_service(machine, status=None)  # installed, service not running; no serve entry
+    install_brew_service(machine, status=None, registered=False)  # installed, not loaded nor registered
     args = brew_args(machine)
     created = machine.run(step(args))
     assert retire_calls(machine) == []
-    assert "already stopped (none)" in created.stderr
-    assert json.loads(created.stdout)["state"] == "none"
+    assert "already stopped and unregistered (none false false)" in created.stderr
+    assert json.loads(created.stdout)["state"] == "none false false"
     assert json.loads(created.stdout)["serveEntry"] is None
     deleted = machine.run(step(args), "delete")
     assert retire_calls(machine) == []
@@ -163,7 +185,7 @@ def test_a_service_already_gone_is_recorded_as_such_and_not_started_on_rollback(
 
 def test_a_formula_that_is_not_installed_counts_as_retired(machine: Machine) -> None:
     created = machine.run(step(brew_args(machine)))
-    assert json.loads(created.stdout)["state"] == "absent"
+    assert json.loads(created.stdout)["state"] == "absent false false"
     assert retire_calls(machine) == []
     machine.run(step(brew_args(machine)), "delete")
     assert retire_calls(machine) == []
@@ -190,7 +212,7 @@ def test_a_failing_stop_fails_the_step_and_the_next_run_finishes_the_retirement(
     machine.heal("brew-stop")
     second = machine.run(step(args))
     # the record written before the failure (state "started") is the one kept
-    assert json.loads(second.stdout)["state"] == "started"
+    assert json.loads(second.stdout)["state"] == "started true true"
     assert not (machine.state / "brew/services/grafana").exists()
     assert not (machine.state / "serve/svc:grafana").exists()
 
@@ -285,7 +307,75 @@ def test_retirement_without_a_serve_entry_leaves_tailscale_alone(machine: Machin
     assert (machine.state / "brew/services/transmission-cli").read_text() == "started\n"
 
 
+def test_a_root_service_is_refused_with_the_commands_to_take(machine: Machine) -> None:
+    """`sudo brew services start grafana`: the user's brew reads it as none, yet it runs and restarts at boot."""
+    install_brew_service(machine, root=True)
+    serve(machine, "svc:grafana", "https 443 http://localhost:3000")
+    before = machine.files()
+    result = machine.run(step(brew_args(machine)), check=False)
+    assert result.returncode != 0
+    assert "runs as root" in result.stderr and "LaunchDaemons" in result.stderr
+    assert "`sudo " in result.stderr and "services stop grafana &&" in result.stderr
+    assert retire_calls(machine) == [] and machine.files() == before, "nothing stopped, cleared or recorded"
+
+
+@pytest.mark.parametrize(("status", "registered", "restore"), [
+    ("stopped", True, "start --file"),  # loaded, exited 0: still registered, it would load again at login
+    ("error", True, "start --file"),
+    ("started", False, "run"),  # `brew services run`: loaded, not registered
+    (None, True, None),  # registered, not loaded: its plist would load it at the next login
+])
+def test_every_brew_state_that_can_run_is_stopped_and_restored_as_it_was(
+        machine: Machine, status: str | None, registered: bool, restore: str | None) -> None:
+    plist = install_brew_service(machine, status=status, registered=registered)
+    args = brew_args(machine, serve=None)
+    before = stub_records(machine)
+    machine.run(step(args))
+    assert retire_calls(machine) == ["brew services stop grafana"]
+    assert not plist.exists() and not (machine.state / "brew/services/grafana").exists()
+    calls = len(machine.calls())
+    machine.run(step(args), "delete")
+    restored = retire_calls(machine, calls)
+    if restore is None:
+        assert restored == [] and plist.read_text() == CUSTOM_PLIST, "the plist is back, not loaded"
+        assert not (machine.state / "brew/services/grafana").exists()
+    elif restore == "run":
+        assert restored == ["brew services run grafana"] and not plist.exists()
+    else:
+        assert restored == [f"brew services start --file={args.record_dir}/agent.plist grafana"]
+        assert plist.read_text() == CUSTOM_PLIST
+    if restore != "start --file":
+        assert stub_records(machine) == before
+    assert not Path(args.record_dir).exists()
+
+
+def test_a_plain_start_would_lose_the_owners_plist(machine: Machine) -> None:
+    """Why the kept plist: the stub regenerates it from the formula, as `brew services start` does."""
+    install_brew_service(machine, status=None, registered=False)
+    subprocess.run([str(machine.bin / "brew"), "services", "start", "grafana"], check=True, capture_output=True,
+                   env={"STUB_STATE": str(machine.state), "HOME": str(machine.home), "PATH": "/usr/bin:/bin"})
+    generated = (machine.home / "Library/LaunchAgents/homebrew.mxcl.grafana.plist").read_text()
+    assert generated != CUSTOM_PLIST and "EnvironmentVariables" not in generated
+
+
 # ---- mcquack LaunchAgents ------------------------------------------------------------------------------
+
+
+def test_an_agent_loaded_in_the_user_domain_is_found_and_restored_there(machine: Machine) -> None:
+    """ansible may have loaded the devpi agent into user/<uid> rather than gui/<uid>."""
+    plist = load_agent(machine)
+    (machine.state / "launchd-domain").mkdir(exist_ok=True)
+    (machine.state / "launchd-domain" / LABEL).write_text("user/501")
+    args = agent_args(machine, serve=None)
+    created = machine.run(args.step("devpi-retire"))
+    assert json.loads(created.stdout)["state"] == "loaded user/501"
+    assert retire_calls(machine) == [f"launchctl bootout user/501/{LABEL}"]
+    assert not plist.exists() and not (machine.state / "launchd" / LABEL).exists()
+    calls = len(machine.calls())
+    machine.run(args.step("devpi-retire"), "delete")
+    assert retire_calls(machine, calls) == [f"launchctl bootstrap user/501 {plist}"]
+    assert (machine.state / "launchd-domain" / LABEL).read_text() == "user/501" and plist.exists()
+
 
 
 def test_launch_agent_is_booted_out_its_plist_kept_and_both_restored(machine: Machine) -> None:
@@ -422,7 +512,7 @@ def test_a_hang_stops_the_retirement_and_the_next_run_completes(machine: Machine
     assert not list((machine.root / "tmp").iterdir()), "no scratch file stays"
     machine.heal(key, how="hang")
     created = machine.run(step(args))
-    assert json.loads(created.stdout)["state"] == ("started" if kind == "brew" else "loaded")
+    assert json.loads(created.stdout)["state"] == ("started true true" if kind == "brew" else "loaded gui/501")
     assert json.loads(created.stdout)["serveEntry"] is not None
     machine.run(step(args), "delete")
     assert stub_records(machine) == before

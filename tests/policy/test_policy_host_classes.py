@@ -230,6 +230,17 @@ def test_a_plist_copied_into_place_is_another_means(check: Any, resource_type: s
     assert "`remotePath`" in message
 
 
+def test_a_retirement_moves_its_own_plist_but_writes_none(check: Any) -> None:
+    """A legacy service's retirement names ~/Library/LaunchAgents (it moves the service's plist aside and back);
+    a plist document in it is still a plist written outside the LaunchAgent component."""
+    retirement = "blumeops:host:LegacyServiceRetirement"
+    moves = install_step(f"readonly PLIST_PATH={HOME}/Library/LaunchAgents/homebrew.mxcl.grafana.plist\n")
+    assert check(launchd_plists_from_launchagents, COMMAND, moves, parent=retirement) == []
+    writes = install_step(f"cat > {HOME}/Library/LaunchAgents/x.plist <<'EOF'\n{plist(ZOT)}\nEOF\n")
+    messages = check(launchd_plists_from_launchagents, COMMAND, writes, parent=retirement)
+    assert any("not the install step of a blumeops:host:LaunchAgent" in m for m in messages), messages
+
+
 def test_the_launch_agent_install_step_passes(check: Any) -> None:
     stdin = f"readonly PLIST='{plist(ZOT, 'serve', HOME + '/.config/zot/config.json')}'\n" \
             f"readonly PLIST_PATH={HOME}/Library/LaunchAgents/mcquack.eblume.x.plist\n"

@@ -1,22 +1,33 @@
 # ---- components/host/scripts/retire.sh: retire a legacy service on the host; delete restores it ----
 # create: before changing anything, record under STATE_DIR what the host runs (once: a later run keeps the
-#         first record): the brew service's status, or whether the LaunchAgent is loaded, and the serve entry
-#         of SERVE_SERVICE exactly as `tailscale serve status --json` shows it, with the `tailscale serve`
-#         calls that recreate it (an entry this step could not recreate is refused before anything stops).
-#         Then stop the service (`brew services stop`, or bootout + the plist moved into STATE_DIR) and clear
-#         the serve entry. Prints the record as JSON (the step's stdout). A second run changes nothing.
-# delete: from the record: start the brew service again (`brew services start`), or put the plist back and
-#         bootstrap it, then recreate the serve entry and check it is byte for byte the recorded one; then
-#         remove the record. Without a record (never retired, or already restored) it says so and does nothing.
+#         first record): the brew service as `brew services info --json` reads it (status, loaded,
+#         registered) with its installed plist kept byte for byte, or the LaunchAgent's domain (gui/<uid>
+#         or user/<uid>: ansible may have loaded it either way), and the serve entry of SERVE_SERVICE exactly
+#         as `tailscale serve status --json` shows it, with the `tailscale serve` calls that recreate it (an
+#         entry this step could not recreate is refused before anything stops). Then stop the service
+#         (`brew services stop` whenever it is loaded or registered, which unloads it and removes its plist
+#         from ~/Library/LaunchAgents; or bootout + the plist moved into STATE_DIR) and clear the serve
+#         entry. A brew service owned by root (`sudo brew services start`: its plist in
+#         /Library/LaunchDaemons, loaded in the system domain) is refused with the commands to take: this
+#         step runs as the user. Prints the record as JSON (the step's stdout). A second run changes nothing.
+# delete: from the record: a brew service that was registered comes back with its own plist
+#         (`brew services start --file=<the kept plist>`: a plain start would regenerate it from the formula
+#         and lose the owner's edits); one that ran unregistered (`brew services run`) is run again; a plist
+#         that was registered but not loaded is put back unloaded; an agent's plist is put back and
+#         bootstrapped in the domain it was loaded in. Then the serve entry is recreated and checked byte for
+#         byte against the recorded one, and the record removed. Without a record (never retired, or already
+#         restored) it says so and does nothing.
 # Tools never read the script's stdin (bash -s reads the rest of this text from it) and print on stderr: stdout
 # carries only the record.
 # Bash clears `set -e` inside $(...): a function that runs in one checks every call it makes. Every external
 # call is bounded (lib.sh): a hang stops the step, it is never read as "stopped" or "no serve entry".
-# Preamble: KIND (brew|agent) NAME (the formula, or the agent's label) PLIST_PATH (agent) BREW (brew)
-#           STATE_DIR SERVE_SERVICE (svc:<name>, or empty: no serve entry) GUI_DOMAIN LAUNCHCTL TAILSCALE PLUTIL
+# Preamble: KIND (brew|agent) NAME (the formula, or the agent's label) PLIST_PATH (the agent's plist, or the
+#           one `brew services start` installs) BREW (brew) STATE_DIR SERVE_SERVICE (svc:<name>, or empty: no
+#           serve entry) GUI_DOMAIN LAUNCHCTL TAILSCALE PLUTIL
 
 readonly RECORD="$STATE_DIR/record"           # "<kind> <name> <state when retired>"
-readonly SAVED_PLIST="$STATE_DIR/agent.plist" # the agent's plist, moved aside
+readonly SAVED_PLIST="$STATE_DIR/agent.plist" # the agent's plist, moved aside; a brew service's, copied
+readonly USER_DOMAIN="user/${GUI_DOMAIN#gui/}" # launchd's other per-user domain (no GUI login needed)
 readonly SAVED_SERVE="$STATE_DIR/serve.json"  # the serve entry (compact JSON); absent: there was none
 readonly SERVE_PLAN="$STATE_DIR/serve.plan"   # "<flag> <port> <target>" per `tailscale serve` call
 
@@ -38,30 +49,70 @@ brew_cellar() {
   bounded "$BLUMEOPS_QUICK" "$BREW" --cellar || die "\`$BREW --cellar\` failed: is Homebrew working on this host?"
 }
 
-# brew_status: started, scheduled, stopped, none, error, ... as `brew services info` says; "absent" when the
-# formula is not installed (then nothing of it can run).
-brew_status() {
-  local cellar status info
+# brew_info: a scratch file holding `brew services info --json NAME`, or nothing when the formula is not
+# installed (then nothing of it can run). Its fields, as Homebrew's services/formula_wrapper.rb writes them:
+# status (started, scheduled, stopped, error, none, unknown, other), loaded (in the user's launchd domain),
+# registered (a plist in ~/Library/LaunchAgents or /Library/LaunchDaemons), user (root for the latter), file.
+brew_info() {
+  local cellar info
   cellar=$(brew_cellar) || exit 1
-  if [[ ! -d "$cellar/$NAME" ]]; then
-    printf 'absent'
-    return 0
-  fi
+  [[ -d "$cellar/$NAME" ]] || return 0
   info="$(blumeops_tmpdir)/brew-info.json"
   bounded "$BLUMEOPS_QUICK" "$BREW" services info --json "$NAME" >"$info" ||
     die "\`brew services info --json $NAME\` failed (or ${TMPDIR:-/tmp} is full)"
-  status=$(json_value "$info" 0.status)
-  [[ -n "$status" ]] || die "\`brew services info --json $NAME\` printed no status"
-  printf '%s' "$status"
+  [[ -n "$(json_value "$info" 0.status)" ]] || die "\`brew services info --json $NAME\` printed no status"
+  printf '%s' "$info"
 }
 
-brew_stopped() {
-  [[ "$1" == none || "$1" == stopped || "$1" == absent ]]
+# brew_state: "<status> <loaded> <registered>" ("absent false false" when not installed); a root service is
+# refused (the user's brew can neither stop nor restore it).
+brew_state() {
+  local info status loaded registered user file
+  info=$(brew_info) || exit 1
+  if [[ -z "$info" ]]; then
+    printf 'absent false false'
+    return 0
+  fi
+  status=$(json_value "$info" 0.status)
+  loaded=$(json_value "$info" 0.loaded)
+  registered=$(json_value "$info" 0.registered)
+  user=$(json_value "$info" 0.user)
+  file=$(json_value "$info" 0.file)
+  if [[ -z "$registered" ]]; then # brew before 4.5 has no "registered": its plist is where brew installs it
+    registered=false
+    [[ ! -f "$PLIST_PATH" && "$file" != /Library/LaunchDaemons/* ]] || registered=true
+  fi
+  if [[ "$user" == root || "$file" == /Library/LaunchDaemons/* ]]; then
+    die "brew service $NAME runs as root (its plist is $file, in the system domain): this step runs as" \
+      "$(id -un) and could neither stop nor restore it. Make it the user's service first, on the host:" \
+      "\`sudo $BREW services stop $NAME && $BREW services start $NAME\`, then run again"
+  fi
+  printf '%s %s %s' "$status" "${loaded:-false}" "$registered"
+}
+
+# brew_idle STATE: neither loaded nor registered, so nothing of it runs now or at the next login.
+brew_idle() {
+  local status loaded registered
+  read -r status loaded registered <<<"$1"
+  [[ "$loaded" != true && "$registered" != true ]]
+}
+
+# agent_domain: the launchd domain the legacy agent is loaded in (gui/<uid> or user/<uid>), or nothing.
+agent_domain() {
+  local domain
+  for domain in "$GUI_DOMAIN" "$USER_DOMAIN"; do
+    if bounded "$BLUMEOPS_QUICK" "$LAUNCHCTL" print "$domain/$NAME" >/dev/null 2>&1; then
+      printf '%s' "$domain"
+      return 0
+    fi
+  done
 }
 
 agent_state() {
-  if agent_loaded "$NAME"; then
-    printf 'loaded'
+  local domain
+  domain=$(agent_domain)
+  if [[ -n "$domain" ]]; then
+    printf 'loaded %s' "$domain"
   elif [[ -f "$PLIST_PATH" ]]; then
     printf 'unloaded'
   else
@@ -70,26 +121,34 @@ agent_state() {
 }
 
 service_state() {
-  if [[ "$KIND" == brew ]]; then brew_status; else agent_state; fi
+  if [[ "$KIND" == brew ]]; then brew_state; else agent_state; fi
 }
 
-stop_service() {
-  local status
-  if [[ "$KIND" == brew ]]; then
-    status=$(brew_status)
-    if brew_stopped "$status"; then
-      log "$WHAT is already stopped ($status)"
-      return 0
-    fi
-    bounded "$BLUMEOPS_CHANGE" "$BREW" services stop "$NAME" >&2 || die "\`brew services stop $NAME\` failed"
-    status=$(brew_status)
-    brew_stopped "$status" || die "$WHAT is '$status' after \`brew services stop $NAME\`"
-    log "stopped $WHAT (brew services stop: it stays stopped after a reboot)"
+stop_brew() {
+  local state
+  state=$(brew_state) || exit 1
+  if brew_idle "$state"; then
+    log "$WHAT is already stopped and unregistered ($state)"
     return 0
   fi
-  if agent_loaded "$NAME"; then
-    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootout "$GUI_DOMAIN/$NAME" >&2 || die "launchctl bootout $GUI_DOMAIN/$NAME failed"
-    log "unloaded $WHAT"
+  if [[ -f "$PLIST_PATH" && ! -f "$SAVED_PLIST" ]]; then
+    # brew services stop removes the plist: keep it (checked and committed) so the rollback restores it as it is
+    stage_copy "$PLIST_PATH" "$SAVED_PLIST"
+    commit_file "$SAVED_PLIST"
+    log "kept $PLIST_PATH at $SAVED_PLIST"
+  fi
+  bounded "$BLUMEOPS_CHANGE" "$BREW" services stop "$NAME" >&2 || die "\`brew services stop $NAME\` failed"
+  state=$(brew_state) || exit 1
+  brew_idle "$state" || die "$WHAT is '$state' after \`brew services stop $NAME\`"
+  log "stopped $WHAT (brew services stop: unloaded and unregistered, it stays stopped after a reboot)"
+}
+
+stop_agent() {
+  local domain
+  domain=$(agent_domain)
+  if [[ -n "$domain" ]]; then
+    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootout "$domain/$NAME" >&2 || die "launchctl bootout $domain/$NAME failed"
+    log "unloaded $WHAT from $domain"
   fi
   if [[ -f "$PLIST_PATH" ]]; then
     if [[ ! -f "$SAVED_PLIST" ]]; then
@@ -106,53 +165,94 @@ stop_service() {
         "decide which one to keep (move it to $SAVED_PLIST, or delete $PLIST_PATH) and run again"
     fi
   fi
-  ! agent_loaded "$NAME" || die "$WHAT is still loaded after bootout"
+  [[ -z "$(agent_domain)" ]] || die "$WHAT is still loaded after bootout"
 }
 
-start_service() {
-  local was=$1 status
-  if [[ "$KIND" == brew ]]; then
-    if brew_stopped "$was"; then
-      log "$WHAT was $was when it was retired: left as it is"
-      return 0
-    fi
-    status=$(brew_status)
-    [[ "$status" != absent ]] || die "$NAME is no longer installed: \`brew install $NAME\`, then run again"
-    if brew_stopped "$status"; then
-      bounded "$BLUMEOPS_CHANGE" "$BREW" services start "$NAME" >&2 || die "\`brew services start $NAME\` failed"
-      status=$(brew_status)
-      ! brew_stopped "$status" || die "$WHAT is '$status' after \`brew services start $NAME\`"
-      log "started $WHAT again"
-    else
-      log "$WHAT is already $status"
-    fi
+stop_service() {
+  if [[ "$KIND" == brew ]]; then stop_brew; else stop_agent; fi
+}
+
+# put_plist_back: the kept plist at PLIST_PATH again (nothing when none was kept); a different file there is
+# never overwritten.
+put_plist_back() {
+  [[ -f "$SAVED_PLIST" ]] || return 0
+  if [[ ! -f "$PLIST_PATH" ]]; then
+    stage_copy "$SAVED_PLIST" "$PLIST_PATH"
+    mv -f "$(staged_path "$PLIST_PATH")" "$PLIST_PATH" ||
+      die "cannot put $PLIST_PATH back (read-only?); it stays at $SAVED_PLIST, the next run retries"
+    log "put $PLIST_PATH back"
+  elif ! cmp -s "$PLIST_PATH" "$SAVED_PLIST"; then
+    die "$PLIST_PATH exists and differs from the plist kept at $SAVED_PLIST: decide which one to keep" \
+      "(delete one of them) and run again"
+  fi
+}
+
+# recorded_brew STATE: "<status> <loaded> <registered>" of a record; a record written before records held
+# loaded and registered has the status alone (then a stopped or absent one was neither).
+recorded_brew() {
+  local status loaded registered
+  read -r status loaded registered <<<"$1"
+  if [[ -z "$loaded" ]]; then
+    case "$status" in none | stopped | absent) loaded=false registered=false ;; *) loaded=true registered=true ;; esac
+  fi
+  printf '%s %s %s' "$status" "$loaded" "$registered"
+}
+
+start_brew() {
+  local status loaded registered state now_loaded
+  read -r status loaded registered <<<"$(recorded_brew "$1")"
+  if [[ "$loaded" != true && "$registered" != true ]]; then
+    log "$WHAT was $status when it was retired: left as it is"
     return 0
   fi
-  if [[ -f "$SAVED_PLIST" ]]; then
-    if [[ ! -f "$PLIST_PATH" ]]; then
-      stage_copy "$SAVED_PLIST" "$PLIST_PATH"
-      mv -f "$(staged_path "$PLIST_PATH")" "$PLIST_PATH" ||
-        die "cannot put $PLIST_PATH back (read-only?); it stays at $SAVED_PLIST, the next run retries"
-      log "put $PLIST_PATH back"
-      release_file "$SAVED_PLIST"
-    elif cmp -s "$PLIST_PATH" "$SAVED_PLIST"; then
-      release_file "$SAVED_PLIST"
-    else
-      die "$PLIST_PATH exists and differs from the plist kept at $SAVED_PLIST: decide which one to keep" \
-        "(delete one of them) and run again"
-    fi
+  state=$(brew_state) || exit 1
+  [[ "${state%% *}" != absent ]] || die "$NAME is no longer installed: \`brew install $NAME\`, then run again"
+  if ! brew_idle "$state"; then
+    log "$WHAT is already back ($state): left as it is"
+  elif [[ "$loaded" == true && "$registered" == true && -f "$SAVED_PLIST" ]]; then
+    bounded "$BLUMEOPS_CHANGE" "$BREW" services start --file="$SAVED_PLIST" "$NAME" >&2 ||
+      die "\`brew services start --file=$SAVED_PLIST $NAME\` failed"
+    cmp -s "$PLIST_PATH" "$SAVED_PLIST" ||
+      die "$PLIST_PATH is not the plist $WHAT had when it was retired (kept at $SAVED_PLIST): compare them"
+    log "started $WHAT again with the plist it had"
+  elif [[ "$loaded" == true && "$registered" == true ]]; then
+    bounded "$BLUMEOPS_CHANGE" "$BREW" services start "$NAME" >&2 || die "\`brew services start $NAME\` failed"
+    log "started $WHAT again"
+  elif [[ "$loaded" == true ]]; then
+    bounded "$BLUMEOPS_CHANGE" "$BREW" services run "$NAME" >&2 || die "\`brew services run $NAME\` failed"
+    log "ran $WHAT again (unregistered, as it was: it does not start at login)"
+  else
+    put_plist_back
+    log "put the plist of $WHAT back, not loaded, as it was"
   fi
-  if [[ "$was" != loaded ]]; then
+  state=$(brew_state) || exit 1
+  read -r status now_loaded _ <<<"$state"
+  [[ "$loaded" != true || "$now_loaded" == true ]] || die "$WHAT is '$state' after it was started again"
+  release_file "$SAVED_PLIST"
+}
+
+start_agent() {
+  local was=$1 domain
+  put_plist_back
+  release_file "$SAVED_PLIST"
+  if [[ "$was" != loaded* ]]; then
     log "$WHAT was $was when it was retired: not loading it"
     return 0
   fi
-  if ! agent_loaded "$NAME"; then
+  domain=${was#loaded}
+  domain=${domain# }
+  domain=${domain:-$GUI_DOMAIN}
+  if [[ -z "$(agent_domain)" ]]; then
     [[ -f "$PLIST_PATH" ]] || die "$WHAT was loaded when retired but $PLIST_PATH is gone: restore it, then run again"
-    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootstrap "$GUI_DOMAIN" "$PLIST_PATH" >&2 ||
-      die "launchctl bootstrap $GUI_DOMAIN $PLIST_PATH failed (the gui domain exists only while the user is logged in)"
-    log "loaded $WHAT again"
+    bounded "$BLUMEOPS_CHANGE" "$LAUNCHCTL" bootstrap "$domain" "$PLIST_PATH" >&2 ||
+      die "launchctl bootstrap $domain $PLIST_PATH failed (the gui domain exists only while the user is logged in)"
+    log "loaded $WHAT again in $domain"
   fi
-  agent_loaded "$NAME" || die "$WHAT is not loaded after bootstrap"
+  [[ -n "$(agent_domain)" ]] || die "$WHAT is not loaded after bootstrap"
+}
+
+start_service() {
+  if [[ "$KIND" == brew ]]; then start_brew "$1"; else start_agent "$1"; fi
 }
 
 # ---- the serve entry ------------------------------------------------------------------------------------
