@@ -273,5 +273,3 @@ def reviewable(stdin: str) -> str:
             lines[index + 1] = f"readonly {name}={ansi_c_quote(secret_placeholder(name))}"
     return "\n".join(lines)
 
-
-# ---- the former names, kept while callers move to HostStep.register (to be dropped) ---------------------
