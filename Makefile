@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 ACTIONLINT_STAMP := $(VENV)/.installed-actionlint
 STACK ?= indri
 
-.PHONY: plan test lint preview up phases clean test-servers
+.PHONY: plan test test-fast lint preview up phases clean test-servers
 
 $(STAMP): requirements.txt constraints.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ test-servers:
 
 test: $(DEV_STAMP) $(ACTIONLINT_STAMP) test-servers
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
+
+# The edit loop: the in-process tests only (no test server, no real mounts, no hang bound waited out, no
+# workflow replay, no chart diff: the `slow` marker, set in tests/conftest.py). `make test` runs everything.
+test-fast: $(DEV_STAMP)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

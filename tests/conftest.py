@@ -43,7 +43,25 @@ _WRITES_BUILD_PLAN = ("foundation/test_plan.py", "foundation/test_policy_gate.py
                       "charts/test_policy.py")
 
 
+# `make test-fast` (-m "not slow") leaves out what waits on something real: a test server the session starts
+# (the fixtures below), real mounts, a bound waited out on purpose (a hang test), the workflow replay, and the
+# chart diffs, which render whole charts twice. Derived from what a test uses, so a new test joins the right
+# tier by itself; `make test` runs both.
+_SLOW_FIXTURES = frozenset({"postgres_servers", "plain_registry", "token_registry", "sshd", "http_server",
+                            "test_ca", "mounts"})
+_SLOW_FILES = ("charts/test_diff.py",)
+_SLOW_WORDS = ("hang", "hung", "never_answers", "timeout", "killed", "workflow_runs_them")
+
+
+def _slow(item: pytest.Item) -> bool:
+    path = item.nodeid.split("::", 1)[0].removeprefix("tests/")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return path in _SLOW_FILES or bool(fixtures & _SLOW_FIXTURES) or any(word in item.name for word in _SLOW_WORDS)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.nodeid.split("::", 1)[0].removeprefix("tests/") in _WRITES_BUILD_PLAN:
             item.add_marker(pytest.mark.xdist_group("build-plan"))
+        if _slow(item):
+            item.add_marker(pytest.mark.slow)

@@ -22,6 +22,7 @@ def test_every_chart_of_phase_1_is_rendered(phase1_plan: offline_plan.Plan) -> N
         assert len(children(phase1_plan, chart["urn"])) > 5, chart["name"]
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_the_images_of_each_chart_are_those_of_helms_own_rendering(phase1_plan: offline_plan.Plan) -> None:
     catalog = yaml.safe_load(REPO_CATALOG.read_text())["images"]
     for chart in chart_resources(phase1_plan):

@@ -104,6 +104,7 @@ def test_every_implemented_phase_has_a_builder() -> None:
 
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_cli_phase_table_marks_the_target() -> None:
     import subprocess
     import sys

@@ -78,6 +78,7 @@ def test_a_leaked_secret_fails_the_plan(indri_plan) -> None:  # type: ignore[no-
         offline_plan.check_secrets(leaky, {key: fake_secret(key)})
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_plan_is_byte_identical_across_runs() -> None:
     # Several runs: the SDK's RPC threads race, so one identical pair would prove little.
     first = offline_plan.build_plan(load_stack("indri"))
@@ -121,6 +122,7 @@ def test_redact_handles_wire_forms() -> None:
                                          "c": ["[unknown]", 1, {"d": True}]}
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_cli_writes_plan_and_prints_a_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "plan.json"
     result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "indri", "--out", str(out)],

@@ -120,6 +120,7 @@ def test_every_image_the_program_uses_is_in_images_yaml(indri_plan) -> None:  # 
         assert catalog.lookup(parse_image(image)) is not None, f"{image} is not in policy/images.yaml"
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_cli_plan_refuses_nothing_for_the_program_and_prints_the_verdict() -> None:
     result = subprocess.run([sys.executable, "-m", "ops", "plan", "--stack", "indri"],
                             cwd=ROOT, capture_output=True, text=True, timeout=180)

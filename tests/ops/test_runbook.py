@@ -228,6 +228,7 @@ def test_the_command_prints_markdown_and_json(tmp_path: Path, capsys: pytest.Cap
     assert all(step["name"].startswith(step["chart"] + ":") for step in book["steps"] if "chart" in step)
 
 
+@pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
 def test_the_runbook_is_the_same_on_every_run() -> None:
     """Waves tie often (a chart's objects): the critical path must not follow Python's string hashing."""
     books = []

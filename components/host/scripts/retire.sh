@@ -124,9 +124,9 @@ service_state() {
   if [[ "$KIND" == brew ]]; then brew_state; else agent_state; fi
 }
 
+# stop_brew STATE: STATE is brew_state as read just before (the create reads it once for the record too).
 stop_brew() {
-  local state
-  state=$(brew_state) || exit 1
+  local state=$1
   if brew_idle "$state"; then
     log "$WHAT is already stopped and unregistered ($state)"
     return 0
@@ -169,7 +169,7 @@ stop_agent() {
 }
 
 stop_service() {
-  if [[ "$KIND" == brew ]]; then stop_brew; else stop_agent; fi
+  if [[ "$KIND" == brew ]]; then stop_brew "$1"; else stop_agent; fi
 }
 
 # put_plist_back: the kept plist at PLIST_PATH again (nothing when none was kept); a different file there is
@@ -387,13 +387,13 @@ step_create() {
   local state
   check_tools
   [[ -z "$SERVE_SERVICE" ]] || read_serve_status
+  state=$(service_state) || exit 1
   if [[ -f "$RECORD" ]]; then
     log "$WHAT was retired before (record in $STATE_DIR): keeping that record"
   else
-    state=$(service_state)
     write_record "$state"
   fi
-  stop_service
+  stop_service "$state"
   if [[ -n "$SERVE_SERVICE" && -n "$(serve_entry)" ]]; then
     clear_serve
     read_serve_status
