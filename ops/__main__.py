@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, charts, check, console, harness, images, review, runbook
+from ops import analyzer, bench, charts, check, console, harness, images, review, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.stack import ROOT, StackError, load_stack
@@ -137,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_parser(sub, check.command)
     runbook.add_parser(sub, runbook.command)
     review.add_parser(sub, review.command)
+    bench.add_parser(sub, bench.command)
     return root
 
 
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except (StackError, harness.ProgramError, offline_plan.PlanError, plan_diff.DiffError,
-            analyzer.AnalyzerError, charts.ChartError) as err:
+            analyzer.AnalyzerError, charts.ChartError, bench.BenchError) as err:
         print(console.paint("error: ", "red", sys.stderr) + str(err), file=sys.stderr)
         return 1
 

@@ -289,6 +289,12 @@ class PolicyAnalyzer:
                              + request.SerializeToString(deterministic=True)).hexdigest()
         return self.cache_dir / key[:2] / f"{key}.json"
 
+    def call_analyze(self, request: Any) -> Any:
+        """One `Analyze` call as the engine makes it, without the verdict cache (what `ops bench` times)."""
+        if self._stub is None:
+            raise AnalyzerError("policy pack not started")
+        return self._stub.Analyze(request, timeout=RPC_TIMEOUT_SECONDS)
+
     def analyze_resource(self, resource: AnalyzerResource) -> list[Violation]:
         if self._stub is None:
             raise AnalyzerError("policy pack not started")

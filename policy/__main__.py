@@ -5,21 +5,10 @@ The engine starts it as `python -m pulumi.policy <engine-address> policy`, which
 """
 
 from pulumi_policy import PolicyPack
-from rules import cluster, images, launch_agents, remote_commands, secrets, wire
+from rules import pack, wire
 
-# Before the pack is served: keep each request's wire form so rules can see which inputs are secret.
+# Before the pack is served: keep each request's wire form so rules can see which inputs are secret, and
+# convert each request once for every policy (rules/wire.py).
 wire.install()
 
-PolicyPack(
-    name="blumeops",
-    description="Guards for the blumeops homelab: arm64 images, absolute LaunchAgent paths and no shell strings, "
-    "protected state, Tailscale-only exposure, NFS to the NAS, pinned SSH host keys, constant command strings, "
-    "no plaintext secrets.",
-    policies=[
-        *images.POLICIES,
-        *launch_agents.POLICIES,
-        *cluster.POLICIES,
-        *remote_commands.POLICIES,
-        *secrets.POLICIES,
-    ],
-)
+PolicyPack(name=pack.NAME, description=pack.DESCRIPTION, policies=pack.POLICIES)

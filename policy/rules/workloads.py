@@ -14,7 +14,13 @@ would let the next CRD through. Instead every resource is walked at any depth (`
   embedding `spec.template.spec`, a Helm value;
 - YAML held as text is read too: an Argo CD Application's `helm.values` string, a ConfigGroup's `yaml`;
 - the payload of a ConfigMap or Secret (`data`, `stringData`, `binaryData`) is text a program reads,
-  not Kubernetes fields, and is not walked (the secrets rule reads it as text).
+  not Kubernetes fields, and is not walked (the secrets rule reads it as text);
+- a CustomResourceDefinition's `openAPIV3Schema` describes fields, it holds none: it is not walked, except
+  for the `default` values it declares, which the API server writes into every custom resource that omits
+  them. Each is judged as the field it defaults (`properties.image.default: x` as `image: x`).
+
+Inside one served `Analyze` the walk is computed once and shared by every rule (`rules.wire.shared_walk`):
+the pack's cost is one walk per resource, whatever the number of rules.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, parse_type
 from rules.props import Entry, Path, format_path, get_str, is_list, is_mapping, key_of, walk
+from rules.wire import shared_walk
 
 # The container lists of a pod spec (lower-cased key) -> how a message names one of their containers.
 _CONTAINER_KIND = {
@@ -80,18 +87,71 @@ def _embedded_yaml(entry: Entry, root_kind: str) -> bool:
 
 
 def fields(resource_type: str, props: Any) -> Iterator[Entry]:
-    """Every field of the resource at any depth, YAML text included, payloads excluded."""
+    """Every field of the resource at any depth, YAML text included, payloads and CRD schemas excluded (the
+    schemas' defaults included); computed once per resource within a served `Analyze`."""
     token = parse_type(resource_type)
     if token.package in SKIPPED_PACKAGES:
-        return
+        return iter(())
     root_is_payload = token.kind in PAYLOAD_KINDS
-    yield from _fields(props, (), root_is_payload, token.kind)
+    return iter(shared_walk((resource_type, id(props)),
+                            lambda: list(_fields(props, (), root_is_payload, token.kind))))
+
+
+CRD_KIND = "customresourcedefinition"
+SCHEMA_KEY = "openapiv3schema"
+
+
+def _crd_schema(entry: Entry, root_kind: str) -> bool:
+    return entry.name == SCHEMA_KEY and root_kind == CRD_KIND
+
+
+def _raw(value: Any) -> Any:
+    """The plain data behind an unknown-checking proxy (both pulumi_policy's and the pack's answer
+    `["__target"]`); plain data as it is."""
+    if isinstance(value, (dict, list, str)) or not (is_mapping(value) or is_list(value)):
+        return value
+    return value["__target"]
+
+
+def schema_defaults(schema: Any, path: Path) -> Iterator[Entry]:
+    """The `default` of every property a JSON schema declares, at any depth, as an Entry named after the
+    property (its parent: a mapping of that one field), with its path through the schema."""
+    yield from _schema_defaults(_raw(schema), path)
+
+
+def _schema_defaults(node: Any, path: Path) -> Iterator[Entry]:
+    # the pack's lazy proxy holds plain data below it; pulumi_policy's eager one (rules called directly, as
+    # the tests do) holds proxies: each child is unwrapped
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = _raw(value)
+            if key == "properties" and isinstance(child, dict):
+                for name, raw_definition in child.items():
+                    definition = _raw(raw_definition)
+                    at = (*path, "properties", str(name))
+                    if isinstance(definition, dict):
+                        if "default" in definition:
+                            default = definition["default"]
+                            yield Entry((*at, "default"), {str(name): default}, str(name), default)
+                        yield from _schema_defaults(definition, at)
+            elif isinstance(child, (dict, list)):
+                yield from _schema_defaults(child, (*path, str(key)))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            item = _raw(value)
+            if isinstance(item, (dict, list)):
+                yield from _schema_defaults(item, (*path, index))
 
 
 def _fields(value: Any, path: Path, root_is_payload: bool, root_kind: str) -> Iterator[Entry]:
-    for entry in walk(value, path, prune=lambda e: _payload(e, root_is_payload)):
+    for entry in walk(value, path, prune=lambda e: _payload(e, root_is_payload) or _crd_schema(e, root_kind)):
         yield entry
         if entry.unknown is not None:
+            continue
+        if _crd_schema(entry, root_kind):
+            for default in schema_defaults(entry.value, entry.path):
+                yield default
+                yield from _fields(default.value, default.path, False, "")
             continue
         texts: list[tuple[Path, str]] = []
         if _embedded_yaml(entry, root_kind):
@@ -179,7 +239,24 @@ def _where(entry: Entry) -> str:
 def resource_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
     """Every image reference in the resource, found by key at any depth. An unknown image is raised
     after the known ones are yielded, so the pack reports what it can judge and the engine still
-    says what it could not."""
+    says what it could not. Found once per resource within a served `Analyze` (three rules read them)."""
+    found, deferred = shared_walk(("images", resource_type, id(props)), lambda: _collect_images(resource_type, props))
+    yield from found
+    if deferred is not None:
+        raise deferred
+
+
+def _collect_images(resource_type: str, props: Any) -> tuple[list[ImageUse], UnknownValueError | None]:
+    found: list[ImageUse] = []
+    images = _find_images(resource_type, props)
+    try:
+        found.extend(images)
+    except UnknownValueError as exc:
+        return found, exc
+    return found, None
+
+
+def _find_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
     token = parse_type(resource_type)
     if token.package in COMPONENT_PACKAGES:
         return
