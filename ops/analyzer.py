@@ -180,8 +180,10 @@ class PolicyAnalyzer:
 
     Verdicts are cached in ``build/policy-verdicts`` by the pack's fingerprint (every file of it), its
     configuration and the exact Analyze request, so an unchanged re-plan does not send an unchanged resource
-    through the pack again: the rules are functions of those alone. ``BLUMEOPS_POLICY_CACHE=0`` (or
-    ``cache_dir=None``) turns it off; CI starts without it."""
+    through the pack again: the rules are functions of those alone. The pack's own description (its
+    ``GetAnalyzerInfo``, a function of its files) is cached the same way, and the pack is started only when a
+    request misses the cache: a warm re-plan of an unchanged program starts no pack at all.
+    ``BLUMEOPS_POLICY_CACHE=0`` (or ``cache_dir=None``) turns it off; CI starts without it."""
 
     def __init__(self, policy_dir: Path | None = None, config: Mapping[str, Mapping[str, Any]] | None = None,
                  cache_dir: Path | None = VERDICT_CACHE):
@@ -197,8 +199,21 @@ class PolicyAnalyzer:
         self.port: int | None = None
 
     def __enter__(self) -> PolicyAnalyzer:
-        self.start()
+        if self.cache_dir is None:
+            self.start()
         return self
+
+    def _ensure_started(self) -> None:
+        if self._stub is None:
+            self.start()
+
+    def _info_cache_path(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        if self._fingerprint is None:
+            self._fingerprint = pack_fingerprint(self.policy_dir)
+        key = hashlib.sha256(self._fingerprint.encode() + json.dumps(self.config, sort_keys=True).encode())
+        return self.cache_dir / "info" / f"{key.hexdigest()}.pb"
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
@@ -234,6 +249,12 @@ class PolicyAnalyzer:
         self._stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         self._info = self._stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=RPC_TIMEOUT_SECONDS)
         self._configure()
+        cached = self._info_cache_path()
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            staged = cached.with_suffix(f".{os.getpid()}.tmp")
+            staged.write_bytes(self._info.SerializeToString(deterministic=True))
+            staged.replace(cached)
 
     def _read_first_line(self, process: subprocess.Popen[bytes]) -> str:
         assert process.stdout is not None
@@ -271,6 +292,17 @@ class PolicyAnalyzer:
     @property
     def info(self) -> proto.AnalyzerInfo:
         if self._info is None:
+            cached = self._info_cache_path()
+            if cached is not None and cached.is_file():
+                info = proto.AnalyzerInfo()
+                try:
+                    info.ParseFromString(cached.read_bytes())
+                    self._info = info
+                except Exception:  # noqa: BLE001 - an unreadable cache entry: ask the pack itself
+                    self._info = None
+        if self._info is None:
+            self._ensure_started()
+        if self._info is None:
             raise AnalyzerError("policy pack not started")
         return self._info
 
@@ -280,31 +312,40 @@ class PolicyAnalyzer:
             for p in self.info.policies
         )
 
-    def _cache_path(self, request: Any) -> Path | None:
+    def _cache_path(self, resource: AnalyzerResource) -> Path | None:
+        """Keyed by the pack, its configuration and the whole resource, from which the `Analyze` request is
+        made (``analyze_request`` is a function of it alone): a hit needs no request built at all."""
         if self.cache_dir is None:
             return None
         if self._fingerprint is None:
             self._fingerprint = pack_fingerprint(self.policy_dir)
+        provider = resource.provider
+        described = json.dumps(
+            [resource.urn, resource.type, resource.name, resource.properties, resource.protect, resource.parent,
+             [provider.urn, provider.type, provider.name, provider.properties] if provider is not None else None,
+             resource.ignore_changes, resource.delete_before_replace, resource.additional_secret_outputs,
+             resource.aliases],
+            sort_keys=True, default=repr)
         key = hashlib.sha256(self._fingerprint.encode() + json.dumps(self.config, sort_keys=True).encode()
-                             + request.SerializeToString(deterministic=True)).hexdigest()
+                             + described.encode()).hexdigest()
         return self.cache_dir / key[:2] / f"{key}.json"
 
     def call_analyze(self, request: Any) -> Any:
         """One `Analyze` call as the engine makes it, without the verdict cache (what `ops bench` times)."""
-        if self._stub is None:
-            raise AnalyzerError("policy pack not started")
+        self._ensure_started()
+        assert self._stub is not None
         return self._stub.Analyze(request, timeout=RPC_TIMEOUT_SECONDS)
 
     def analyze_resource(self, resource: AnalyzerResource) -> list[Violation]:
-        if self._stub is None:
-            raise AnalyzerError("policy pack not started")
-        request = analyze_request(resource)
-        cached = self._cache_path(request)
+        cached = self._cache_path(resource)
         if cached is not None and cached.is_file():
             try:
                 return [Violation(**item) for item in json.loads(cached.read_text())]
             except (OSError, ValueError, TypeError):
                 pass  # an unreadable entry is analyzed again and rewritten
+        self._ensure_started()
+        assert self._stub is not None
+        request = analyze_request(resource)
         try:
             response = self._stub.Analyze(request, timeout=RPC_TIMEOUT_SECONDS)
         except grpc.RpcError as exc:

@@ -8,6 +8,7 @@ plan hides secrets, the policy analyzer passes them on marked, the tests open th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,17 @@ from ops.harness import ARCHIVE_SIG, ASSET_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KE
 
 def transform(value: Any, secret: Callable[[Any], Any], unknown: Any = UNKNOWN) -> Any:
     """``value`` with every secret replaced by ``secret(<its transformed inner value>)``, resource references by
-    their URN, assets and archives by their source, unknowns by ``unknown``."""
+    their URN, assets and archives by their source, unknowns by ``unknown``.
+
+    A value with nothing to replace (neither the signature key nor the unknown sentinel anywhere in it, as
+    the C JSON encoder finds in a fraction of a walk's time: a chart's 374 KB CRD) is returned as it is, not
+    copied; callers only read what they get."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = None
+    if text is not None and SIG_KEY not in text and UNKNOWN not in text:
+        return value
 
     def walk(item: Any) -> Any:
         if isinstance(item, dict):

@@ -75,3 +75,29 @@ def test_the_cache_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert mandatory(DEFAULT_POLICY_DIR, cache, GOOD)[1] == 1
     assert mandatory(DEFAULT_POLICY_DIR, cache, GOOD)[1] == 1
     assert not cache.exists()
+
+
+class CountingStarts(CountingAnalyzer):
+    starts = 0
+
+    def start(self) -> None:
+        CountingStarts.starts += 1
+        super().start()
+
+
+def test_a_warm_run_starts_no_pack_and_reports_the_same(tmp_path: Path) -> None:
+    """Every verdict and the pack's own description are cached: nothing needs the served pack."""
+    cache = tmp_path / "verdicts"
+    resources = [deployment(GOOD), deployment("ghcr.io/miniflux/miniflux:9.9.9")]
+    with CountingStarts(DEFAULT_POLICY_DIR, cache_dir=cache) as served:
+        cold = served.analyze(resources)
+    assert CountingStarts.starts == 1
+    with CountingStarts(DEFAULT_POLICY_DIR, cache_dir=cache) as served:
+        warm = served.analyze(resources)
+    assert CountingStarts.starts == 1, "the warm run answered everything from the cache"
+    assert (warm.pack, warm.version, warm.policies, warm.violations) == \
+        (cold.pack, cold.version, cold.policies, cold.violations)
+    # a request the cache has not seen starts the pack after all
+    with CountingStarts(DEFAULT_POLICY_DIR, cache_dir=cache) as served:
+        served.analyze([deployment("ghcr.io/miniflux/miniflux:9.9.8")])
+    assert CountingStarts.starts == 2

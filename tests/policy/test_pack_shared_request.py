@@ -16,8 +16,7 @@ from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, Unkn
 from rules import pack, wire
 from rules.images import arm64_images
 
-from ops import analyzer
-from ops import bench
+from ops import analyzer, bench
 from ops import plan as offline_plan
 
 PlanOf = Callable[[str | None], offline_plan.Plan]
@@ -111,9 +110,9 @@ def test_the_servicer_gives_every_resource_the_verdicts_of_the_per_policy_path(i
         request = analyzer.analyze_request(resource)
         response = servicer.Analyze(request, None)
         served = sorted((d.policyName, d.message.removeprefix(d.description + "\n")) for d in response.diagnostics)
-        direct = [(name, message if not message.startswith("unknown: ") else
-                   f"can't run policy '{name}' from policy pack 'blumeops@v0.0.1' during preview: "
-                   f"{message.removeprefix('unknown: ')}") for name, message in _direct_verdicts(servicer, resource, request)]
+        prefix = "can't run policy '{}' from policy pack 'blumeops@v0.0.1' during preview: "
+        direct = [(name, prefix.format(name) + message.removeprefix("unknown: ") if message.startswith("unknown: ")
+                   else message) for name, message in _direct_verdicts(servicer, resource, request)]
         assert served == sorted(direct), resource.urn
     assert len(resources) > 150
 
@@ -156,4 +155,4 @@ def test_an_unknown_kind_is_still_walked_whole(check: Any, catalog: Any) -> None
         {"name": "x", "image": "docker.io/example/amd64only:1.0"}]}}}}}
     [message] = check(arm64_images, "kubernetes:example.com/v1:Widget", hidden)
     assert "amd64only" in message
-    assert EnforcementLevel.MANDATORY == arm64_images.enforcement_level
+    assert arm64_images.enforcement_level == EnforcementLevel.MANDATORY
