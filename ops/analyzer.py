@@ -298,7 +298,7 @@ class PolicyAnalyzer:
                 try:
                     info.ParseFromString(cached.read_bytes())
                     self._info = info
-                except Exception:  # noqa: BLE001 - an unreadable cache entry: ask the pack itself
+                except Exception:
                     self._info = None
         if self._info is None:
             self._ensure_started()
