@@ -20,7 +20,14 @@ def _plan(args: argparse.Namespace) -> int:
     stack = load_stack(args.stack, args.phase)
     if args.require_charts:
         os.environ[charts.REQUIRED_ENV] = "1"
-    plan = offline_plan.build_plan(stack)
+    served = analyzer.PolicyAnalyzer()
+    if served.cache_is_cold():  # every resource will need the pack: let it start while the program runs
+        served.launch()
+    try:
+        plan = offline_plan.build_plan(stack)
+    except BaseException:
+        served.stop()
+        raise
     directory = ROOT / "build" / "plan" / args.stack
     offline_plan.write_artifacts(plan, directory)
     if args.out:
@@ -38,7 +45,7 @@ def _plan(args: argparse.Namespace) -> int:
         print(console.paint(f"warning: {warning}", "yellow", out))
     for reason in plan.unrendered.values():
         print(console.paint(f"not rendered: {reason}", "yellow", out))
-    report = offline_plan.check_policy(plan)
+    report = offline_plan.check_policy(plan, served=served)
     print(analyzer.render_report(report, out, verbose=args.verbose, origins=offline_plan.chart_origins(plan)), end="")
     if plan.unrendered:
         print(console.paint(f"{len(plan.unrendered)} chart(s) not rendered: the policy pack has not judged what they "

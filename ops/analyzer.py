@@ -162,6 +162,7 @@ def analyze_request(resource: AnalyzerResource) -> proto.AnalyzeRequest:
 
 
 VERDICT_CACHE = REPO_ROOT / "build" / "policy-verdicts"
+IN_FLIGHT = 8  # Analyze requests sent before the first answer is awaited (the pack serves four at once)
 
 
 def pack_fingerprint(policy_dir: Path) -> str:
@@ -218,7 +219,16 @@ class PolicyAnalyzer:
     def __exit__(self, *_exc: object) -> None:
         self.stop()
 
-    def start(self) -> None:
+    def cache_is_cold(self) -> bool:
+        """Nothing of this pack (with this configuration) is cached yet: every resource will need it."""
+        cached = self._info_cache_path()
+        return cached is None or not cached.is_file()
+
+    def launch(self) -> None:
+        """Start the pack's process without waiting for it (``start`` connects): a plan launches it before it
+        runs the program when the cache is cold, so the pack's own start-up runs on the other core."""
+        if self._process is not None:
+            return
         if not (self.policy_dir / "__main__.py").is_file():
             raise AnalyzerError(f"no policy pack at {self.policy_dir} (expected __main__.py)")
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the served pack
@@ -232,6 +242,10 @@ class PolicyAnalyzer:
             stderr=self._stderr,
             env=environment,
         )
+
+    def start(self) -> None:
+        self.launch()
+        assert self._process is not None
         line = self._read_first_line(self._process)
         try:
             self.port = int(line.strip())
@@ -338,11 +352,9 @@ class PolicyAnalyzer:
 
     def analyze_resource(self, resource: AnalyzerResource) -> list[Violation]:
         cached = self._cache_path(resource)
-        if cached is not None and cached.is_file():
-            try:
-                return [Violation(**item) for item in json.loads(cached.read_text())]
-            except (OSError, ValueError, TypeError):
-                pass  # an unreadable entry is analyzed again and rewritten
+        found = self._recall(cached)
+        if found is not None:
+            return found
         self._ensure_started()
         assert self._stub is not None
         request = analyze_request(resource)
@@ -353,12 +365,26 @@ class PolicyAnalyzer:
                 f"policy pack failed on {resource.urn}: {exc}\n{self.stderr_text()}"
             ) from exc
         violations = self._violations(resource, response)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            staged = cached.with_suffix(f".{os.getpid()}.tmp")
-            staged.write_text(json.dumps([dataclasses.asdict(v) for v in violations]))
-            staged.replace(cached)
+        self._remember(cached, violations)
         return violations
+
+    @staticmethod
+    def _recall(cached: Path | None) -> list[Violation] | None:
+        if cached is None or not cached.is_file():
+            return None
+        try:
+            return [Violation(**item) for item in json.loads(cached.read_text())]
+        except (OSError, ValueError, TypeError):
+            return None  # an unreadable entry is analyzed again and rewritten
+
+    @staticmethod
+    def _remember(cached: Path | None, violations: Sequence[Violation]) -> None:
+        if cached is None:
+            return
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        staged = cached.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text(json.dumps([dataclasses.asdict(v) for v in violations]))
+        staged.replace(cached)
 
     def _violations(self, resource: AnalyzerResource, response: Any) -> list[Violation]:
         violations = []
@@ -380,14 +406,40 @@ class PolicyAnalyzer:
         return violations
 
     def analyze(self, resources: Sequence[AnalyzerResource]) -> AnalysisReport:
-        violations: list[Violation] = []
-        for resource in resources:
-            violations.extend(self.analyze_resource(resource))
+        """Every resource, in order: cached verdicts read, the others sent to the pack a few at a time, so that
+        building one request overlaps the pack judging the one before (the pack runs in its own process)."""
+        verdicts: list[list[Violation] | None] = [None] * len(resources)
+        pending: list[tuple[int, Path | None, Any]] = []
+
+        def collect(entry: tuple[int, Path | None, Any]) -> None:
+            index, cached, future = entry
+            try:
+                response = future.result(timeout=RPC_TIMEOUT_SECONDS)
+            except grpc.RpcError as exc:
+                raise AnalyzerError(
+                    f"policy pack failed on {resources[index].urn}: {exc}\n{self.stderr_text()}") from exc
+            verdicts[index] = self._violations(resources[index], response)
+            self._remember(cached, verdicts[index] or [])
+
+        for index, resource in enumerate(resources):
+            cached = self._cache_path(resource)
+            found = self._recall(cached)
+            if found is not None:
+                verdicts[index] = found
+                continue
+            self._ensure_started()
+            assert self._stub is not None
+            pending.append((index, cached, self._stub.Analyze.future(analyze_request(resource),
+                                                                     timeout=RPC_TIMEOUT_SECONDS)))
+            if len(pending) >= IN_FLIGHT:
+                collect(pending.pop(0))
+        for entry in pending:
+            collect(entry)
         return AnalysisReport(
             pack=self.info.name,
             version=self.info.version,
             policies=self.policies(),
-            violations=tuple(violations),
+            violations=tuple(v for found in verdicts for v in found or ()),
             resources_analyzed=len(resources),
         )
 
@@ -413,9 +465,10 @@ def analyze(
     resources: Sequence[AnalyzerResource],
     policy_dir: Path | None = None,
     config: Mapping[str, Mapping[str, Any]] | None = None,
+    served: PolicyAnalyzer | None = None,
 ) -> AnalysisReport:
-    """Start the pack, analyze every resource, stop the pack."""
-    with PolicyAnalyzer(policy_dir, config) as analyzer:
+    """Start the pack (or use ``served``, launched earlier), analyze every resource, stop the pack."""
+    with served if served is not None else PolicyAnalyzer(policy_dir, config) as analyzer:
         return analyzer.analyze(resources)
 
 

@@ -243,10 +243,12 @@ def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResourc
     return resources
 
 
-def check_policy(plan: Plan, policy_dir: Path | None = None) -> analyzer.AnalysisReport:
-    """Send every resource of the plan through the served policy pack; the caller fails on mandatory."""
+def check_policy(plan: Plan, policy_dir: Path | None = None,
+                 served: analyzer.PolicyAnalyzer | None = None) -> analyzer.AnalysisReport:
+    """Send every resource of the plan through the served policy pack (``served``: one launched earlier);
+    the caller fails on mandatory."""
     assert plan.run is not None, "a plan read from JSON has no registrations to analyze"
-    report = analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir)
+    report = analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir, served=served)
     said = "\n".join(f"{v.urn} {v.message}" for v in report.violations)
     leaks = sorted(key for key, fake in plan.fake_secrets.items() if fake in said)
     if leaks:

@@ -34,11 +34,18 @@ class CountingAnalyzer(PolicyAnalyzer):
         assert stub is not None
         real = stub.Analyze
 
-        def counted(request: Any, timeout: float) -> Any:
-            CountingAnalyzer.calls += 1
-            return real(request, timeout=timeout)
+        class Counted:
+            """The stub's Analyze, counted whether called or sent ahead (``future``, as ``analyze`` does)."""
 
-        stub.Analyze = counted
+            def __call__(self, request: Any, timeout: float) -> Any:
+                CountingAnalyzer.calls += 1
+                return real(request, timeout=timeout)
+
+            def future(self, request: Any, timeout: float) -> Any:
+                CountingAnalyzer.calls += 1
+                return real.future(request, timeout=timeout)
+
+        stub.Analyze = Counted()
 
 
 def mandatory(pack: Path, cache: Path, image: str) -> tuple[list[str], int]:
