@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,10 @@ def project_name(root: Path = ROOT) -> str:
     return str(project["name"])
 
 
-def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> StackConfig:
+def load_stack(stack: str, phase: str | None = None, root: Path = ROOT,
+               registry: Sequence[phases.PhaseSpec] = phases.REGISTRY) -> StackConfig:
+    """The stack's config as the CLI hands it over, with offline fakes for what the target's chain needs
+    (``registry``: the phases whose settings are declared: a test that swaps a phase passes its own)."""
     project = project_name(root)
     path = root / f"Pulumi.{stack}.yaml"
     if not path.exists():
@@ -121,7 +125,7 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT) -> Stack
     if target is not None:
         prefix = f"{stack_settings.NAMESPACE}:"
         own = {key[len(prefix):]: value for key, value in result.config.items() if key.startswith(prefix)}
-        for spec in stack_settings.required_keys(target, phases.declared_settings()):
+        for spec in stack_settings.required_keys(target, phases.declared_settings(registry)):
             if spec.full_key in result.config or stack_settings.lifted(spec, own):
                 continue
             if spec.secret:

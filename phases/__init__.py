@@ -225,9 +225,11 @@ def check_target(target: str, blocked: Mapping[str, str] | None = None,
         else:
             head = f"phase {wanted.id} ({wanted.title})"
         last = last_implemented(registry)
+        module = missing[0].module.replace(".", "/")
         raise PhaseError(
             f"{head} is not implemented yet{also}: lower blumeops:phase to {last} with "
-            f"`pulumi config set blumeops:phase {last}`"
+            f"`pulumi config set blumeops:phase {last}`. (To build phase {missing[0].id}: write {module}.py and "
+            "set implemented=True in phases/__init__.py's REGISTRY; README, \"Add a phase\")"
         )
     return selected
 

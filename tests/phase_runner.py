@@ -160,7 +160,7 @@ def run_phase(
 ) -> Run:
     """Build phase ``phase_id`` of the indri stack (config ``overrides`` on top; ``target`` defaults to the
     phase itself) on stand-ins for every key the earlier phases declare (``provided`` adds or replaces)."""
-    config = stack.load_stack("indri", target or phase_id)
+    config = stack.load_stack("indri", target or phase_id, registry=registry)
     config.config.update(overrides or {})
     factories: dict[str, tuple[Key[Any], Callable[[], Any]]] = {}
     for key in phases.keys_given_before(phase_id, registry):

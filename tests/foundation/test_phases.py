@@ -55,6 +55,9 @@ def test_the_message_names_the_target_and_what_is_missing_on_the_way() -> None:
     assert message.startswith(f"phase {target.id} ({target.title}) is not implemented yet (nor are phases "
                               f"{pending[0].id}, {pending[1].id} on the way to it)")
     assert "pulumi config set blumeops:phase" in message
+    # and the developer who meant to build it is told where
+    assert f"To build phase {pending[0].id}: write {pending[0].module.replace('.', '/')}.py" in message
+    assert "implemented=True" in message
 
 
 def test_an_implemented_target_behind_an_unimplemented_one_names_the_gap() -> None:
