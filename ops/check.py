@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from components import health
 from components.host.check_agent import host_probe_step
+from components.host.script import STEP_SHELL
 from ops import console
 from ops import diff as plan_diff
 from ops import plan as offline_plan
@@ -191,6 +192,9 @@ def probe_postgres(check: health.PostgresEndpoint) -> tuple[str, str]:
 
 # ---- host side -----------------------------------------------------------------------------------------
 
+REMOTE_COMMAND = f"{STEP_SHELL} -euo pipefail -s -- check"  # macOS's own bash reads the probes from stdin
+
+
 def _known_hosts(target: health.SshTarget, directory: Path) -> Path:
     path = directory / "known_hosts"
     host = target.address if target.port == 22 else f"[{target.address}]:{target.port}"
@@ -207,7 +211,10 @@ def ssh_command(target: health.SshTarget, options: Options, known_hosts: Path, c
         command += ["-i", options.identity, "-o", "IdentitiesOnly=yes"]
     for option in options.ssh_options:
         command += ["-o", option]
-    command += [f"{target.user}@{target.address}", f"{target.bash} -euo pipefail -s -- check"]
+    # The remote command is a constant, as every host step's is: sshd runs it through the login shell, so
+    # nothing from a setting may be in it (the probes read their tools' paths from the script on stdin). `--`
+    # ends ssh's options: the destination is never read as one.
+    command += ["--", f"{target.user}@{target.address}", REMOTE_COMMAND]
     return command
 
 

@@ -125,14 +125,25 @@ def absolute_path(raw: Any) -> str:
     return value.rstrip("/") or "/"
 
 
+_TOOL_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
+
+
 def tool_path(raw: Any) -> str:
-    """An absolute path of an executable; its directory may go into an agent's PATH, so no ':' in it."""
-    value = absolute_path(raw)
+    """An absolute path of an executable, and nothing more: letters, digits and ``._+@-`` between slashes.
+    A tool path is a program's name, never a command: it goes into LaunchAgents' ProgramArguments, an agent's
+    PATH (so no ':'), and the argv of the operator's own tools; a space, a quote, ``;|&`` or a second word
+    would make it something else."""
+    value = text(raw)
+    if value.endswith("/"):
+        raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
+    value = absolute_path(value)
     if ":" in value:
         raise InvalidValueError(f"{value!r} contains ':', which separates entries of PATH; "
                                 "install or link the tool where its path has none")
-    if value.endswith("/") or value == "/":
-        raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
+    if value == "/" or "//" in value or not _TOOL_PATH.match(value):
+        raise InvalidValueError(
+            f"{value!r} is not a plain path of a program (only letters, digits and ._+@- between slashes; no "
+            "spaces, quotes, ;|&$` or arguments): link the tool from such a path (`ln -s`) and name the link")
     return value
 
 

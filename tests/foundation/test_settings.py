@@ -98,6 +98,24 @@ def test_relative_and_tilde_tool_paths() -> None:
     assert all("pulumi config set" in p for p in found)
 
 
+@pytest.mark.parametrize("value", [
+    "/usr/bin/touch /tmp/x;/bin/bash",  # a command, not a path: sshd would have run it
+    "/opt/my tools/bash", "/bin/bash -x", "/bin/ba$h", "/bin/`id`", "/bin/'bash'", "/bin/bash|x", "/bin/a&b",
+    "/bin/", "//bin/bash", "/",
+])
+def test_a_tool_path_is_a_plain_path_of_a_program(value: str) -> None:
+    [problem] = problems(base_config(**{"tools.bash": value}))
+    assert problem.startswith(f"blumeops:tools.bash {value!r}") or problem.startswith("blumeops:tools.bash")
+    assert "pulumi config set" in problem
+    assert any(word in problem for word in ("plain path of a program", "directory", "relative", "uses ~"))
+
+
+def test_ordinary_tool_paths_are_accepted() -> None:
+    loaded = load(base_config(**{"tools.bash": "/opt/homebrew/bin/bash",
+                                 "tools.kubectl": "/usr/local/bin/kubectl-1.35_arm64+x"}))
+    assert loaded.tools.bash == "/opt/homebrew/bin/bash" and loaded.tools.kubectl.endswith("_arm64+x")
+
+
 def test_missing_host_key_names_ssh_keyscan() -> None:
     config = base_config()
     del config["blumeops:indri.hostKey"]

@@ -45,15 +45,16 @@ def test_every_command_string_in_the_plan_is_a_constant_form(indri_plan, phase: 
 
 
 def test_no_setting_reaches_the_command_string() -> None:
-    """A bash path the operator sets (with a space, even) names the agents' bash in their plists only."""
+    """A bash path the operator sets names the agents' bash in their plists only (a path with a space, a
+    quote or a second word is refused by the settings: tests/foundation/test_settings.py)."""
     stack = load_stack("indri", "0")
-    stack.config["blumeops:tools.bash"] = "/opt/home brew/bin/bash"
+    stack.config["blumeops:tools.bash"] = "/opt/homebrew-5.3/bin/bash"
     plan = build_plan(stack)
     for step in _commands(plan):
         assert step["inputs"]["create"] == STEP_COMMANDS["create"]
         assert step["inputs"]["delete"] == STEP_COMMANDS["delete"]
     agent = next(r for r in plan.resources if r["name"] == "zot-metrics-agent")
-    assert agent["inputs"]["programArguments"][0] == "/opt/home brew/bin/bash"
+    assert agent["inputs"]["programArguments"][0] == "/opt/homebrew-5.3/bin/bash"
 
 
 class _Captured:

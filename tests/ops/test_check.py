@@ -280,6 +280,22 @@ def test_a_hung_host_probe_is_reported_within_its_timeout(sshd: LoopbackSshd, tm
     assert elapsed < 3.5, f"the slowest timeout is 3s, the run took {elapsed:.1f}s"
 
 
+def test_the_remote_command_is_a_constant_whatever_the_settings_say(sshd: LoopbackSshd, tmp_path: Path) -> None:
+    """sshd runs the remote command through the login shell: a bash path from settings must never reach it."""
+    marker = tmp_path / "pwned"
+    target = sshd.target()
+    hostile = health.SshTarget(target.address, target.port, target.user, target.host_key,
+                               f"/usr/bin/touch {marker};/bin/bash")
+    sshd.set_job("mcquack.eblume.zot")
+    item = health.LaunchdJob(hostile, "mcquack.eblume.zot", "gui/501", str(sshd.launchctl), "/l")
+    [result] = check.run_checks([probe(item)], options(identity=str(sshd.identity)))
+    assert not marker.exists(), "a setting ran as code on the host"
+    assert result.status == "OK"
+    command = check.ssh_command(hostile, options(), tmp_path / "k", 3)
+    assert command[-1] == "/bin/bash -euo pipefail -s -- check" and command[-3] == "--"
+    assert not any(str(marker) in part for part in command)
+
+
 def test_an_unknown_host_key_fails_every_host_probe_with_the_fix(sshd: LoopbackSshd) -> None:
     target = sshd.target()
     other_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBvtQ9Pr8mnNRQnwuxLqX2YP5ScexlVgB1oPUWAB2Y0n"
