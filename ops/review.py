@@ -6,7 +6,10 @@ The body (markdown) has, in the order a reviewer needs them:
    violation) or that nothing does;
 2. the resource diff (``ops diff``): added, removed, changed with the changed input paths;
 3. the policy report of the head (the pack run over the head's plan, as ``ops plan`` does), when this
-   checkout is the head (``--policy``; the workflow runs it there);
+   checkout is the head (``--policy``; the workflow runs it there). The pack is the **base's**
+   (``--base-policy DIR``: the base's ``policy/``, which ``.ci/pr-check plans`` keeps): a branch cannot certify
+   itself by changing the rules or the image catalogue it is judged by. Every change under ``policy/`` is
+   listed for a human, and each catalogue entry the head adds or changes with its verification status;
 4. the rendered artifacts that changed, host scripts first with their unified diff (what runs on indri
    is what a reviewer most needs to read), then plists, configs and Kubernetes manifests;
 5. ``pulumi preview --diff`` output, when the runner could run it (``--preview FILE``).
@@ -23,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
 
 from components.host.script import reviewable
 from ops import analyzer
@@ -47,6 +52,9 @@ class Review:
     artifacts_changed: dict[str, list[str]] = field(default_factory=dict)  # path -> unified diff lines
     policy: analyzer.AnalysisReport | None = None
     policy_note: str = ""
+    policy_judge: str = "the head's pack"  # whose pack judged the head's plan
+    policy_changes: list[str] = field(default_factory=list)  # "changed policy/rules/x.py", ...
+    catalogue_changes: list[str] = field(default_factory=list)  # "new: image (platforms; verification)"
     preview: str | None = None
 
     @property
@@ -90,8 +98,10 @@ def build_review(base: Mapping[str, Any], head: Mapping[str, Any]) -> Review:
     return review
 
 
-def run_policy(review: Review) -> None:
-    """The policy pack over the head's plan, planned again from this checkout; it must be HEAD.json."""
+def run_policy(review: Review, base_policy: Path | None = None) -> None:
+    """The policy pack over the head's plan, planned again from this checkout; it must be HEAD.json. With
+    ``base_policy`` (the base's ``policy/``) that pack judges, and what the head changed under ``policy/`` is
+    listed for a human."""
     head = review.head
     stack = load_stack(str(head.get("stack")), str(head.get("targetPhase")))
     plan = offline_plan.build_plan(stack)
@@ -99,7 +109,48 @@ def run_policy(review: Review) -> None:
         review.policy_note = ("the plan of this checkout differs from HEAD.json, so the policy report was not run: "
                               "run `ops review` in the head's checkout")
         return
-    review.policy = offline_plan.check_policy(plan)
+    if base_policy is not None:
+        review.policy_changes, review.catalogue_changes = policy_changes(base_policy, analyzer.DEFAULT_POLICY_DIR)
+        review.policy_judge = "the base's pack"
+    review.policy = offline_plan.check_policy(plan, policy_dir=base_policy)
+
+
+def _pack_files(directory: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(directory)): path.read_bytes() for path in sorted(directory.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"}
+
+
+def _catalogue(directory: Path) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load((directory / "images.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    images = document.get("images") if isinstance(document, dict) else None
+    return images if isinstance(images, dict) else {}
+
+
+def _verification(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "not an entry"
+    platforms = ", ".join(str(p) for p in entry.get("platforms") or []) or "no platforms"
+    if entry.get("verified") and entry.get("digest"):
+        return f"{platforms}; verified {entry['verified']} against its registry, digest {entry['digest']}"
+    return f"{platforms}; UNVERIFIED: nobody read its manifest (`python -m ops images verify`)"
+
+
+def policy_changes(base: Path, head: Path) -> tuple[list[str], list[str]]:
+    """What the head changed under ``policy/`` (files added, removed, changed) and in the image catalogue
+    (entries added or changed, with their verification status), base against head."""
+    before, after = _pack_files(base), _pack_files(head)
+    files = [f"added policy/{p}" for p in sorted(after.keys() - before.keys())]
+    files += [f"removed policy/{p}" for p in sorted(before.keys() - after.keys())]
+    files += [f"changed policy/{p}" for p in sorted(after.keys() & before.keys()) if after[p] != before[p]]
+    old, new = _catalogue(base), _catalogue(head)
+    entries = [f"new: `{image}` ({_verification(new[image])})" for image in sorted(new.keys() - old.keys())]
+    entries += [f"changed: `{image}` ({_verification(new[image])})" for image in sorted(new.keys() & old.keys())
+                if new[image] != old[image]]
+    entries += [f"removed: `{image}`" for image in sorted(old.keys() - new.keys())]
+    return files, entries
 
 
 def _fenced(lines: list[str], language: str) -> list[str]:
@@ -128,7 +179,17 @@ def markdown(review: Review) -> str:
         lines += plan_diff.report_lines(diff)[:-1]
         lines += ["```", "</details>", ""]
     lines += ["### Policy report", ""]
+    if review.policy_changes:
+        lines += [f"⚠️ **This branch changes the policy pack** ({len(review.policy_changes)} files). The report "
+                  f"below is {review.policy_judge}'s verdict, not the changed pack's: a person must read the change.",
+                  ""]
+        lines += [f"- {change}" for change in review.policy_changes] + [""]
+        if review.catalogue_changes:
+            lines += ["Image catalogue entries the branch adds or changes (the base's pack does not know them: an "
+                      "image only the branch catalogues fails below):", ""]
+            lines += [f"- {change}" for change in review.catalogue_changes] + [""]
     if review.policy is not None:
+        lines += [f"_Judged by {review.policy_judge}._", ""]
         lines += _fenced(analyzer.render_report(review.policy, color=False).rstrip("\n").splitlines(), "")
     else:
         lines.append(f"_Not run: {review.policy_note or 'pass --policy in the head checkout'}._")
@@ -160,7 +221,10 @@ def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     review = build_review(plan_diff.load_plan(Path(args.base)), plan_diff.load_plan(Path(args.head)))
     if args.policy:
-        run_policy(review)
+        base_policy = Path(args.base_policy) if args.base_policy else None
+        if base_policy is not None and not (base_policy / "__main__.py").is_file():
+            raise plan_diff.DiffError(f"--base-policy: {base_policy} is not a policy pack (no __main__.py)")
+        run_policy(review, base_policy)
     if args.preview:
         try:
             review.preview = Path(args.preview).read_text()
@@ -181,5 +245,6 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
     review.add_argument("head", help="plan JSON of the head")
     review.add_argument("--policy", action="store_true",
                         help="run the policy pack over the head's plan (this checkout must be the head)")
+    review.add_argument("--base-policy", help="the base's policy/ directory: its pack judges the head's plan")
     review.add_argument("--preview", help="output of `pulumi preview --diff` to include")
     review.set_defaults(func=run)

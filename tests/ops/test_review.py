@@ -94,6 +94,51 @@ def test_the_policy_report_is_the_heads(indri_plan: PlanOf, tmp_path: Path,
     assert "the plan of this checkout differs from HEAD.json" in capsys.readouterr().out
 
 
+AMD64_ONLY = "docker.io/example/amd64only:1.0"
+
+
+def _copy_pack(target: Path) -> Path:
+    shutil.copytree(ROOT / "policy", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def test_the_head_is_judged_by_the_bases_pack_and_catalogue(tmp_path: Path) -> None:
+    """A branch that catalogues an amd64-only image as arm64 and uses it cannot certify itself: the base's
+    catalogue does not know the image, and the comment lists the new entry, unverified, for a person."""
+    base = _copy_pack(tmp_path / "base-policy")
+    head = _copy_pack(tmp_path / "head-policy")
+    catalogue = head / "images.yaml"
+    document = yaml.safe_load(catalogue.read_text())
+    document["images"][AMD64_ONLY] = {"platforms": ["linux/arm64"], "digest": None, "verified": None,
+                                      "source": "the branch says so"}
+    catalogue.write_text(yaml.safe_dump(document, sort_keys=False))
+    deployment = analyzer.AnalyzerResource(
+        urn="urn:pulumi:indri::blumeops::kubernetes:apps/v1:Deployment::app", type="kubernetes:apps/v1:Deployment",
+        name="app", properties={"metadata": {"name": "app", "namespace": "x"}, "spec": {"template": {"spec": {
+            "containers": [{"name": "app", "image": AMD64_ONLY}]}}}})
+    by_head = analyzer.analyze([deployment], policy_dir=head)
+    by_base = analyzer.analyze([deployment], policy_dir=base)
+    assert not [v for v in by_head.mandatory if v.policy == "arm64-images"], "the branch's own pack lets it pass"
+    assert any(v.policy == "arm64-images" and AMD64_ONLY in v.message for v in by_base.mandatory)
+    files, entries = review.policy_changes(base, head)
+    assert files == ["changed policy/images.yaml"]
+    assert entries == [f"new: `{AMD64_ONLY}` (linux/arm64; UNVERIFIED: nobody read its manifest "
+                       "(`python -m ops images verify`))"]
+    result = review.Review({}, {}, review.plan_diff.PlanDiff(), policy=by_base, policy_judge="the base's pack",
+                           policy_changes=files, catalogue_changes=entries)
+    body = review.markdown(result)
+    assert "This branch changes the policy pack" in body and "_Judged by the base's pack._" in body
+    assert f"- new: `{AMD64_ONLY}`" in body and "MANDATORY  arm64-images" in body
+    assert result.failures and "arm64-images" in result.failures[0]
+
+
+def test_a_base_policy_that_is_no_pack_is_refused(indri_plan: PlanOf, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    plan = write(tmp_path / "p.json", indri_plan("0").document)
+    assert main(["review", "--policy", "--base-policy", str(tmp_path / "nothing"), str(plan), str(plan)]) == 1
+    assert "--base-policy" in capsys.readouterr().err
+
+
 def test_a_mandatory_violation_fails_and_is_named(indri_plan: PlanOf) -> None:
     base = indri_plan("1").document
     result = review.build_review(base, base)
@@ -270,6 +315,8 @@ def test_the_offline_steps_run_as_the_workflow_runs_them(pull_request: tuple[Pat
     assert "-readonly READY_URL=http://localhost:5050/v2/" in comment
     assert "+readonly READY_URL=http://localhost:5051/v2/" in comment
     assert "policy: passed" in comment
+    assert "_Judged by the base's pack._" in comment and (out / "base-policy" / "__main__.py").is_file()
+    assert "This branch changes the policy pack" not in comment
     assert "~ urn:pulumi:indri::blumeops::" in (out / "diff.txt").read_text()
     verdict = run_step(steps["verdict"], repo, env)
     assert verdict.returncode == 0 and "## blumeops plan" in verdict.stdout
