@@ -113,6 +113,52 @@ done
         assert "`sleep 30` did not finish within 1s: killed" in result.stderr
 
 
+def _left(marker: str) -> list[str]:
+    done = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True, check=False)
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("hang", ["sleep {m} & wait", "bash -c 'sleep {m}'", "sleep {m} | cat"])
+def test_a_hung_tool_that_forked_is_killed_with_every_process_it_started(machine: Machine, hang: str) -> None:
+    """The bound kills the tool's whole process group: a child it forked (holding the step's stdout, so the SSH
+    session, open) goes too, whether the call is plain or inside $(...)."""
+    marker = f"{31 + len(hang) / 100:.2f}"  # a sleep of its own, to find what is left
+    tool = machine.bin / "forker"
+    tool.write_text("#!/bin/bash\n" + hang.format(m=marker) + "\n")
+    tool.chmod(0o755)
+    lib = "readonly STEP=bounded-test\n" + library_for("bounded")
+    for form in (f"bounded 1 {tool}\n", f"answer=$(bounded 1 {tool})\n"):
+        started = time.monotonic()
+        result = machine.run_text(lib + form + "echo survived\n", "create", check=False)
+        elapsed = time.monotonic() - started
+        assert result.returncode == 1 and "survived" not in result.stdout, form
+        assert "did not finish within 1s: killed" in result.stderr
+        assert elapsed < 8, f"the step took {elapsed:.1f}s: a forked child kept its output open"
+        assert _left(f"sleep {marker}") == [], "a process the tool started outlived the bound"
+
+
+def test_a_step_killed_from_outside_takes_its_running_tool_along(machine: Machine) -> None:
+    marker = "33.07"
+    tool = machine.bin / "forker"
+    tool.write_text(f"#!/bin/bash\nsleep {marker} & wait\n")
+    tool.chmod(0o755)
+    script = machine.root / "killed.sh"
+    script.write_text("readonly STEP=bounded-test\n" + library_for("bounded") + f"bounded 60 {tool}\n")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(machine.root / "tmp"), "LANG": "C"}
+    (machine.root / "tmp").mkdir(exist_ok=True)
+    step = subprocess.Popen(["bash", "-euo", "pipefail", str(script)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not _left(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _left(f"sleep {marker}"), "the tool did not start"
+    step.send_signal(signal.SIGTERM)
+    step.communicate(timeout=10)
+    time.sleep(0.2)
+    assert _left(f"sleep {marker}") == [], "the tool's process group outlived the step"
+    assert not list((machine.root / "tmp").iterdir()), "no scratch left"
+
+
 # ---- transient errors never mutate --------------------------------------------------------------------
 
 

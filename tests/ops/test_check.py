@@ -278,6 +278,12 @@ def test_a_hung_host_probe_is_reported_within_its_timeout(sshd: LoopbackSshd, tm
     assert got["hung operator url"] == ("FAILED", f"no answer from http://127.0.0.1:{silent_port}/ within 3s")
     assert got["fine"] == ("OK", "HTTP 200")
     assert elapsed < 3.5, f"the slowest timeout is 3s, the run took {elapsed:.1f}s"
+    # the hung launchctl went with its probe's process group, not left running on the host
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and subprocess.run(["pgrep", "-f", "sleep 61.7"], capture_output=True,
+                                                          check=False).returncode == 0:
+        time.sleep(0.1)
+    assert subprocess.run(["pgrep", "-f", "sleep 61.7"], capture_output=True, check=False).returncode == 1
 
 
 def test_the_remote_command_is_a_constant_whatever_the_settings_say(sshd: LoopbackSshd, tmp_path: Path) -> None:

@@ -81,19 +81,23 @@ run_probe() {
 PROBE_DIR=""
 PROBE_PIDS=()
 
-# start_probes: every probe in the background (its output in $PROBE_DIR/<n>), with a watchdog that kills it
-# at its timeout; the probes hold no descriptor of this session (lib.sh keeps the step's stderr open as fd 9:
-# closed for them too), so a hung one cannot keep SSH open.
+# start_probes: every probe in the background (its output in $PROBE_DIR/<n>), in a process group of its own,
+# with a watchdog that kills the whole group at its timeout (the probe's subshell and the tool it waits for:
+# a hung launchctl does not outlive its probe); the probes hold no descriptor of this session (lib.sh keeps
+# the step's stderr open as fd 9: closed for them too), so a hung one cannot keep SSH open.
 start_probes() {
-  local n timeout pid
+  local n timeout pid monitor=0
   PROBE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/blumeops-check.XXXXXX")
+  [[ $- != *m* ]] || monitor=1
   n=1
   while ((n <= PROBE_COUNT)); do
     timeout=PROBE_${n}_TIMEOUT
+    set -m
     run_probe "$n" "$PROBE_DIR/$n" </dev/null >/dev/null 2>&1 9>&- &
     pid=$!
+    ((monitor)) || set +m
     PROBE_PIDS+=("$pid")
-    (sleep "${!timeout}" && kill -9 "$pid") </dev/null >/dev/null 2>&1 9>&- &
+    (sleep "${!timeout}" && kill -9 -- "-$pid") </dev/null >/dev/null 2>&1 9>&- &
     PROBE_PIDS+=("$!")
     n=$((n + 1))
   done

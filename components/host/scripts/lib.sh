@@ -30,7 +30,12 @@ die() {
 # live in blumeops_tmpdir, named after the step's shell ($$ is the same in its subshells), removed on exit too.
 BLUMEOPS_TEMPS=()
 cleanup_temps() {
-  local temp
+  local temp group
+  # a bounded call still running (the step was killed from outside): its whole process group goes first
+  for group in "${TMPDIR:-/tmp}/blumeops.$$"/group.*; do
+    [[ -e "$group" ]] || continue
+    kill -KILL -- "-${group##*.}" 2>/dev/null || true
+  done
   for temp in "${BLUMEOPS_TEMPS[@]+"${BLUMEOPS_TEMPS[@]}"}"; do
     rm -f "$temp"
   done
@@ -48,16 +53,24 @@ blumeops_tmpdir() {
 
 # bounded SECONDS COMMAND [ARG...]: run COMMAND with stdin from /dev/null (never the step's own stdin); when
 # it outlives SECONDS it is killed and the step stops (a call that did not answer is never read as "no").
-# bash 3.2 safe: macOS has no `timeout`. A COMMAND given by absolute path that is not executable stops the
-# step: the tool is missing.
+# COMMAND runs in a process group of its own (job control, `set -m`, for the launch only), and the bound
+# kills the whole group: a tool that forked (a child holding the step's stdout, and so the SSH session, open)
+# goes with it. The group is recorded in the scratch directory while it runs, so a step killed from outside
+# kills it on exit too. bash 3.2 safe: macOS has no `timeout` nor `setsid`. A COMMAND given by absolute path
+# that is not executable stops the step: the tool is missing.
 bounded() {
-  local limit=$1 pid watchdog status=0 fired=0
+  local limit=$1 pid watchdog status=0 fired=0 monitor=0 running
   shift
   if [[ "$1" == /* && ! -x "$1" ]]; then
     die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
   fi
+  running=$(blumeops_tmpdir)
+  [[ $- != *m* ]] || monitor=1
+  set -m
   "$@" </dev/null 9>&- &
   pid=$!
+  ((monitor)) || set +m
+  : >"$running/group.$pid" 2>/dev/null || true
   (
     # no errexit here: a kill of a sleep that already ended must not end the watchdog with another status
     set +e
@@ -67,18 +80,20 @@ bounded() {
     sleeper=$!
     wait "$sleeper"
     code=3 # before the kill: the step's shell stops this watchdog as soon as the command is gone
-    kill -TERM "$pid" 2>/dev/null || exit 0
+    kill -TERM -- "-$pid" 2>/dev/null || exit 0
     sleep 2 &
     sleeper=$!
     wait "$sleeper"
-    kill -KILL "$pid" 2>/dev/null || true
+    kill -KILL -- "-$pid" 2>/dev/null || true
     exit 3
   ) </dev/null >/dev/null 2>&1 9>&- &
   watchdog=$!
   wait "$pid" || status=$?
   kill -TERM "$watchdog" 2>/dev/null || true
   wait "$watchdog" || fired=$?
+  rm -f "$running/group.$pid"
   if ((fired == 3)); then
+    kill -KILL -- "-$pid" 2>/dev/null || true # what of the group outlived its leader
     die "\`$*\` did not finish within ${limit}s: killed; nothing was decided on its answer, the next run retries"
   fi
   return "$status"
