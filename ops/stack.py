@@ -119,13 +119,15 @@ def load_stack(stack: str, phase: str | None = None, root: Path = ROOT,
         result.config[f"{stack_settings.NAMESPACE}:phase"] = phase
 
     try:  # the same parser the program uses, so the two never disagree on what the target is
-        target: str | None = stack_settings.phase_id(result.config.get(f"{stack_settings.NAMESPACE}:phase"))
+        target: str | None = stack_settings.phase_id(result.config.get(f"{stack_settings.NAMESPACE}:phase"),
+                                                     phases.phase_ids(registry))
     except stack_settings.InvalidValueError:
         target = None  # the program reports it, once
     if target is not None:
         prefix = f"{stack_settings.NAMESPACE}:"
         own = {key[len(prefix):]: value for key, value in result.config.items() if key.startswith(prefix)}
-        for spec in stack_settings.required_keys(target, phases.declared_settings(registry)):
+        for spec in stack_settings.required_keys(target, phases.declared_settings(registry),
+                                                 phases.phase_ids(registry)):
             if spec.full_key in result.config or stack_settings.lifted(spec, own):
                 continue
             if spec.secret:

@@ -259,9 +259,14 @@ def keys_given_before(phase_id: str, registry: Sequence[PhaseSpec] = REGISTRY) -
     return tuple(found)
 
 
+def phase_ids(registry: Sequence[PhaseSpec] = REGISTRY) -> tuple[str, ...]:
+    return tuple(spec.id for spec in registry)
+
+
 def load_settings(registry: Sequence[PhaseSpec] = REGISTRY) -> Settings:
-    """The stack's settings, validated against every section the registry's phases declare."""
-    return stack_settings.load(declared_settings(registry))
+    """The stack's settings, validated against every section the registry's phases declare (and its ids: a
+    test may register a phase after 9)."""
+    return stack_settings.load(declared_settings(registry), ids=phase_ids(registry))
 
 
 class Phase(pulumi.ComponentResource):
@@ -304,10 +309,11 @@ def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY,
 def phase_status(registry: Sequence[PhaseSpec], target: str) -> list[dict[str, str]]:
     """Each phase's status at ``target``: ``included`` (in the target's chain), ``pending`` or ``not implemented``.
     A program (or an offline plan) cannot know what is deployed, only what the target includes."""
-    index = PHASE_IDS.index(target) if target in PHASE_IDS else -1
+    ids = phase_ids(registry)
+    index = ids.index(target) if target in ids else -1
     return [
         {"id": spec.id, "title": spec.title,
-         "status": "included" if PHASE_IDS.index(spec.id) <= index and spec.implemented else
+         "status": "included" if ids.index(spec.id) <= index and spec.implemented else
          ("pending" if spec.implemented else "not implemented")}
         for spec in registry
     ]

@@ -1,4 +1,6 @@
-"""The ONE loader of a blumeops stack's config, its parsers, and the shared sections (indri, tools, tailnet).
+"""The ONE loader of a blumeops stack's config, the section DSL, and the shared sections (indri, tools, tailnet).
+
+The parsers (raw value -> typed value) live in ``phases/parsers.py``; they are re-exported here.
 
 Every setting is a flat key under the ``blumeops:`` namespace (``blumeops:zot.port``). Settings are grouped in
 *sections*: frozen dataclasses whose fields are the keys (``port`` of the ``zot`` section is
@@ -20,33 +22,129 @@ works from a fresh clone while the real ``pulumi up`` still refuses until they a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi.runtime.config as runtime_config
 
-from components.host import HostTools, RegistryMirror
+from components.host import HostTools
+from phases.parsers import (  # re-exported (`as`): phase modules declare settings with s.<parser>
+    HOST_KEY_TYPES as HOST_KEY_TYPES,
+)
+from phases.parsers import (
+    MINIKUBE_KEYWORDS as MINIKUBE_KEYWORDS,
+)
+from phases.parsers import (
+    MINIKUBE_MIN_CPUS as MINIKUBE_MIN_CPUS,
+)
+from phases.parsers import (
+    MINIKUBE_MIN_DISK_MB as MINIKUBE_MIN_DISK_MB,
+)
+from phases.parsers import (
+    MINIKUBE_MIN_MEMORY_MB as MINIKUBE_MIN_MEMORY_MB,
+)
+from phases.parsers import (
+    PHASE_IDS as PHASE_IDS,
+)
+from phases.parsers import (
+    InvalidValueError as InvalidValueError,
+)
+from phases.parsers import (
+    Parser as Parser,
+)
+from phases.parsers import (
+    _json_value,
+)
+from phases.parsers import (
+    absolute_path as absolute_path,
+)
+from phases.parsers import (
+    blocked as blocked,
+)
+from phases.parsers import (
+    boolean as boolean,
+)
+from phases.parsers import (
+    chart_version as chart_version,
+)
+from phases.parsers import (
+    count as count,
+)
+from phases.parsers import (
+    disk_size as disk_size,
+)
+from phases.parsers import (
+    dns_label as dns_label,
+)
+from phases.parsers import (
+    dns_name as dns_name,
+)
+from phases.parsers import (
+    host_key as host_key,
+)
+from phases.parsers import (
+    hostname as hostname,
+)
+from phases.parsers import (
+    integer as integer,
+)
+from phases.parsers import (
+    json_list as json_list,
+)
+from phases.parsers import (
+    logins as logins,
+)
+from phases.parsers import (
+    minikube_profile as minikube_profile,
+)
+from phases.parsers import (
+    multiline_secret as multiline_secret,
+)
+from phases.parsers import (
+    one_of as one_of,
+)
+from phases.parsers import (
+    phase_id as phase_id,
+)
+from phases.parsers import (
+    phase_index as phase_index,
+)
+from phases.parsers import (
+    port as port,
+)
+from phases.parsers import (
+    storage_quantity as storage_quantity,
+)
+from phases.parsers import (
+    tags as tags,
+)
+from phases.parsers import (
+    tailnet_name as tailnet_name,
+)
+from phases.parsers import (
+    text as text,
+)
+from phases.parsers import (
+    tool_path as tool_path,
+)
+from phases.parsers import (
+    unix_user as unix_user,
+)
+from phases.parsers import (
+    upstreams as upstreams,
+)
+from phases.parsers import (
+    version as version,
+)
 
 NAMESPACE = "blumeops"
 # Namespaces whose keys Pulumi itself reads (the engine's own options); every other foreign key is refused.
 ENGINE_NAMESPACES = ("pulumi",)
-
-# The migration's phase ids, in order. The registry in phases/__init__.py carries their titles and
-# modules; settings only needs to know which ids exist and how they are ordered.
-PHASE_IDS: tuple[str, ...] = ("0", "1", "2", "3", "4", "5", "5.1", "6", "7", "8", "9")
-
-
-def phase_index(phase_id: str) -> int:
-    return PHASE_IDS.index(phase_id)
-
 
 class SettingsError(Exception):
     """Every problem of a stack's config at once; ``str()`` is the message shown to the operator."""
@@ -57,393 +155,6 @@ class SettingsError(Exception):
         lines = [f"the stack config has {count} problem{'s' if count != 1 else ''}:"]
         lines += [f"  - {problem}" for problem in self.problems]
         super().__init__("\n".join(lines))
-
-
-# --------------------------------------------------------------------------------------------------
-# Parsers: raw config value (a string as the engine hands it over) -> typed value, or InvalidValue
-# --------------------------------------------------------------------------------------------------
-
-Parser = Callable[[Any], Any]
-
-
-class InvalidValueError(ValueError):
-    """A value that does not parse; the message says what was expected (and whose rule it is)."""
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def text(raw: Any) -> str:
-    """One line of text: no control characters (NUL, newline, ...), surrounding blanks ignored."""
-    if not isinstance(raw, str):
-        raise InvalidValueError("expected a string")
-    value = raw.strip()
-    if not value:
-        raise InvalidValueError("must not be empty")
-    if _CONTROL.search(value):
-        raise InvalidValueError("contains a control character (a NUL, a newline or a tab); write it on one line")
-    return value
-
-
-def multiline_secret(raw: Any) -> str:
-    """A secret that spans lines (a private key, a kubeconfig): newlines allowed, NUL and other controls not."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise InvalidValueError("must not be empty")
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", raw):
-        raise InvalidValueError("contains a control character other than a newline")
-    return raw
-
-
-def _structured(value: str) -> str | None:
-    """'a list' / 'a map' when a value that should be a scalar arrived as structured config (JSON)."""
-    if value[:1] in "[{":
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            return None
-        if isinstance(parsed, list):
-            return "a list"
-        if isinstance(parsed, dict):
-            return "a map"
-    return None
-
-
-def absolute_path(raw: Any) -> str:
-    value = text(raw)
-    shape = _structured(value)
-    if shape is not None:
-        raise InvalidValueError(f"is {shape}, expected one absolute path (e.g. /Users/erichblume/...)")
-    if value.startswith("~") or "$" in value:
-        raise InvalidValueError(
-            f"{value!r} uses ~ or a variable; launchd and non-interactive SSH expand neither,"
-            " so write the absolute path (e.g. /Users/erichblume/...)"
-        )
-    if not value.startswith("/"):
-        raise InvalidValueError(f"{value!r} is relative; write the absolute path")
-    if ".." in value.split("/"):
-        raise InvalidValueError(f"{value!r} contains '..'; write the path without it")
-    return value.rstrip("/") or "/"
-
-
-_TOOL_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
-
-
-def tool_path(raw: Any) -> str:
-    """An absolute path of an executable, and nothing more: letters, digits and ``._+@-`` between slashes.
-    A tool path is a program's name, never a command: it goes into LaunchAgents' ProgramArguments, an agent's
-    PATH (so no ':'), and the argv of the operator's own tools; a space, a quote, ``;|&`` or a second word
-    would make it something else."""
-    value = text(raw)
-    if value.endswith("/"):
-        raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
-    value = absolute_path(value)
-    if ":" in value:
-        raise InvalidValueError(f"{value!r} contains ':', which separates entries of PATH; "
-                                "install or link the tool where its path has none")
-    if value == "/" or "//" in value or not _TOOL_PATH.match(value):
-        raise InvalidValueError(
-            f"{value!r} is not a plain path of a program (only letters, digits and ._+@- between slashes; no "
-            "spaces, quotes, ;|&$` or arguments): link the tool from such a path (`ln -s`) and name the link")
-    return value
-
-
-def integer(raw: Any, low: int, high: int, rule: str = "") -> int:
-    if isinstance(raw, bool):
-        raise InvalidValueError(f"expected a whole number from {low} to {high}")
-    try:
-        value = int(str(raw).strip(), 10)
-    except ValueError:
-        raise InvalidValueError(f"{raw!r} is not a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise InvalidValueError(f"{value} is outside {low}..{high}{rule}")
-    return value
-
-
-def port(raw: Any) -> int:
-    return integer(raw, 1, 65535)
-
-
-def count(low: int, high: int, rule: str = "") -> Parser:
-    """A whole number in ``low..high``; ``rule`` cites whose minimum it is (shown when out of range)."""
-    return lambda raw: integer(raw, low, high, rule)
-
-
-def boolean(raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    value = str(raw).strip().lower()
-    if value in ("true", "yes", "1"):
-        return True
-    if value in ("false", "no", "0"):
-        return False
-    raise InvalidValueError(f"{raw!r} is not true or false")
-
-
-def phase_id(raw: Any) -> str:
-    """A phase id exactly as the registry spells it (no blanks: the plan tool and the engine must agree)."""
-    value = str(raw)
-    if value not in PHASE_IDS:
-        raise InvalidValueError(f"{value!r} is not a phase id; use one of {', '.join(PHASE_IDS)}")
-    return value
-
-
-HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
-
-
-def _ssh_strings(blob: bytes) -> list[bytes]:
-    """The RFC 4253 ``string`` fields of a public key blob; raises when a length runs past the end."""
-    fields = []
-    offset = 0
-    while offset < len(blob):
-        if offset + 4 > len(blob):
-            raise ValueError("truncated")
-        length = int.from_bytes(blob[offset : offset + 4], "big")
-        offset += 4
-        if offset + length > len(blob):
-            raise ValueError("truncated")
-        fields.append(blob[offset : offset + length])
-        offset += length
-    return fields
-
-
-def host_key(raw: Any) -> str:
-    value = text(raw)
-    parts = value.split()
-    # Accept a whole `ssh-keyscan` line ("indri ssh-ed25519 AAAA...") as well as "ssh-ed25519 AAAA...".
-    if len(parts) == 3 and parts[0] not in HOST_KEY_TYPES:
-        parts = parts[1:]
-    expected = "expected '<type> <base64>' as printed by `ssh-keyscan`"
-    if len(parts) != 2 or parts[0] not in HOST_KEY_TYPES:
-        raise InvalidValueError(expected)
-    key_type, encoded = parts
-    try:
-        blob = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidValueError(f"{expected}; the key is not valid base64") from None
-    # The key blob starts with its own type name (RFC 4253 string): it must match the stated type, and
-    # key material must follow it (an ed25519 key: one 32-byte string; RSA: exponent and modulus; ECDSA:
-    # curve name and point).
-    length = int.from_bytes(blob[:4], "big") if len(blob) >= 4 else -1
-    if blob[4 : 4 + length].decode("ascii", "replace") != key_type:
-        raise InvalidValueError(f"{expected}; the key's data does not belong to a {key_type} key")
-    try:
-        material = _ssh_strings(blob)[1:]
-    except ValueError:
-        material = []
-    complete = {
-        "ssh-ed25519": len(material) == 1 and len(material[0]) == 32,
-        "ssh-rsa": len(material) == 2 and all(material),
-    }.get(key_type, len(material) == 2 and all(material))
-    if not complete:
-        raise InvalidValueError(f"{expected}; the {key_type} key has no (or incomplete) key material after its type")
-    return f"{key_type} {encoded}"
-
-
-_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-
-
-def dns_name(raw: Any) -> str:
-    """A DNS name as Kubernetes and MagicDNS write it: lower-case labels of letters, digits and '-'."""
-    value = text(raw)
-    labels = value.split(".")
-    if len(value) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
-        raise InvalidValueError(
-            f"{value!r} is not a DNS name (lower-case labels of letters, digits and '-', each at most 63 "
-            "characters, not starting or ending with '-')"
-        )
-    return value
-
-
-def tailnet_name(raw: Any) -> str:
-    value = dns_name(raw)
-    if "." not in value:
-        raise InvalidValueError(f"{value!r} is not a tailnet DNS name like tail8d86e.ts.net")
-    return value
-
-
-def hostname(raw: Any) -> str:
-    """A host name to SSH to: a DNS name (upper case tolerated, as SSH does) or an IPv4 address."""
-    return dns_name(text(raw).lower())
-
-
-def dns_label(raw: Any) -> str:
-    """One DNS-1123 label: Kubernetes object names such as a StorageClass, Tailscale hostnames."""
-    value = text(raw)
-    if not _DNS_LABEL.fullmatch(value):
-        raise InvalidValueError(
-            f"{value!r} is not a Kubernetes name (RFC 1123 label: lower-case letters, digits and '-', "
-            "at most 63 characters, starting and ending with a letter or digit)"
-        )
-    return value
-
-
-_UNIX_USER = re.compile(r"[a-z_][a-z0-9_.-]*")
-
-
-def unix_user(raw: Any) -> str:
-    value = text(raw)
-    if not _UNIX_USER.fullmatch(value):
-        raise InvalidValueError(f"{value!r} is not a user name")
-    return value
-
-
-def _json_value(raw: Any) -> Any:
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise InvalidValueError("is not valid JSON/YAML structured config") from None
-    return raw
-
-
-def json_list(raw: Any) -> list[Any]:
-    value = _json_value(raw)
-    if not isinstance(value, list):
-        raise InvalidValueError("expected a list")
-    return value
-
-
-_LOGIN = re.compile(r"[^@\s]+@[^@\s]+")
-
-
-def logins(raw: Any) -> tuple[str, ...]:
-    found = tuple(text(item) for item in json_list(raw))
-    if not found:
-        raise InvalidValueError("needs at least one login")
-    for login in found:
-        if not _LOGIN.fullmatch(login):
-            raise InvalidValueError(f"{login!r} is not a Tailscale login (user@domain)")
-    return found
-
-
-# Tailscale: "Tags ... must start with a letter and can contain only letters, numbers and dashes" after "tag:".
-_TAG = re.compile(r"tag:[A-Za-z][A-Za-z0-9-]*")
-
-
-def tags(raw: Any) -> tuple[str, ...]:
-    found = tuple(text(item) for item in json_list(raw))
-    for tag in found:
-        if not _TAG.fullmatch(tag):
-            raise InvalidValueError(
-                f"{tag!r} is not a Tailscale tag: write tag:<name>, the name starting with a letter and holding "
-                "only letters, digits and '-'"
-            )
-    return found
-
-
-# minikube: "Disk size ... a number followed by b, k, m or g"; below 2000MB it refuses to start.
-_DISK = re.compile(r"([1-9][0-9]*)(m|mb|g|gb)")
-MINIKUBE_MIN_DISK_MB = 2000
-
-
-def disk_size(raw: Any) -> str:
-    value = text(raw).lower()
-    match = _DISK.fullmatch(value)
-    if not match:
-        raise InvalidValueError(f"{raw!r} is not a size like 200g")
-    megabytes = int(match.group(1)) * (1024 if match.group(2).startswith("g") else 1)
-    if megabytes < MINIKUBE_MIN_DISK_MB:
-        raise InvalidValueError(
-            f"{value} is below minikube's minimum disk size of {MINIKUBE_MIN_DISK_MB}MB (minikube refuses to start)"
-        )
-    return value
-
-
-# minikube's own rule for profile names (pkg/minikube/config/profile.go, ProfileNameValid): DNS labels
-# separated by dots, more than one character (a Docker volume name), and none of its command keywords.
-_LABEL = r"([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_PROFILE = re.compile(rf"({_LABEL}\.)*{_LABEL}")
-MINIKUBE_KEYWORDS = ("start", "stop", "status", "delete", "config", "open", "profile", "addons", "cache", "logs")
-
-
-def minikube_profile(raw: Any) -> str:
-    value = text(raw)
-    if not _PROFILE.fullmatch(value) or len(value) < 2:
-        raise InvalidValueError(
-            f"{value!r} is not a minikube profile name (minikube's rule: more than one character, DNS labels of "
-            "letters, digits and '-' separated by single dots)"
-        )
-    if value.lower() in MINIKUBE_KEYWORDS:
-        raise InvalidValueError(f"{value!r} is one of minikube's command keywords, which it refuses as a profile name")
-    return value
-
-
-# minikube's minimums (pkg/minikube/cmd/start_flags.go / validations): 2 CPUs, 1800 MB of usable memory.
-MINIKUBE_MIN_CPUS = 2
-MINIKUBE_MIN_MEMORY_MB = 1800
-
-
-_REGISTRY_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?")
-
-
-def upstreams(raw: Any) -> tuple[RegistryMirror, ...]:
-    """A map registry host -> upstream URL, as the mirror type the components take."""
-    value = _json_value(raw)
-    if not isinstance(value, Mapping) or not value:
-        raise InvalidValueError("expected a map of registry host -> upstream https URL")
-    result = []
-    for host, url in value.items():
-        if not isinstance(host, str) or not _REGISTRY_HOST.fullmatch(host):
-            raise InvalidValueError(f"{host!r} is not a registry host name (lower case, no path)")
-        if not isinstance(url, str) or _CONTROL.search(url) or " " in url:
-            raise InvalidValueError(f"upstream of {host} must be one https:// URL on one line, got {url!r}")
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname:
-            raise InvalidValueError(f"upstream of {host} must be an https:// URL, got {url!r}")
-        if parts.username is not None or parts.password is not None:
-            raise InvalidValueError(
-                f"upstream of {host} carries credentials in its URL; they would land in zot's config and the plan: "
-                "remove them (Docker Hub credentials go in blumeops:zot.dockerHubUser/dockerHubToken)"
-            )
-        if parts.query or parts.fragment:
-            raise InvalidValueError(f"upstream of {host} must have no query or fragment, got {url!r}")
-        result.append(RegistryMirror(registry=host, url=url.rstrip("/")))
-    return tuple(sorted(result, key=lambda upstream: upstream.registry))
-
-
-def blocked(raw: Any) -> Mapping[str, str]:
-    value = _json_value(raw)
-    if not isinstance(value, Mapping):
-        raise InvalidValueError('expected a map of phase id -> reason, e.g. {"6": "NAS export not ready"}')
-    return {phase_id(key): text(reason) for key, reason in value.items()}
-
-
-def version(raw: Any) -> str:
-    value = text(raw)
-    if value.lower() in ("latest", "stable") or not re.fullmatch(r"v?[0-9]+(\.[0-9]+)*([-+.][0-9A-Za-z.-]+)?", value):
-        raise InvalidValueError(f"{value!r} is not a pinned version")
-    return value
-
-
-def chart_version(raw: Any) -> str:
-    """A Helm chart's SemVer 2 version as its repository lists it: no leading 'v' (an image tag may add one)."""
-    value = text(raw)
-    if value[:1] in "vV" and re.fullmatch(r"[vV][0-9].*", value):
-        raise InvalidValueError(f"{value!r} has a leading 'v': chart versions are written without it "
-                                f"(write {value[1:]!r}; the program adds the 'v' where an image tag has one)")
-    if not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?", value):
-        raise InvalidValueError(f"{value!r} is not a pinned chart version like 1.102.3 (SemVer, as Helm requires)")
-    return value
-
-
-_STORAGE_QUANTITY = re.compile(r"[1-9][0-9]*(Mi|Gi|Ti)")
-
-
-def storage_quantity(raw: Any) -> str:
-    value = text(raw)
-    if not _STORAGE_QUANTITY.fullmatch(value):
-        raise InvalidValueError(f"{value!r} is not a Kubernetes size like 10Gi")
-    return value
-
-
-def one_of(*choices: str) -> Parser:
-    def parse(raw: Any) -> str:
-        value = text(raw).lower()
-        if value not in choices:
-            raise InvalidValueError(f"{value!r} is not one of {', '.join(choices)}")
-        return value
-
-    return parse
 
 
 # --------------------------------------------------------------------------------------------------
@@ -716,12 +427,13 @@ Declared = Mapping[str, Sequence[type]]
 
 
 def all_specs(declared: Declared) -> tuple[Spec, ...]:
-    """Every setting: the stack keys, the shared sections, then each phase's sections in phase order."""
+    """Every setting: the stack keys, the shared sections, then each phase's sections in phase order (the
+    order of ``declared``, the registry's)."""
     specs: list[Spec] = list(STACK_SPECS)
     for cls in SHARED_SECTIONS:
         specs.extend(section_spec(cls).specs)
-    for phase in PHASE_IDS:
-        for cls in declared.get(phase, ()):
+    for classes in declared.values():
+        for cls in classes:
             specs.extend(section_spec(cls).specs)
     keys = [spec.key for spec in specs]
     twice = sorted({key for key in keys if keys.count(key) > 1})
@@ -730,15 +442,15 @@ def all_specs(declared: Declared) -> tuple[Spec, ...]:
     return tuple(specs)
 
 
-def sections_in_reach(target: str, declared: Declared) -> tuple[type, ...]:
+def sections_in_reach(target: str, declared: Declared, ids: Sequence[str] = PHASE_IDS) -> tuple[type, ...]:
     """The sections a stack targeting ``target`` loads: the shared ones and those of its chain."""
-    chain = PHASE_IDS[: phase_index(target) + 1]
+    chain = list(ids)[: phase_index(target, ids) + 1]
     return (*SHARED_SECTIONS, *(cls for phase in chain for cls in declared.get(phase, ())))
 
 
-def required_keys(target: str, declared: Declared) -> tuple[Spec, ...]:
+def required_keys(target: str, declared: Declared, ids: Sequence[str] = PHASE_IDS) -> tuple[Spec, ...]:
     """The settings without default that a stack targeting ``target`` must set."""
-    return (PHASE, *(spec for cls in sections_in_reach(target, declared) for spec in section_spec(cls).specs
+    return (PHASE, *(spec for cls in sections_in_reach(target, declared, ids) for spec in section_spec(cls).specs
                      if spec.required))
 
 
@@ -784,8 +496,10 @@ def _nested_key_problem(name: str, value: Any, specs: Mapping[str, Spec]) -> str
             f"value without --path, e.g. `pulumi config set {NAMESPACE}:{example} <value>`")
 
 
-def load(declared: Declared, project: str | None = None, stack: str | None = None) -> Settings:
-    """Read and validate the whole stack config; raise ``SettingsError`` with every problem found."""
+def load(declared: Declared, project: str | None = None, stack: str | None = None,
+         ids: Sequence[str] = PHASE_IDS) -> Settings:
+    """Read and validate the whole stack config; raise ``SettingsError`` with every problem found. ``ids``: the
+    registry's phase ids in order (the homelab's phase table unless a test registers a phase of its own)."""
     merged = raw_config()
     specs = {spec.key: spec for spec in all_specs(declared)}
     problems: list[str] = []
@@ -817,11 +531,11 @@ def load(declared: Declared, project: str | None = None, stack: str | None = Non
         problems.append(f"{PHASE.full_key} is missing ({PHASE.help}): set it with {PHASE.fix()}")
     else:
         try:
-            target = phase_id(raw["phase"])
+            target = phase_id(raw["phase"], ids)
         except InvalidValueError as err:
             problems.append(f"{PHASE.full_key} {err}: fix it with {PHASE.fix()}")
-    in_reach = sections_in_reach(target, declared) if target is not None else ()
-    required = {spec.key for spec in required_keys(target, declared)} if target is not None else set()
+    in_reach = sections_in_reach(target, declared, ids) if target is not None else ()
+    required = {spec.key for spec in required_keys(target, declared, ids)} if target is not None else set()
 
     values: dict[str, Any] = {}
     for spec in specs.values():
@@ -856,7 +570,7 @@ def load(declared: Declared, project: str | None = None, stack: str | None = Non
 
     blocked_phases: Mapping[str, str] = values.get(BLOCKED.key) or {}
     if target is not None:
-        for phase in PHASE_IDS[: phase_index(target) + 1]:
+        for phase in list(ids)[: phase_index(target, ids) + 1]:
             if phase in blocked_phases:
                 problems.append(
                     f"{PHASE.full_key} is {target!r}, but phase {phase} is blocked "
@@ -880,7 +594,7 @@ def load(declared: Declared, project: str | None = None, stack: str | None = Non
         stack=stack or pulumi.get_stack(),
         phase=target,
         blocked_phases=dict(blocked_phases),
-        phases=PHASE_IDS[: phase_index(target) + 1],
+        phases=tuple(ids)[: phase_index(target, ids) + 1],
         sections=sections,
     )
 
