@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import analyzer, bench, charts, check, console, harness, images, review, runbook
+from ops import bench, charts, check, console, images, review, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
+from ops.engine import analyzer, harness
 from ops.stack import ROOT, StackError, load_stack
 from phases import settings as stack_settings
 

@@ -28,8 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops import analyzer
 from ops import plan as offline_plan
+from ops.engine import analyzer
 from ops.stack import ROOT, load_stack
 from phases import settings as stack_settings
 

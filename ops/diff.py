@@ -4,7 +4,7 @@ Exit 1 when a protected resource would be removed or its URN would change (which
 create: the engine refuses it, preview included), when an object holding data would leave the cluster (not
 kept, or kept inside a Namespace that goes), or when a create would meet an existing object with AlreadyExists:
 that is the check a pull request needs before anyone runs ``pulumi up``. Resources a rollback keeps
-(``retain_on_delete``) are listed as kept, not deleted (``ops/lifecycle.py`` applies the engine's rules).
+(``retain_on_delete``) are listed as kept, not deleted (``ops/engine/lifecycle.py`` applies the engine's rules).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops import lifecycle
+from ops.engine import lifecycle
 
 
 class DiffError(Exception):

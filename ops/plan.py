@@ -58,7 +58,8 @@ import yaml
 
 import phases as phase_engine
 from components.host.script import reviewable
-from ops import analyzer, charts, charts_render, harness, lifecycle, wire
+from ops import charts
+from ops.engine import analyzer, charts_render, harness, lifecycle, wire
 from ops.stack import ROOT, StackConfig
 
 SECRET = "[secret]"

@@ -30,9 +30,9 @@ from typing import Any, TextIO
 import yaml
 
 from components.host.script import reviewable
-from ops import analyzer
 from ops import diff as plan_diff
 from ops import plan as offline_plan
+from ops.engine import analyzer
 from ops.stack import load_stack
 
 # A Forgejo comment holds 65 535 characters; keep each diff short and the whole body under this.

@@ -22,7 +22,8 @@ import pulumi_tailscale as tailscale
 import phases
 from components.cluster import KeptState, PostgresCluster, PostgresClusterArgs, ProxyClassRef
 from components.host import Host, HostTools, MetricsPaths
-from ops import harness, plan, stack, wire
+from ops import plan, stack
+from ops.engine import harness, wire
 from ops.stack import ROOT
 from phases import Key, settings
 

@@ -31,7 +31,7 @@ from pulumi.runtime.proto import analyzer_pb2_grpc
 
 from ops import console
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POLICY_DIR = REPO_ROOT / "policy"
 START_TIMEOUT_SECONDS = 60.0
 RPC_TIMEOUT_SECONDS = 60.0

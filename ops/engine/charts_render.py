@@ -35,7 +35,8 @@ from typing import Any
 
 import yaml
 
-from ops import charts, harness, helm
+from ops import charts
+from ops.engine import harness, helm
 from ops.stack import ROOT
 
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"

@@ -12,7 +12,8 @@ from typing import Any
 
 from phase_runner import reveal, waits_for  # reveal: wire-form inputs with secrets opened
 
-from ops import harness, plan
+from ops import plan
+from ops.engine import harness
 from tests.apps import programs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from chart_tools import SHARED_CHARTS
 
-from ops import charts, charts_render, helm
+from ops import charts
 from ops import plan as offline_plan
+from ops.engine import charts_render, helm
 
 TAILSCALE = {"chart": "tailscale-operator", "version": "1.102.3", "repo": "https://pkgs.tailscale.com/helmcharts",
              "namespace": "tailscale", "resource_name": "operator", "name": "tailscale-operator"}

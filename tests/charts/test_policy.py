@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from ops import __main__ as cli
-from ops import analyzer, charts
+from ops import charts
 from ops import plan as offline_plan
+from ops.engine import analyzer
 
 FORGEJO = {"chart": "oci://code.forgejo.org/forgejo-helm/forgejo", "version": "15.0.3", "namespace": "forgejo",
            "resource_name": "forgejo-chart", "name": "forgejo"}

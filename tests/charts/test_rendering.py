@@ -8,8 +8,8 @@ import pytest
 import yaml
 from chart_tools import CHART_TYPE, chart_resources, children, helm_objects, pod_images
 
-from ops import charts_render, harness
 from ops import plan as offline_plan
+from ops.engine import charts_render, harness
 
 REPO_CATALOG = offline_plan.ROOT / "policy" / "images.yaml"
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from chart_tools import REPO, chart_resources, children, strict
 
-from ops import charts_render
 from ops import plan as offline_plan
+from ops.engine import charts_render
 
 KUBERNETES_VERSION = "1.35"  # minikube v1.38's default Kubernetes
 SHARED_CRDS = REPO.parent / "shared" / "crds"

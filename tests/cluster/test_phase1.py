@@ -212,7 +212,8 @@ def test_shared_dir_is_beside_the_repository() -> None:
 
 def test_the_policy_pack_finds_no_mandatory_violation(phase1_created_client: Run) -> None:
     """Every phase-1 resource through the served pack, as the engine sends it (ops' analyzer)."""
-    from ops import analyzer, harness, plan
+    from ops import plan
+    from ops.engine import analyzer, harness
 
     resources = plan.analyzer_resources(harness.ProgramRun(phase1_created_client.raw, {}))
     report = analyzer.analyze(resources)

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 import phases
-from ops import harness
 from ops import plan as offline_plan
+from ops.engine import harness
 from ops.stack import load_stack
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from ops import harness
 from ops import plan as offline_plan
+from ops.engine import harness
 from ops.stack import ROOT, fake_secret, load_stack
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "phase", "provider", "inputs", "options"}

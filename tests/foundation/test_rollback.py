@@ -20,8 +20,8 @@ import pytest
 
 import phases
 from ops import diff as plan_diff
-from ops import lifecycle
 from ops import plan as offline_plan
+from ops.engine import lifecycle
 from ops.stack import ROOT
 
 PlanOf = Callable[[str | None], offline_plan.Plan]

@@ -187,8 +187,8 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_bad_config_stops_the_program_before_any_resource() -> None:
-    from ops import harness
     from ops import plan as offline_plan
+    from ops.engine import harness
 
     stack = load_stack("indri")
     stack.config["blumeops:tools.kubectl"] = "kubectl"
@@ -283,8 +283,8 @@ def problems_at_target_1(config: dict[str, str]) -> list[str]:
 def test_a_phase_with_blanks_is_one_clear_problem_not_ten_missing_keys() -> None:
     stack = load_stack("indri")
     stack.config["blumeops:phase"] = " 1"
-    from ops import harness
     from ops import plan as offline_plan
+    from ops.engine import harness
 
     with pytest.raises(harness.ProgramError) as caught:
         offline_plan.build_plan(stack)

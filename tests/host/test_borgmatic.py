@@ -455,7 +455,7 @@ LegacyDatabaseImport("miniflux-import", LegacyDatabaseImportArgs(
 
 
 def test_components_register_secret_steps_and_leak_no_password(tmp_path: Path) -> None:
-    from ops import harness
+    from ops.engine import harness
     from ops.plan import SECRET, redact
 
     (tmp_path / "__main__.py").write_text(MOCK_PROGRAM)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ops import harness
+from ops.engine import harness
 from ops.plan import SECRET, Plan, build_plan
 from ops.stack import StackConfig, fake_secret, load_stack
 

@@ -1,4 +1,4 @@
-"""ops.analyzer: the served pack judges recorded resources as the engine would."""
+"""ops.engine.analyzer: the served pack judges recorded resources as the engine would."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.analyzer import (
+from ops.engine.analyzer import (
     AnalysisReport,
     AnalyzerError,
     AnalyzerProvider,

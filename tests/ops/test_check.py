@@ -485,7 +485,7 @@ def installed_file(stdin: str, variable: str) -> str:
 def test_the_periodic_agent_component_registers_its_script_agent_and_own_check(tmp_path: Path) -> None:
     """HealthCheckAgent under the mock engine: the script of the given checks, the LaunchAgent every 300 s,
     and its own freshness check (its textfile younger than three intervals) declared like any other."""
-    from ops import harness
+    from ops.engine import harness
 
     (tmp_path / "__main__.py").write_text(AGENT_PROGRAM)
     run = harness.run_program(tmp_path, "blumeops", "test", {}, [])

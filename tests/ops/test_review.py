@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from ops import analyzer, review
 from ops import plan as offline_plan
+from ops import review
 from ops.__main__ import main
+from ops.engine import analyzer
 from ops.stack import load_stack
 
 ROOT = Path(__file__).resolve().parents[2]

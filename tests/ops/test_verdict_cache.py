@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ops.analyzer import DEFAULT_POLICY_DIR, AnalyzerResource, PolicyAnalyzer
+from ops.engine.analyzer import DEFAULT_POLICY_DIR, AnalyzerResource, PolicyAnalyzer
 
 GOOD = "ghcr.io/miniflux/miniflux:2.2.16"
 

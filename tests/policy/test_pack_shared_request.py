@@ -16,8 +16,9 @@ from pulumi_policy.proxy import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, Unkn
 from rules import pack, wire
 from rules.images import arm64_images
 
-from ops import analyzer, bench
+from ops import bench
 from ops import plan as offline_plan
+from ops.engine import analyzer
 
 PlanOf = Callable[[str | None], offline_plan.Plan]
 SENTINELS = (UNKNOWN_STRING_VALUE, UNKNOWN_NUMBER_VALUE)

@@ -244,8 +244,8 @@ def test_the_programs_secret_stdin_passes_marked_and_fails_plain() -> None:
     it, and the very same stdin unmarked is a violation."""
     import dataclasses
 
-    from ops import analyzer as served
     from ops import plan as offline_plan
+    from ops.engine import analyzer as served
     from ops.stack import fake_secret, load_stack
 
     stack = load_stack("indri", "0")
