@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from components import health
 from components.host import BorgRepository, HostStep, MinikubeDockerClusterArgs, RegistryMirror, ZotRegistryArgs
+from components.host.check_agent import host_probe_step
+from components.host.script import SCRIPTS_DIR
 from tests.host.conftest import UPSTREAMS, Machine
 from tests.host.test_borgmatic import ensure_borg, machine_args, secrets
 from tests.host.test_minikube_scripts import write_profile
@@ -159,6 +163,18 @@ def _cluster_running(machine: Machine) -> MinikubeDockerClusterArgs:
     return machine.cluster_args()
 
 
+def _probes(machine: Machine, *paths: str) -> str:
+    """The check agent's script with textfile checks of ``paths``; it writes blumeops-check.prom."""
+    target = health.SshTarget.of(machine.host())
+    checks = [health.Textfile(target, str(machine.home / path), 180, "writer") for path in paths]
+    return host_probe_step("blumeops-check", checks, str(machine.home / "textfile/blumeops-check.prom")).render()
+
+
+def _check_agent(machine: Machine) -> str:
+    machine.run_text(_probes(machine, "a.prom"), "agent")
+    return "agent"
+
+
 MOVED_DOCKER_HUB = (RegistryMirror("docker.io", "https://mirror.gcr.io"), *UPSTREAMS[1:])
 
 
@@ -207,6 +223,12 @@ CASES = {
         path=lambda m: m.home / "textfile/borgmatic.prom",
         directory=lambda m: m.home / "textfile",
     ),
+    "health-probes agent": Case(
+        old=_check_agent,
+        new=lambda m: _probes(m, "a.prom", "b.prom"),
+        path=lambda m: m.home / "textfile/blumeops-check.prom",
+        directory=lambda m: m.home / "textfile",
+    ),
     "minikube-cluster": Case(
         old=_cluster,
         new=lambda m: m.cluster_args(upstreams=MOVED_DOCKER_HUB).cluster_step("minikube-cluster"),
@@ -215,6 +237,33 @@ CASES = {
         prepare=lambda m: write_profile(m, status="Running"),
     ),
 }
+
+
+# Every script of components/host/scripts that writes a file (through lib.sh's checked writes) -> the fault
+# test that runs it with a full and a read-only target: a new file-writing script must join (the test below
+# names it).
+FAULT_TESTED = {
+    "zot-config": "CASES", "launch-agent": "CASES", "install-file": "CASES", "zot-metrics": "CASES",
+    "minikube-metrics": "CASES", "borgmatic-config": "CASES", "borgmatic-metrics": "CASES",
+    "minikube-cluster": "CASES", "health-probes": "CASES",
+    "retire": "test_retire_stops_nothing_when_its_record_cannot_be_written",
+    "retire-tailscale-service": "test_release_deletes_nothing_when_the_definition_cannot_be_kept",
+    "pg-import": "test_pg_import_restores_nothing_when_the_dump_cannot_be_written",
+}
+WRITES = re.compile(r"\b(stage_file|commit_file|replace_if_changed|stage_copy)\b")
+
+
+def test_every_script_that_writes_files_has_a_fault_test() -> None:
+    scripts = sorted(path for path in SCRIPTS_DIR.glob("*.sh")
+                     if path.stem != "lib" and WRITES.search(path.read_text()))
+    missing = [path.stem for path in scripts if path.stem not in FAULT_TESTED]
+    assert missing == [], (
+        f"{', '.join(f'components/host/scripts/{name}.sh' for name in missing)} write files but have no fault "
+        "test: add a Case to CASES in tests/host/test_faults.py (or a test of its own) and the script to FAULT_TESTED")
+    source = Path(__file__).read_text()
+    for name, test in FAULT_TESTED.items():
+        assert test == "CASES" or f"def {test}(" in source, f"{name}: no test {test} in this file"
+    assert set(FAULT_TESTED) <= {path.stem for path in scripts}, "a listed script no longer writes files"
 
 
 def _check_failed_and_intact(machine: Machine, result: subprocess.CompletedProcess[str], path: Path,
