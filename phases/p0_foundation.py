@@ -38,9 +38,9 @@ class ZotSettings:
 
     binary: str = s.setting(s.tool_path, "zot binary built from source",
                             default=f"{HOME}/code/3rd/zot/bin/zot-darwin-arm64")
-    config_path: str = s.setting(s.absolute_path, "zot config.json", default=f"{HOME}/.config/zot/config.json")
-    data_dir: str = s.setting(s.absolute_path, "zot storage root", default=f"{HOME}/zot")
-    log_dir: str = s.setting(s.absolute_path, "zot log directory", default=f"{HOME}/Library/Logs")
+    config_path: str = s.setting(s.owned_file, "zot config.json", default=f"{HOME}/.config/zot/config.json")
+    data_dir: str = s.setting(s.owned_dir, "zot storage root", default=f"{HOME}/zot")
+    log_dir: str = s.setting(s.owned_dir, "zot log directory", default=f"{HOME}/Library/Logs")
     # port 5050: macOS AirPlay Receiver holds 5000
     port: int = s.setting(s.port, "zot HTTP port", default=5050, example="5050")
     upstreams: tuple[RegistryMirror, ...] = s.setting(
@@ -92,10 +92,10 @@ class MinikubeSettings:
 class MetricsSettings:
     """The host metrics agents: where their scripts, textfiles and logs go."""
 
-    textfile_dir: str = s.setting(s.absolute_path, "node_exporter textfile directory",
+    textfile_dir: str = s.setting(s.owned_dir, "node_exporter textfile directory",
                                   default="/opt/homebrew/var/node_exporter/textfile")
-    log_dir: str = s.setting(s.absolute_path, "log directory of the metrics agents", default="/opt/homebrew/var/log")
-    script_dir: str = s.setting(s.absolute_path, "where the metrics scripts are installed", default=f"{HOME}/bin")
+    log_dir: str = s.setting(s.owned_dir, "log directory of the metrics agents", default="/opt/homebrew/var/log")
+    script_dir: str = s.setting(s.owned_dir, "where the metrics scripts are installed", default=f"{HOME}/bin")
     check_agent: bool = s.setting(
         s.boolean, "run the host-side health checks every few minutes (blumeops_check_* gauges for Grafana)",
         default=True, example="false")

@@ -69,7 +69,7 @@ class PostgresImportSettings:
     database: str = s.setting(_role, "the database that moves (Miniflux's)", default="miniflux")
     owner: str = s.setting(_role, "role that owns every object of public afterwards (the application's)",
                            default="miniflux")
-    dump_dir: str = s.setting(s.absolute_path, "where the dated dumps are kept on indri (0700)",
+    dump_dir: str = s.setting(s.owned_dir, "where the dated dumps are kept on indri (0700)",
                               default=f"{HOME}/Backups/postgres")
     source_password: pulumi.Output[str] | None = s.setting(
         s.text, "password of source_user (unset: the brew server trusts local connections)", secret=True)
@@ -79,9 +79,9 @@ class PostgresImportSettings:
 class BorgmaticSettings:
     """borgmatic on indri: its config, the repository on sifaka, what it keeps."""
 
-    config_path: str = s.setting(s.absolute_path, "borgmatic's config.yaml (0600)",
+    config_path: str = s.setting(s.owned_file, "borgmatic's config.yaml (0600)",
                                  default=f"{HOME}/.config/borgmatic/config.yaml")
-    pgpass_path: str = s.setting(s.absolute_path, "the .pgpass the borgmatic role's line goes in",
+    pgpass_path: str = s.setting(s.owned_file, "the .pgpass the borgmatic role's line goes in",
                                  default=f"{HOME}/.pgpass")
     source_directories: tuple[str, ...] = s.setting(
         _absolute_paths, "directories every archive holds",
@@ -97,7 +97,7 @@ class BorgmaticSettings:
     keep_daily: int = s.setting(s.count(0, 10_000), "daily archives kept", default=7, example="7")
     keep_monthly: int = s.setting(s.count(0, 10_000), "monthly archives kept", default=12, example="12")
     keep_yearly: int = s.setting(s.count(0, 10_000), "yearly archives kept", default=1000, example="1000")
-    log_dir: str = s.setting(s.absolute_path, "log directory of the nightly backup agent",
+    log_dir: str = s.setting(s.owned_dir, "log directory of the nightly backup agent",
                              default=f"{HOME}/Library/Logs")
 
 

@@ -108,6 +108,57 @@ def tool_path(raw: Any) -> str:
     return value
 
 
+# What a step must never write, replace or chmod, whatever a setting says: the operator's keys and credentials,
+# the shells' startup files, the system's directories.
+_SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".kube", ".password-store"})
+_SHELL_FILES = frozenset({".zshrc", ".zshenv", ".zprofile", ".zlogin", ".bashrc", ".bash_profile", ".profile",
+                          ".login", ".bash_login"})
+_SYSTEM_DIRS = ("/etc", "/private", "/System", "/usr", "/bin", "/sbin", "/var", "/dev", "/tmp", "/Library",
+                "/Applications", "/cores")
+_SHARED_DIRS = frozenset({"/", "/Users", "/home", "/opt", "/Volumes", "/tmp", "/private/tmp", "/var/tmp",
+                          "/opt/homebrew", "/usr/local"})
+
+
+def _sensitive(value: str) -> str | None:
+    parts = value.split("/")
+    hidden = next((part for part in parts if part in _SECRET_DIRS), None)
+    if hidden is not None:
+        return f"it is inside {hidden}, where the operator's keys and credentials live"
+    if parts[-1] in _SHELL_FILES:
+        return f"{parts[-1]} is a shell's startup file"
+    system = next((prefix for prefix in _SYSTEM_DIRS if value == prefix or value.startswith(prefix + "/")), None)
+    if system is not None and not value.startswith(("/usr/local/", "/opt/homebrew/")):
+        return f"it is under {system}, the system's own"
+    return None
+
+
+def owned_file(raw: Any) -> str:
+    """The absolute path of a file a step writes (and its delete removes): never the operator's keys, a
+    shell's startup file or a system file."""
+    value = absolute_path(raw)
+    problem = _sensitive(value)
+    if problem is not None or value in _SHARED_DIRS:
+        raise InvalidValueError(f"{value!r} is not a file blumeops may write: {problem or 'it is a directory'}; "
+                                "name a path of its own (the default shows where)")
+    return value
+
+
+def owned_dir(raw: Any) -> str:
+    """The absolute path of a directory a step creates, writes into or chmods: never a shared directory
+    (``/``, ``/tmp``, a home directory itself: a step's ``chmod 0700`` would lock others out), the operator's
+    keys or a system directory."""
+    value = absolute_path(raw)
+    parts = value.split("/")
+    home = len(parts) == 3 and parts[1] in ("Users", "home")
+    problem = _sensitive(value) if value not in ("/tmp", "/private/tmp") else "it is shared by every user"
+    if value in _SHARED_DIRS or home:
+        problem = "a home directory itself" if home else "a directory other programs share"
+    if problem is not None:
+        raise InvalidValueError(f"{value!r} is not a directory blumeops may own: {problem}; name a directory of "
+                                "its own below it (the default shows where)")
+    return value
+
+
 def integer(raw: Any, low: int, high: int, rule: str = "") -> int:
     if isinstance(raw, bool):
         raise InvalidValueError(f"expected a whole number from {low} to {high}")
@@ -217,9 +268,12 @@ def dns_name(raw: Any) -> str:
 
 
 def tailnet_name(raw: Any) -> str:
+    """A tailnet's MagicDNS name: every tailnet's is ``<name>.ts.net`` (its URLs, certificates and the
+    Ingresses' names hang off it, so another domain would point them elsewhere)."""
     value = dns_name(raw)
-    if "." not in value:
-        raise InvalidValueError(f"{value!r} is not a tailnet DNS name like tail8d86e.ts.net")
+    if not value.endswith(".ts.net") or value.count(".") < 2:
+        raise InvalidValueError(f"{value!r} is not a tailnet DNS name like tail8d86e.ts.net (every tailnet's "
+                                "MagicDNS name ends in .ts.net: see the admin console's DNS page)")
     return value
 
 

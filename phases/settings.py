@@ -109,6 +109,12 @@ from phases.parsers import (
     one_of as one_of,
 )
 from phases.parsers import (
+    owned_dir as owned_dir,
+)
+from phases.parsers import (
+    owned_file as owned_file,
+)
+from phases.parsers import (
     phase_id as phase_id,
 )
 from phases.parsers import (
@@ -405,7 +411,8 @@ class Settings:
             spec = section_spec(cls)
             raise SettingsError([
                 f"the settings section {spec.prefix} ({cls.__qualname__}) is not loaded for target phase "
-                f"{self.phase}: only the shared sections and those of the phases up to the target are"
+                f"{self.phase}: a section is loaded when a phase up to the target lists it in its module's "
+                f"SETTINGS; add {cls.__qualname__} to the SETTINGS of the phase that reads it"
             ])
         return cast(S, self.sections[cls])
 

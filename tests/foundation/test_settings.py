@@ -340,3 +340,27 @@ def test_the_stack_file_sets_only_what_differs_from_the_defaults() -> None:
         spec = SPECS[key.removeprefix("blumeops:")]
         assert spec.default is None or settings.parse_default(spec) != spec.parse(value), \
             f"{key} restates its default: remove it from Pulumi.indri.yaml"
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("zot.configPath", "/Users/erichblume/.ssh/authorized_keys", "inside .ssh"),
+    ("borgmatic.pgpassPath", "/Users/erichblume/.zshrc", "shell's startup file"),
+    ("borgmatic.configPath", "/etc/borgmatic.yaml", "under /etc"),
+    ("pgImport.dumpDir", "/", "other programs share"),
+    ("pgImport.dumpDir", "/tmp", "other programs share"),
+    ("pgImport.dumpDir", "/Users/erichblume", "a home directory itself"),
+    ("zot.dataDir", "/Users/erichblume/.gnupg/zot", "inside .gnupg"),
+    ("metrics.scriptDir", "/usr/bin", "under /usr"),
+    ("tailnet.name", "evil.example.com", "ends in .ts.net"),
+])
+def test_a_step_is_never_pointed_at_the_operators_own_files(key: str, value: str, why: str) -> None:
+    """Paths a step writes, replaces or chmods (0700 for the dump directory) and the tailnet's name."""
+    found = problems(base_config(**{key: value}))  # a later phase's key is validated at any target
+    matching = [p for p in found if p.startswith(f"blumeops:{key} ")]
+    assert matching and why in matching[0], found
+    assert "pulumi config set" in matching[0]
+
+
+def test_the_default_paths_are_the_programs_own() -> None:
+    loaded = load(base_config(**{"zot.dataDir": "/Users/erichblume/zot-data", "metrics.scriptDir": "/usr/local/bin"}))
+    assert loaded.phase == "0"
