@@ -371,7 +371,28 @@ def shell_handoff(arguments: list[str]) -> str | None:
     return None
 
 
+# Environment variables that make the job run code it was not given: bash and sh source $BASH_ENV / $ENV
+# before the script, zsh reads $ZDOTDIR's startup files, dyld loads DYLD_* libraries into the program
+# (DYLD_INSERT_LIBRARIES) or from other directories, and the interpreters read startup code from PERL5OPT,
+# PYTHONSTARTUP-like hooks (PYTHONPATH, RUBYOPT, NODE_OPTIONS).
+CODE_ENV = re.compile(r"^(BASH_ENV|ENV|ZDOTDIR|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|DYLD_.*|LD_PRELOAD|LD_LIBRARY_PATH|"
+                      r"PERL5OPT|PERL5LIB|PYTHONSTARTUP|PYTHONPATH|PYTHONHOME|RUBYOPT|RUBYLIB|NODE_OPTIONS)$",
+                      re.IGNORECASE)
+
+
+def code_environment(props: Any) -> Iterator[str]:
+    environment = get(props, "environmentVariables")
+    if not is_mapping(environment):
+        return
+    for name in environment:
+        if isinstance(name, str) and CODE_ENV.match(name):
+            yield (f"environmentVariables sets {name}, which makes the job load code it was not given (a shell "
+                   "sources $BASH_ENV/$ENV, dyld loads DYLD_* libraries, interpreters read their *OPT/*PATH "
+                   "hooks): drop it, and put what the job needs into the script it runs")
+
+
 def no_shell_problems(props: Any) -> Iterator[str]:
+    yield from code_environment(props)
     arguments = str_items(get(props, "programArguments"))
     program = get_str(props, "program")
     if program:
@@ -395,7 +416,8 @@ launchagent_no_shell = ResourceValidationPolicy(
     name="launchagent-no-shell",
     description=(
         "LaunchAgents run a program by absolute path, never a string of shell or interpreter code "
-        "(`sh -c`, `bash -lc`, `env zsh -c`, `python3 -c`, `osascript -e` ...)."
+        "(`sh -c`, `bash -lc`, `env zsh -c`, `python3 -c`, `osascript -e` ...), and set no environment variable "
+        "that loads code (BASH_ENV, ENV, DYLD_*, LD_PRELOAD, PERL5OPT, PYTHONPATH, NODE_OPTIONS ...)."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_no_shell,

@@ -458,3 +458,14 @@ def test_chart_values_holding_a_secret_must_be_marked(check: Any, chart_type: st
 )
 def test_chart_values_that_point_at_secrets_pass(check: Any, values: dict[str, Any]) -> None:
     assert check(no_plaintext_secrets, "kubernetes:helm.sh/v4:Chart", {"chart": "x", "values": values}) == []
+
+
+@pytest.mark.parametrize("name", ["BASH_ENV", "ENV", "DYLD_INSERT_LIBRARIES", "dyld_library_path", "LD_PRELOAD",
+                                  "PERL5OPT", "PYTHONPATH", "NODE_OPTIONS", "ZDOTDIR"])
+def test_an_environment_that_loads_code_is_refused(check: Any, name: str) -> None:
+    props = {**agent(["/opt/homebrew/bin/bash", "/Users/erichblume/bin/x", "agent"]),
+             "environmentVariables": {"PATH": "/usr/bin:/bin", name: "/Users/erichblume/evil"}}
+    [message] = check(launchagent_no_shell, AGENT, props, name="x-agent")
+    assert name in message and "load code" in message
+    plain = {**props, "environmentVariables": {"PATH": "/usr/bin:/bin", "TZ": "UTC", "LANG": "C"}}
+    assert check(launchagent_no_shell, AGENT, plain, name="x-agent") == []
