@@ -102,6 +102,7 @@ def _direct_verdicts(servicer: Any, resource: analyzer.AnalyzerResource, request
     return sorted(found)
 
 
+@pytest.mark.slow  # every policy twice over every resource of the plan: 8 s, make test runs it
 def test_the_servicer_gives_every_resource_the_verdicts_of_the_per_policy_path(indri_plan: PlanOf) -> None:
     plan = indri_plan("3")
     assert plan.run is not None
