@@ -225,6 +225,41 @@ def test_config_step_writes_0600_files_validates_and_changes_nothing_twice(machi
     assert not config.exists() and not config.parent.exists()
 
 
+def test_a_symlinked_pgpass_stays_a_symlink(machine: Machine) -> None:
+    """~/.pgpass from a dotfiles checkout: the lines go into the file it links to, and come out again."""
+    args = machine_args(machine)
+    dotfiles = machine.home / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "pgpass"
+    target.write_text("otherhost:5432:*:eblume:theirs\n")
+    target.chmod(0o600)
+    link = machine.home / ".pgpass"
+    link.symlink_to("dotfiles/pgpass")
+    machine.run(args.config_step("borgmatic-config"), secrets=secrets(args))
+    assert link.is_symlink() and link.readlink() == Path("dotfiles/pgpass")
+    assert target.read_text().splitlines() == [
+        "# BEGIN blumeops borgmatic", args.pgpass_lines(BORGMATIC_PASSWORD), "# END blumeops borgmatic",
+        "otherhost:5432:*:eblume:theirs"]
+    machine.run(args.config_step("borgmatic-config"), "delete", secrets=secrets(args))
+    assert link.is_symlink() and target.read_text() == "otherhost:5432:*:eblume:theirs\n"
+
+
+@pytest.mark.parametrize("broken", [
+    "# BEGIN blumeops borgmatic\nold:5432:*:borgmatic:x\nmine:5432:*:eblume:mine\n",  # END deleted by hand
+    "# END blumeops borgmatic\nmine:5432:*:eblume:mine\n",
+    "# BEGIN blumeops borgmatic\n# BEGIN blumeops borgmatic\nx\n# END blumeops borgmatic\n",
+])
+def test_a_block_without_its_end_is_refused_and_nothing_is_lost(machine: Machine, broken: str) -> None:
+    args = machine_args(machine)
+    pgpass = machine.home / ".pgpass"
+    pgpass.write_text(broken)
+    for action in ("create", "delete"):
+        result = machine.run(args.config_step("borgmatic-config"), action, secrets=secrets(args), check=False)
+        assert result.returncode != 0 and "block of" in result.stderr and "is broken" in result.stderr
+        assert "# END blumeops borgmatic" in result.stderr, "the message names the line to put back"
+        assert pgpass.read_text() == broken, "every line after a lone BEGIN is still there"
+
+
 def test_rejected_config_leaves_the_old_one(machine: Machine) -> None:
     args = machine_args(machine)
     machine.run(args.config_step("borgmatic-config"), secrets=secrets(args))

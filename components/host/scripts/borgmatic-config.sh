@@ -5,19 +5,53 @@
 #         before is kept by commit_file (adopted, in ~/.blumeops/adopted).
 # delete: remove the block from PGPASS_PATH (the file goes, or comes back as it was, when nothing else is in
 #         it) and put the previous configuration back (or remove CONFIG_PATH).
+# A PGPASS_PATH that is a symlink (a dotfiles checkout) is written through: the file it points to changes, the
+# link stays a link. A block whose BEGIN or END line the operator removed or doubled is refused before anything
+# is written: cutting at a lone BEGIN would drop every line after it.
 # Preamble: BORGMATIC CONFIG_PATH CONFIG PGPASS_PATH PGPASS_BLOCK PGPASS_LINES (secret)
 
-# pgpass_without_block: PGPASS_PATH's lines outside the marked block (nothing when it does not exist).
+# resolved_path PATH: the file PATH names, through any symlinks (bash 3.2: no readlink -f on older macOS).
+resolved_path() {
+  local path=$1 link hops=0
+  while [[ -L "$path" ]]; do
+    hops=$((hops + 1))
+    ((hops <= 40)) || die "$1 is a loop of symbolic links: fix it, then run again"
+    link=$(readlink "$path") || die "cannot read the symbolic link $path"
+    case "$link" in
+    /*) path=$link ;;
+    *) path="$(dirname "$path")/$link" ;;
+    esac
+  done
+  printf '%s' "$path"
+}
+
+PGPASS_FILE=$(resolved_path "$PGPASS_PATH")
+
+# check_block: the marked block of PGPASS_FILE is whole (one BEGIN, then one END) or absent.
+check_block() {
+  local marks
+  [[ -f "$PGPASS_FILE" ]] || return 0
+  marks=$(awk -v begin="# BEGIN $PGPASS_BLOCK" -v end="# END $PGPASS_BLOCK" '
+    $0 == begin { printf "B" } $0 == end { printf "E" }' "$PGPASS_FILE") ||
+    die "cannot read $PGPASS_FILE"
+  [[ -z "$marks" || "$marks" == BE ]] ||
+    die "the blumeops block of $PGPASS_FILE is broken (its BEGIN and END lines read '$marks', expected one" \
+      "BEGIN then one END): put back the missing '# END $PGPASS_BLOCK' line after the block's lines, or" \
+      "delete the block's lines, then run again; nothing was changed"
+}
+
+# pgpass_without_block: PGPASS_FILE's lines outside the marked block (nothing when it does not exist).
 pgpass_without_block() {
-  [[ -f "$PGPASS_PATH" ]] || return 0
+  [[ -f "$PGPASS_FILE" ]] || return 0
   awk -v begin="# BEGIN $PGPASS_BLOCK" -v end="# END $PGPASS_BLOCK" '
     $0 == begin { skip = 1; next }
     $0 == end { skip = 0; next }
-    !skip' "$PGPASS_PATH"
+    !skip' "$PGPASS_FILE"
 }
 
 write_pgpass() {
   local rest content
+  check_block
   rest=$(pgpass_without_block)
   content="# BEGIN $PGPASS_BLOCK
 $PGPASS_LINES
@@ -27,10 +61,14 @@ $PGPASS_LINES
 $rest"
   fi
   # replace_if_changed stops the step (die) on a failed write, also inside this `if`
-  if replace_if_changed "$PGPASS_PATH" 0600 "$content"; then
-    log "wrote the borgmatic lines of $PGPASS_PATH"
+  if replace_if_changed "$PGPASS_FILE" 0600 "$content"; then
+    if [[ "$PGPASS_FILE" == "$PGPASS_PATH" ]]; then
+      log "wrote the borgmatic lines of $PGPASS_PATH"
+    else
+      log "wrote the borgmatic lines of $PGPASS_PATH (in $PGPASS_FILE, which it links to)"
+    fi
   fi
-  chmod 0600 "$PGPASS_PATH" || die "cannot chmod 0600 $PGPASS_PATH (read-only?)"
+  chmod 0600 "$PGPASS_FILE" || die "cannot chmod 0600 $PGPASS_FILE (read-only?)"
 }
 
 write_config() {
@@ -57,16 +95,18 @@ step_create() {
 
 step_delete() {
   local rest
-  if [[ -f "$PGPASS_PATH" ]]; then
+  if [[ -f "$PGPASS_FILE" ]]; then
+    check_block
     rest=$(pgpass_without_block)
-    if [[ -z "$rest" ]]; then
-      release_file "$PGPASS_PATH"
+    if [[ -z "$rest" && "$PGPASS_FILE" == "$PGPASS_PATH" ]]; then
+      release_file "$PGPASS_FILE"
     else
-      # The operator's own lines stay as they are now (not as they were when the block went in).
-      if replace_if_changed "$PGPASS_PATH" 0600 "$rest"; then
-        log "removed the borgmatic lines of $PGPASS_PATH"
+      # The operator's own lines stay as they are now (not as they were when the block went in); a linked
+      # file stays, emptied of the block, so the link keeps pointing at something.
+      if replace_if_changed "$PGPASS_FILE" 0600 "$rest"; then
+        log "removed the borgmatic lines of $PGPASS_FILE"
       fi
-      disown_file "$PGPASS_PATH"
+      disown_file "$PGPASS_FILE"
     fi
   fi
   release_file "$CONFIG_PATH"
