@@ -22,7 +22,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from rules.kinds import is_command
-from rules.props import describe, get, get_str, is_mapping
+from rules.props import describe, get, get_str, is_list, is_mapping
 
 REMOTE_TYPES = frozenset({"command:remote:Command", "command:remote:CopyToRemote", "command:remote:CopyFile"})
 HOST_KEY_TYPES = frozenset(
@@ -63,16 +63,29 @@ def connection_problems(props: Any) -> Iterator[str]:
     user = get_str(connection, "user")
     if not user:
         yield f"connects to {host} without an explicit `user` (pulumi-command would default to root)"
+    yield from _pinned(connection, host, "connects to")
+    proxy = get(connection, "proxy")
+    if proxy is not None:  # a jump host is a second SSH connection: trusted no more loosely than the first
+        if not is_mapping(proxy):
+            yield f"connects to {host} through a `proxy` that is not a connection"
+            return
+        jump = get_str(proxy, "host") or "?"
+        if not get_str(proxy, "user"):
+            yield f"jumps through {jump} without an explicit `user` (pulumi-command would default to root)"
+        yield from _pinned(proxy, jump, f"reaches {host} through the jump host")
+
+
+def _pinned(connection: Any, host: str, how: str) -> Iterator[str]:
     host_key = get_str(connection, "hostKey")
     if not host_key:
         yield (
-            f"connects to {host} without a pinned `hostKey`, so any machine answering on that name is trusted: "
+            f"{how} {host} without a pinned `hostKey`, so any machine answering on that name is trusted: "
             f"pin it with the output of `ssh-keyscan -t ed25519 {host}`"
         )
     else:
         problem = host_key_problem(host_key)
         if problem:
-            yield f"connects to {host} with a hostKey that {problem}"
+            yield f"{how} {host} with a hostKey that {problem}"
 
 
 def validate_ssh(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -130,10 +143,28 @@ def environment_problems(props: Any) -> Iterator[str]:
                    "command string; send values on stdin")
 
 
+# A local command's interpreter that only runs the (constant) command string: pulumi-command's default, or bash's.
+PLAIN_INTERPRETERS = (["/bin/sh", "-c"], [BASH, "-c"])
+
+
+def interpreter_problems(props: Any) -> Iterator[str]:
+    """A local command's `interpreter` is how its command string runs: a shell (or any interpreter given code
+    on its command line) makes the string code, whatever the rule above says of the string itself."""
+    interpreter = get(props, "interpreter")
+    if interpreter is None:
+        return
+    words = list(interpreter) if is_list(interpreter) else [interpreter]
+    if words not in PLAIN_INTERPRETERS:
+        yield (f"runs its command through the `interpreter` {words!r}: anything past `-c` is code of its own, and "
+               "another program makes the command string its code; leave `interpreter` unset (pulumi-command's "
+               "`/bin/sh -c` runs the constant command) and send values on stdin")
+
+
 def validate_command_strings(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if not is_command(args.resource_type):
         return
-    for problem in (*command_string_problems(args.props), *environment_problems(args.props)):
+    for problem in (*command_string_problems(args.props), *environment_problems(args.props),
+                    *interpreter_problems(args.props)):
         report_violation(f"{describe(args.resource_type, args.name)} {problem}.", None)
 
 

@@ -126,6 +126,14 @@ def command_problems(props: Any) -> Iterator[str]:
     for name, what in environment_findings(props, "environment"):
         yield (f"`environment.{name}` holds {what} but is not marked secret, so it is stored in plain text "
                f"in the state and shown in diffs: {PLAIN_FIX}")
+    triggers = get(props, "triggers")
+    if is_list(triggers):  # a step's identity: stored plain in the state, shown in every diff and replace
+        for index in range(len(triggers)):
+            item = triggers[index]
+            if isinstance(item, str) and not secret_marked("triggers", index):
+                for what in secret_findings(item):
+                    yield (f"`triggers[{index}]` contains {what}: triggers are the step's identity, stored in plain "
+                           f"text in the state and shown in every diff; trigger on a digest of it, and {PLAIN_FIX}")
 
 
 def environment_findings(props: Any, key: str) -> Iterator[tuple[str, str]]:

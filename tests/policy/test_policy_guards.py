@@ -156,6 +156,18 @@ def test_connection_without_host_key_or_user(check: Any) -> None:
     assert "ssh-rsa" in message
 
 
+def test_a_jump_host_is_pinned_like_the_host(check: Any) -> None:
+    pinned = {"host": "indri", "user": "erichblume", "hostKey": HOST_KEY}
+    loose = remote(**pinned, proxy={"host": "bastion", "user": "jump"})
+    [message] = check(ssh_pinned_host_key, COMMAND, loose)
+    assert "through the jump host bastion without a pinned `hostKey`" in message
+    rootish = remote(**pinned, proxy={"host": "bastion", "hostKey": HOST_KEY})
+    [message] = check(ssh_pinned_host_key, COMMAND, rootish)
+    assert "jumps through bastion without an explicit `user`" in message
+    assert check(ssh_pinned_host_key, COMMAND,
+                 remote(**pinned, proxy={"host": "bastion", "user": "jump", "hostKey": HOST_KEY})) == []
+
+
 def test_secret_connection_is_judged_unwrapped(check: Any) -> None:
     # The engine hands secrets to rules unwrapped; a secret connection is judged like a plain one.
     assert check(ssh_pinned_host_key, "command:local:Command", {"create": "true"}) == []
@@ -235,3 +247,13 @@ def test_secret_literals(check: Any) -> None:
     bad = {"stringData": {"password": "changeme"}, "data": {"k": "not base64!"}}
     messages = check(no_plaintext_secrets, secret, bad)
     assert len(messages) == 2
+
+
+def test_a_secret_in_a_steps_triggers_is_refused(check: Any) -> None:
+    """Triggers are a step's identity: plain in the state and in every diff, like a command string."""
+    props = {"create": "/bin/bash -euo pipefail -s -- create", "stdin": "echo",
+             "triggers": ["grafana", "readonly PGPASSWORD='hunter2'"]}
+    [message] = check(no_plaintext_secrets, COMMAND, props)
+    assert "`triggers[1]`" in message and "hunter2" not in message
+    plain = {**props, "triggers": ["brew", "grafana", "svc:grafana", "/Users/erichblume/.local/state/x"]}
+    assert check(no_plaintext_secrets, COMMAND, plain) == []

