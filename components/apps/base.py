@@ -84,10 +84,11 @@ class LegacyCutover(pulumi.ComponentResource):
                  carry: CarryData | None = None, health_path: str | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         # After a rollback the legacy service answers at the name again (``health_path``: where it says so).
-        restored = [health.ingress(f"{claim.released_name} {health_path} (legacy)", claim.released_name, health_path,
-                                   f"the legacy service behind {claim.release.service if claim.release else ''} "
-                                   "on the host: its launchd job and `tailscale serve status`")] \
-            if claim.released_name and health_path else []
+        released = claim.release
+        restored = [health.ingress(f"{released.name} {health_path} (legacy)", released.name, health_path,
+                                   f"the legacy service behind {released.service} on the host: its launchd job "
+                                   "and `tailscale serve status`")] \
+            if released is not None and health_path else []
         super().__init__(
             CUTOVER_TYPE,
             name,
