@@ -48,7 +48,7 @@ _WRITES_BUILD_PLAN = ("foundation/test_plan.py", "foundation/test_policy_gate.py
 # chart diffs, which render whole charts twice. Derived from what a test uses, so a new test joins the right
 # tier by itself; `make test` runs both.
 _SLOW_FIXTURES = frozenset({"postgres_servers", "plain_registry", "token_registry", "sshd", "http_server",
-                            "test_ca", "mounts"})
+                            "test_ca", "mounts", "devpi_servers"})
 _SLOW_FILES = ("charts/test_diff.py",)
 _SLOW_WORDS = ("hang", "hung", "never_answers", "timeout", "killed", "workflow_runs_them")
 
