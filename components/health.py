@@ -39,7 +39,7 @@ OPERATOR_SIDE = "operator"
 TAILNET = "{tailnet}"
 DEFAULT_TIMEOUT = 3
 # A check's name is a metric label value and a table cell: printable, no quotes or backslashes.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/{}()<>=+-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/{}()<>=+@-]*$")
 TLS_MODES = ("public", "cluster", "none")
 
 
@@ -68,7 +68,7 @@ class SshTarget:
 
 def _check_common(name: str, timeout: int) -> None:
     if not _NAME.match(name):
-        raise ValueError(f"health check name {name!r}: use letters, digits, spaces and ._:/{{}}()<>=+-")
+        raise ValueError(f"health check name {name!r}: use letters, digits, spaces and ._:/{{}}()<>=+@-")
     if not 1 <= timeout <= 30:
         raise ValueError(f"health check {name}: timeout {timeout}s must be between 1 and 30 seconds")
 

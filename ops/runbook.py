@@ -424,8 +424,11 @@ def build_runbook(before: Mapping[str, Any], after: Mapping[str, Any],
     deletes = [s for s in deletes if s.urn not in protected and s.urn not in held]
     delete_path = schedule(deletes, old_graph, reverse=True)
     offset = max((s.wave for s in forward), default=0)
-    for step in deletes:  # Pulumi deletes after it created and updated
+    last_forward = [s.urn for s in forward if s.wave == offset]
+    for step in deletes:  # Pulumi deletes after it created and updated (everything, so the last wave too)
         step.wave += offset
+        if not step.after:
+            step.after = list(last_forward)
     steps = sorted(forward, key=lambda s: (s.wave, list(new).index(s.urn)))
     steps += sorted(deletes, key=lambda s: (s.wave, list(old).index(s.urn)))
     critical = path + delete_path if deletes and forward else (path or delete_path)

@@ -168,7 +168,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("3", "postgres-data", "PostgreSQL data and backups",
               "legacy databases imported into blumeops-pg; borgmatic role and config on indri", True),
     PhaseSpec("4", "miniflux", "Miniflux",
-              "Miniflux at feed; pg moves to the cluster; retire brew miniflux and postgresql@18", False),
+              "Miniflux at feed; pg moves to the cluster; retire brew miniflux and postgresql@18", True),
     PhaseSpec("5", "devpi", "devpi", "devpi image pushed to zot; StatefulSet at pypi; retire the devpi LaunchAgent",
               False),
     PhaseSpec("5.1", "docker-driver", "Docker driver and external storage",

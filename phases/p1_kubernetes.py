@@ -3,8 +3,9 @@
 Takes from phase 0 the cluster's Kubernetes provider, the Tailscale provider and the tailnet's policy (which
 defines and owns the operator's tags). Gives ``PROXY_CLASS`` (every later Ingress and LoadBalancer names it
 and depends on it) and ``POSTGRES`` (the PostgresCluster: its namespace, ``-app`` Secret, ``-rw`` Service).
-Later phases amend, in their own modules, the PostgreSQL tailnet hostname (``PG_HOSTNAME``, phase 4) and
-the forge ArgoCD reads (``FORGE_REPOSITORY``, phase 7).
+Later phases amend, in their own modules, the PostgreSQL tailnet name (``PG_HOSTNAME``, phase 4, which also
+retires phase 1's own LoadBalancer ``k8s-pg``: ``PG_OWN_LOAD_BALANCER``), the roles applications log in as
+(``PG_APP_ROLES``, phase 4 and later) and the forge ArgoCD reads (``FORGE_REPOSITORY``, phase 7).
 """
 
 from __future__ import annotations
@@ -104,9 +105,20 @@ PROXY_CLASS = Key("cluster.proxy_class", ProxyClassRef, "the ProxyClass every Ta
 POSTGRES = Key("postgres.cluster", PostgresCluster, "blumeops-pg: its namespace, -app Secret and -rw Service")
 
 # What later phases change here, in their own modules.
-# The cluster's PostgreSQL is `k8s-pg` on the tailnet until phase 4 retires the host's PostgreSQL and
-# releases `pg` (the Service is then replaced to take the new name).
-PG_HOSTNAME = Amendable("postgres.hostname", "k8s-pg", "the tailnet hostname of blumeops-pg's LoadBalancer")
+# The cluster's PostgreSQL is `k8s-pg` on the tailnet (phase 1's LoadBalancer) until phase 4 retires the host's
+# PostgreSQL, releases `pg` and gives the cluster that name with a LoadBalancer of its own, created after the
+# release; phase 1's `k8s-pg` then goes at the end of that update (Pulumi deletes what the program no longer
+# declares last), so the database is never without a tailnet name, and whatever still reaches `k8s-pg` during
+# the update (phase 4's final sync) finds it. Why not the same Service with a new annotation: the operator does
+# not rename a device, so the Service must be replaced, and a replacement of phase 1's object cannot wait for
+# phase 4's release (phase 3's import, which phase 4's steps wait for, itself waits for this LoadBalancer).
+K8S_PG = "k8s-pg"  # the name of phase 1's LoadBalancer, the one phase 3's import reached the cluster at
+PG_HOSTNAME = Amendable("postgres.hostname", K8S_PG, "the tailnet name blumeops-pg answers at")
+PG_OWN_LOAD_BALANCER = Amendable("postgres.k8sPgLoadBalancer", True,
+                                 "phase 1's own LoadBalancer k8s-pg serves blumeops-pg on the tailnet")
+# Roles of the applications, their passwords from the later phases' settings (phase 4: miniflux).
+PG_APP_ROLES: Amendable[tuple[ManagedRole, ...]] = Amendable(
+    "postgres.appRoles", (), "roles the applications log in as, managed by CloudNativePG")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +198,7 @@ def build(phase: Phase, handover: Handover) -> None:
             provider=kubernetes,
             operator=cnpg.chart,
             proxy_class=operator.proxy_class,
-            hostname=pg_hostname,
+            hostname=K8S_PG if handover.amended(PG_OWN_LOAD_BALANCER) else None,
             database="miniflux",
             owner="miniflux",
             instances=postgres.instances,
@@ -196,6 +208,7 @@ def build(phase: Phase, handover: Handover) -> None:
                 ManagedRole("eblume", postgres.eblume_password, superuser=True, createdb=True, createrole=True),
                 # read-only role for borgmatic's pg_dump (phase 3)
                 ManagedRole("borgmatic", postgres.borgmatic_password, in_roles=("pg_read_all_data",)),
+                *handover.amended(PG_APP_ROLES),
             ),
         ),
         opts=child,

@@ -47,13 +47,6 @@ def _project_directory(raw: Any) -> str:
     return str(path)
 
 
-def _service(raw: Any) -> str:
-    value = s.text(raw)
-    if not value.startswith("svc:") or not s.dns_label(value.removeprefix("svc:")):
-        raise s.InvalidValueError(f"{value!r} is not a Tailscale Service name like svc:grafana")
-    return value
-
-
 @s.section("grafana")
 class GrafanaSettings:
     """Grafana in the cluster, and the brew Grafana it replaces."""
@@ -75,7 +68,7 @@ class GrafanaSettings:
         _project_directory, "directory of the homelab's own dashboards (*.json), loaded as ConfigMaps",
         example="dashboards")
     legacy_formula: str = s.setting(s.text, "the Homebrew formula of the Grafana that indri runs", default="grafana")
-    legacy_service: str = s.setting(_service, "the Tailscale Service that holds the name before",
+    legacy_service: str = s.setting(s.tailscale_service, "the Tailscale Service that holds the name before",
                                     default="svc:grafana")
 
 

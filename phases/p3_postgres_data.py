@@ -5,9 +5,12 @@ Takes indri, the metrics paths (phase 0) and ``blumeops-pg`` (phase 1). The impo
 (see ``components.host.postgres_import`` for why not a Job): the legacy brew ``postgresql@18`` only
 listens on localhost, and indri reaches the cluster's database at its tailnet name. Borgmatic dumps the
 legacy database and the cluster's during the transition; phase 4 (which retires the brew PostgreSQL and
-gives the cluster the name ``pg``) amends ``LEGACY_POSTGRES_SERVING``, and borgmatic then dumps only the
-cluster's database. Gives ``BORGMATIC`` (what a retirement's "recent archive" precondition is built from)
-and ``IMPORT`` (what a retirement of the legacy PostgreSQL must wait for).
+gives the cluster the name ``pg``) amends ``LEGACY_POSTGRES_SERVING`` and phase 1's ``PG_HOSTNAME``, and
+borgmatic then dumps only the cluster's database, at ``pg``. The import itself always reaches the cluster at
+``k8s-pg``, phase 1's own LoadBalancer, the name it had when the import ran (it is never re-run against the
+application's live database: see ``components.host.postgres_import``). Gives ``BORGMATIC`` (what a
+retirement's "recent archive" precondition is built from), ``IMPORT`` (what a retirement of the legacy
+PostgreSQL must wait for) and ``IMPORT_ARGS`` (what phase 4's final sync repeats).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from components.host import (
 from phases import Amendable, Handover, Key, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, METRICS
-from phases.p1_kubernetes import PG_HOSTNAME, POSTGRES, PostgresSettings
+from phases.p1_kubernetes import K8S_PG, PG_HOSTNAME, POSTGRES, PostgresSettings
 from phases.settings import HOME
 
 PG_PORT = 5432
@@ -105,6 +108,7 @@ SETTINGS = (PostgresImportSettings, BorgmaticSettings)
 
 BORGMATIC = Key("borgmatic", BorgmaticArgs, "borgmatic on indri: its repository, for 'a recent archive holds X'")
 IMPORT = Key("postgres.import", LegacyDatabaseImport, "the verified import of the legacy database")
+IMPORT_ARGS = Key("postgres.importArgs", LegacyDatabaseImportArgs, "how the legacy database was imported")
 
 # Phase 4 retires the brew PostgreSQL: from then on only the cluster's database is dumped.
 LEGACY_POSTGRES_SERVING = Amendable("postgres.legacyServing", True,
@@ -121,31 +125,30 @@ def build(phase: Phase, handover: Handover) -> None:
     tailnet = handover.settings.tailnet
     postgres = handover.section(PostgresSettings)
     imported = handover.section(PostgresImportSettings)
-    cluster_host = f"{handover.amended(PG_HOSTNAME)}.{tailnet.name}"
+    import_host = f"{K8S_PG}.{tailnet.name}"
+    backup_host = f"{handover.amended(PG_HOSTNAME)}.{tailnet.name}"
     # Both steps reach blumeops-pg through its LoadBalancer, which exists once the cluster component does.
     after_cluster = pulumi.ResourceOptions(parent=phase, depends_on=[cluster])
 
-    database_import = LegacyDatabaseImport(
-        f"{imported.database}-import",
-        LegacyDatabaseImportArgs(
-            host=host,
-            pg_dump=tools.pg_dump,
-            pg_restore=tools.pg_restore,
-            psql=tools.psql,
-            source=PostgresEndpoint(imported.source_host, imported.source_port, imported.source_user,
-                                    imported.database),
-            target=PostgresEndpoint(cluster_host, PG_PORT, EBLUME, imported.database),
-            owner=imported.owner,
-            dump_dir=imported.dump_dir,
-            target_password=postgres.eblume_password,
-            source_password=imported.source_password,
-        ),
-        after_cluster,
+    import_args = LegacyDatabaseImportArgs(
+        host=host,
+        pg_dump=tools.pg_dump,
+        pg_restore=tools.pg_restore,
+        psql=tools.psql,
+        source=PostgresEndpoint(imported.source_host, imported.source_port, imported.source_user,
+                                imported.database),
+        target=PostgresEndpoint(import_host, PG_PORT, EBLUME, imported.database),
+        owner=imported.owner,
+        dump_dir=imported.dump_dir,
+        target_password=postgres.eblume_password,
+        source_password=imported.source_password,
     )
+    database_import = LegacyDatabaseImport(f"{imported.database}-import", import_args, after_cluster)
     handover.give(IMPORT, database_import)
+    handover.give(IMPORT_ARGS, import_args)
 
     backup = handover.section(BorgmaticSettings)
-    databases = [BorgmaticDatabase(imported.database, cluster_host, PG_PORT)]
+    databases = [BorgmaticDatabase(imported.database, backup_host, PG_PORT)]
     if handover.amended(LEGACY_POSTGRES_SERVING):
         databases.insert(0, BorgmaticDatabase(imported.database, imported.source_host, imported.source_port))
     borgmatic_args = BorgmaticArgs(

@@ -424,6 +424,14 @@ def blocked(raw: Any) -> Mapping[str, str]:
     return {phase_id(key): text(reason) for key, reason in value.items()}
 
 
+def tailscale_service(raw: Any) -> str:
+    """A Tailscale Service name as the homelab writes them: ``svc:grafana``."""
+    value = text(raw)
+    if not value.startswith("svc:") or not _DNS_LABEL.fullmatch(value.removeprefix("svc:")):
+        raise InvalidValueError(f"{value!r} is not a Tailscale Service name like svc:grafana")
+    return value
+
+
 def version(raw: Any) -> str:
     value = text(raw)
     if value.lower() in ("latest", "stable") or not re.fullmatch(r"v?[0-9]+(\.[0-9]+)*([-+.][0-9A-Za-z.-]+)?", value):

@@ -133,6 +133,9 @@ from phases.parsers import (
     tailnet_name as tailnet_name,
 )
 from phases.parsers import (
+    tailscale_service as tailscale_service,
+)
+from phases.parsers import (
     text as text,
 )
 from phases.parsers import (

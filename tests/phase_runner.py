@@ -21,7 +21,18 @@ import pulumi_tailscale as tailscale
 
 import phases
 from components.cluster import KeptState, PostgresCluster, PostgresClusterArgs, ProxyClassRef
-from components.host import Host, HostTools, MetricsPaths
+from components.host import (
+    AgentName,
+    BorgmaticArgs,
+    BorgmaticDatabase,
+    BorgRepository,
+    Host,
+    HostTools,
+    LegacyDatabaseImport,
+    LegacyDatabaseImportArgs,
+    MetricsPaths,
+    PostgresEndpoint,
+)
 from ops import plan, stack
 from ops.engine import harness, wire
 from ops.stack import ROOT
@@ -57,6 +68,42 @@ def _postgres() -> PostgresCluster:
         hostname="k8s-pg", database="miniflux", owner="miniflux"))
 
 
+def _host() -> Host:
+    return Host(address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume",
+                host_key=STAND_IN_HOST_KEY, tools=settings.defaults(HostTools))
+
+
+def _metrics() -> MetricsPaths:
+    return MetricsPaths("/opt/homebrew/var/node_exporter/textfile", "/opt/homebrew/var/log", "/Users/erichblume/bin")
+
+
+def _import_args() -> LegacyDatabaseImportArgs:
+    """Phase 3's import as phase 3 makes it (the legacy database on indri's localhost into k8s-pg)."""
+    tools = settings.defaults(HostTools)
+    return LegacyDatabaseImportArgs(
+        host=_host(), pg_dump=tools.pg_dump, pg_restore=tools.pg_restore, psql=tools.psql,
+        source=PostgresEndpoint("localhost", 5432, "eblume", "miniflux"),
+        target=PostgresEndpoint("k8s-pg.tail8d86e.ts.net", 5432, "eblume", "miniflux"),
+        owner="miniflux", dump_dir="/Users/erichblume/Backups/postgres",
+        target_password=pulumi.Output.secret("stand-in-eblume-password"))
+
+
+def _borgmatic_args() -> BorgmaticArgs:
+    tools = settings.defaults(HostTools)
+    return BorgmaticArgs(
+        host=_host(), borgmatic=tools.borgmatic, borg=tools.borg, pg_dump=tools.pg_dump,
+        pg_restore=tools.pg_restore, psql=tools.psql, jq=tools.jq,
+        config_path="/Users/erichblume/.config/borgmatic/config.yaml", pgpass_path="/Users/erichblume/.pgpass",
+        source_directories=("/Users/erichblume/Documents",),
+        repository=BorgRepository("/Volumes/backups/borg/", "sifaka-borg-backups",
+                                  "/bin/cat /Users/erichblume/.borg/config.yaml"),
+        databases=(BorgmaticDatabase("miniflux", "localhost"),),
+        borgmatic_password=pulumi.Output.secret("stand-in-borgmatic-password"),
+        agent_name=AgentName("mcquack.eblume.borgmatic", "mcquack.borgmatic"),
+        metrics_agent_name=AgentName("mcquack.eblume.borgmatic-metrics", "mcquack.borgmatic-metrics"),
+        log_dir="/Users/erichblume/Library/Logs", metrics=_metrics())
+
+
 # A stand-in per kind of thing an earlier phase gives (``Key.kind``): created inside the mock run, outside any
 # phase, when the phase under test takes a key of that kind.
 STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
@@ -66,13 +113,13 @@ STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
         upsert_existing_objects=True)),
     tailscale.Provider: lambda key: _tailscale(),
     tailscale.Acl: lambda key: tailscale.Acl("tailnet-acl", acl="{}"),
-    Host: lambda key: Host(
-        address="indri", port=22, user="erichblume", uid=501, home="/Users/erichblume", host_key=STAND_IN_HOST_KEY,
-        tools=settings.defaults(HostTools)),
-    MetricsPaths: lambda key: MetricsPaths("/opt/homebrew/var/node_exporter/textfile", "/opt/homebrew/var/log",
-                                           "/Users/erichblume/bin"),
+    Host: lambda key: _host(),
+    MetricsPaths: lambda key: _metrics(),
     ProxyClassRef: lambda key: _proxy_class(),
     PostgresCluster: lambda key: _postgres(),
+    LegacyDatabaseImportArgs: lambda key: _import_args(),
+    LegacyDatabaseImport: lambda key: LegacyDatabaseImport("miniflux-import", _import_args()),
+    BorgmaticArgs: lambda key: _borgmatic_args(),
 }
 
 
@@ -106,10 +153,16 @@ def stand_in_factory(key: Key[Any]) -> Callable[[], Any]:
 
 def waits_for(resources: Sequence[Mapping[str, Any]], resource: Mapping[str, Any],
               target: Mapping[str, Any]) -> bool:
-    """``resource`` waits for ``target``: directly, through its dependencies' dependencies, or by depending on
-    a component that parents it (the engine waits for a component's children)."""
+    """``resource`` waits for ``target``: directly, through its dependencies' dependencies, by depending on
+    a component that parents it (the engine waits for a component's children), or through its parents'
+    dependencies (a child registers with its parent's URN, which the SDK has only once the parent's own
+    dependencies are registered)."""
     by_urn = {r["urn"]: r for r in resources}
     todo, seen = list(resource["options"]["dependsOn"]), set()
+    parent = by_urn.get(resource.get("parent") or "")
+    while parent is not None:
+        todo.extend(parent["options"]["dependsOn"])
+        parent = by_urn.get(parent.get("parent") or "")
     while todo:
         urn = todo.pop()
         if urn in seen:

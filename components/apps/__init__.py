@@ -3,16 +3,21 @@
 from components.apps.base import (
     AppIngress,
     AppIngressArgs,
+    AppLoadBalancer,
+    AppLoadBalancerArgs,
     IngressBackend,
     LegacyClaim,
     LegacyCutover,
 )
 from components.apps.dashboards import Dashboard, agent_dashboards, dashboards_from_directory, queried_metrics
 from components.apps.grafana import Datasource, Grafana, GrafanaArgs, GrafanaImages
+from components.apps.miniflux import Miniflux, MinifluxArgs, MinifluxDatabase
 
 __all__ = [
     "AppIngress",
     "AppIngressArgs",
+    "AppLoadBalancer",
+    "AppLoadBalancerArgs",
     "Dashboard",
     "Datasource",
     "Grafana",
@@ -21,6 +26,9 @@ __all__ = [
     "IngressBackend",
     "LegacyClaim",
     "LegacyCutover",
+    "Miniflux",
+    "MinifluxArgs",
+    "MinifluxDatabase",
     "agent_dashboards",
     "dashboards_from_directory",
     "queried_metrics",

@@ -26,19 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import health
-from components.cluster.objects import ProxyClassRef, tailscale_ingress
+from components.cluster.objects import ProxyClassRef, tailscale_ingress, tailscale_load_balancer
 from components.host.retire import LegacyServiceRetirement, LegacyServiceRetirementArgs
 from components.tailnet.release import TailnetNameRelease, TailnetNameReleaseArgs
 
 CUTOVER_TYPE = "blumeops:app:LegacyCutover"
 APP_INGRESS_TYPE = "blumeops:app:AppIngress"
+APP_LOAD_BALANCER_TYPE = "blumeops:app:AppLoadBalancer"
 _SHORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 
 
@@ -82,13 +83,17 @@ class LegacyCutover(pulumi.ComponentResource):
 
     def __init__(self, name: str, claim: LegacyClaim, ready: Sequence[pulumi.Resource] = (),
                  carry: CarryData | None = None, health_path: str | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        # After a rollback the legacy service answers at the name again (``health_path``: where it says so).
+                 opts: pulumi.ResourceOptions | None = None,
+                 restored_checks: Sequence[health.HealthCheck] = ()) -> None:
+        # After a rollback the legacy service answers at the name again (``health_path``: where it says so;
+        # ``restored_checks``: any other proof, e.g. PostgreSQL answering at pg).
         released = claim.release
-        restored = [health.ingress(f"{released.name} {health_path} (legacy)", released.name, health_path,
-                                   f"the legacy service behind {released.service} on the host: its launchd job "
-                                   "and `tailscale serve status`")] \
-            if released is not None and health_path else []
+        restored: list[health.HealthCheck] = []
+        if released is not None and health_path:
+            restored.append(health.ingress(f"{released.name} {health_path} (legacy)", released.name, health_path,
+                                           f"the legacy service behind {released.service} on the host: its "
+                                           "launchd job and `tailscale serve status`"))
+        restored.extend(restored_checks)
         super().__init__(
             CUTOVER_TYPE,
             name,
@@ -149,26 +154,36 @@ class AppIngressArgs:
     # The app's health path behind the Ingress (Grafana: /api/health): declared as the Ingress's health check,
     # which `ops check` probes at https://<hostname>.<tailnet><health_path>.
     health_path: str | None = None
+    # The proxy device's tailnet tags (default: the operator's tag:k8s). The name's own tag (tag:feed) keeps the
+    # grants members had on the legacy service reaching the new one.
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not _SHORT_NAME.match(self.hostname):
-            raise ValueError(f"app hostname {self.hostname!r} must be a short lower-case name (the tailnet adds "
-                             "the rest)")
-        released = self.legacy.released_name if self.legacy is not None else None
-        if released is not None and released != self.hostname:
-            raise ValueError(f"app hostname {self.hostname}: the legacy claim releases {released!r}, another "
-                             "name; release the name the Ingress takes")
-        if self.legacy is not None and not self.ready:
-            raise ValueError(f"app hostname {self.hostname}: a cutover needs the new workload it waits for "
-                             "(`ready`: the chart or Deployment), or the legacy service would stop before "
-                             "anything replaces it")
-        if self.carry is not None and self.legacy is None:
-            raise ValueError(f"app hostname {self.hostname}: `carry` is the data move of a cutover; give the "
-                             "legacy claim it takes over from")
+        _check_cutover(self.hostname, self.legacy, self.ready, self.carry)
 
     @property
     def object_name(self) -> str:
         return self.ingress_name or f"{self.hostname}-tailscale"
+
+
+def _check_cutover(hostname: str, legacy: LegacyClaim | None, ready: Sequence[pulumi.Resource],
+                   carry: CarryData | None) -> None:
+    """What every exposure that takes a name over checks: a short name, the same name released, a cutover that
+    waits for the new workload, a data move only within a cutover."""
+    if not _SHORT_NAME.match(hostname):
+        raise ValueError(f"app hostname {hostname!r} must be a short lower-case name (the tailnet adds "
+                         "the rest)")
+    released = legacy.released_name if legacy is not None else None
+    if released is not None and released != hostname:
+        raise ValueError(f"app hostname {hostname}: the legacy claim releases {released!r}, another "
+                         "name; release the name the Ingress or LoadBalancer takes")
+    if legacy is not None and not ready:
+        raise ValueError(f"app hostname {hostname}: a cutover needs the new workload it waits for "
+                         "(`ready`: the chart or Deployment), or the legacy service would stop before "
+                         "anything replaces it")
+    if carry is not None and legacy is None:
+        raise ValueError(f"app hostname {hostname}: `carry` is the data move of a cutover; give the "
+                         "legacy claim it takes over from")
 
 
 class AppIngress(pulumi.ComponentResource):
@@ -216,5 +231,84 @@ class AppIngress(pulumi.ComponentResource):
             provider=args.provider,
             parent=self,
             depends_on=waits,
+            tags=args.tags,
+        )
+        self.register_outputs({"hostname": args.hostname})
+
+
+@dataclass(frozen=True, slots=True)
+class AppLoadBalancerArgs:
+    """A TCP name the cluster takes over from the host (``pg``; phase 7's ``git``): the LoadBalancer sibling of
+    ``AppIngressArgs``, with the same cutover."""
+
+    provider: pulumi.ProviderResource
+    namespace: pulumi.Input[str]
+    hostname: str  # the short tailnet name: <hostname>.<tailnet>:<port>
+    service_name: str  # the LoadBalancer Service's own name
+    selector: Mapping[str, str]  # the pods it forwards to
+    port: int
+    proxy_class: ProxyClassRef
+    legacy: LegacyClaim | None = None
+    ready: Sequence[pulumi.Resource] = ()
+    carry: CarryData | None = None
+    tags: tuple[str, ...] = ()
+    # What proves the name serves (``ops check``): e.g. a PostgreSQL answer at <hostname>.<tailnet>:<port>; and
+    # what proves a rollback brought the host's service back at the same name.
+    checks: tuple[health.HealthCheck, ...] = ()
+    restored_checks: tuple[health.HealthCheck, ...] = ()
+    custom_timeouts: pulumi.CustomTimeouts | None = None
+
+    def __post_init__(self) -> None:
+        _check_cutover(self.hostname, self.legacy, self.ready, self.carry)
+        if not 1 <= self.port <= 65535:
+            raise ValueError(f"app hostname {self.hostname}: port {self.port} is not a port")
+        if not self.selector:
+            raise ValueError(f"app hostname {self.hostname}: a LoadBalancer needs the selector of its pods")
+
+
+class AppLoadBalancer(pulumi.ComponentResource):
+    """Puts on the cluster a Tailscale LoadBalancer Service ``service_name`` (``loadBalancerClass: tailscale``,
+    ``tailscale.com/hostname: <hostname>``, TCP ``port`` to the pods of ``selector``), registered only after the
+    legacy claim on ``<hostname>`` is released (``<name>-cutover``, as for ``AppIngress``).
+
+    Undo: deleting it removes the Service (its proxy and tailnet device go with it), then rolls the cutover back
+    (see ``LegacyCutover``): the Tailscale Service recreated, the host's service and serve entry restored.
+    """
+
+    def __init__(self, name: str, args: AppLoadBalancerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(
+            APP_LOAD_BALANCER_TYPE,
+            name,
+            {
+                "hostname": args.hostname,
+                "service": args.service_name,
+                "port": args.port,
+                "proxyClass": args.proxy_class.name,
+                "tags": list(args.tags),
+                **health.props(args.checks),
+            },
+            opts,
+        )
+        self.hostname = args.hostname
+        self.cutover: LegacyCutover | None = None
+        waits: list[pulumi.Resource] = list(args.ready)
+        if args.legacy is not None:
+            self.cutover = LegacyCutover(f"{name}-cutover", args.legacy, args.ready, args.carry,
+                                         opts=pulumi.ResourceOptions(parent=self),
+                                         restored_checks=args.restored_checks)
+            waits.extend(self.cutover.done)
+        self.service: k8s.core.v1.Service = tailscale_load_balancer(
+            f"{name}-load-balancer",
+            name=args.service_name,
+            namespace=args.namespace,
+            hostname=args.hostname,
+            selector=args.selector,
+            port=args.port,
+            proxy_class=args.proxy_class,
+            provider=args.provider,
+            parent=self,
+            depends_on=waits,
+            custom_timeouts=args.custom_timeouts,
+            tags=args.tags,
         )
         self.register_outputs({"hostname": args.hostname})

@@ -34,6 +34,7 @@ POSTGRES_PORT = 5432
 # through zot's pull-through cache (a few hundred MB from ghcr.io) and initdb run; 10 min (the default)
 # is tight on a cold cache.
 LOAD_BALANCER_TIMEOUT = "20m"
+LOAD_BALANCER_TIMEOUTS = pulumi.CustomTimeouts(create=LOAD_BALANCER_TIMEOUT, update=LOAD_BALANCER_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,9 @@ class PostgresClusterArgs:
     provider: pulumi.ProviderResource
     operator: pulumi.Resource  # what installs the Cluster CRD and runs the operator (CloudNativePG.chart)
     proxy_class: ProxyClassRef  # from the TailscaleOperator
-    hostname: str  # tailnet device name of the LoadBalancer (changing it replaces the Service)
+    # Tailnet device name of the LoadBalancer (changing it replaces the Service); None: no LoadBalancer here (a
+    # later phase serves the database under another name, ``AppLoadBalancer``).
+    hostname: str | None
     database: str  # created by bootstrap.initdb, owned by `owner` (whose password is in <name>-app)
     owner: str
     namespace: str = "databases"
@@ -139,7 +142,8 @@ class PostgresClusterArgs:
 class PostgresCluster(pulumi.ComponentResource):
     """Puts on the cluster: namespace ``<namespace>``; one basic-auth Secret ``<name>-<role>`` per managed
     role; the CloudNativePG ``Cluster`` ``<name>`` (protected: it owns the databases and their volumes);
-    and the Tailscale LoadBalancer ``<name>-tailscale`` that serves its primary at ``<hostname>:5432``.
+    and, with a ``hostname``, the Tailscale LoadBalancer ``<name>-tailscale`` that serves its primary at
+    ``<hostname>:5432``.
     The operator adds ``<name>-rw``/``-ro``/``-r`` Services and the Secret ``<name>-app`` (key ``uri``).
 
     Backups: none in the cluster. CNPG backs up only to an object store (Barman Cloud plugin) or CSI
@@ -168,7 +172,8 @@ class PostgresCluster(pulumi.ComponentResource):
                 **health.props([health.PostgresEndpoint(
                     f"postgres {args.hostname}:{POSTGRES_PORT}", f"{args.hostname}.{health.TAILNET}", POSTGRES_PORT,
                     f"`kubectl -n {args.namespace} get cluster {name}` (the primary must be ready) and the "
-                    f"LoadBalancer {name}-tailscale's proxy pod in namespace tailscale")]),
+                    f"LoadBalancer {name}-tailscale's proxy pod in namespace tailscale")]
+                    if args.hostname is not None else []),
             },
             opts,
         )
@@ -201,20 +206,24 @@ class PostgresCluster(pulumi.ComponentResource):
             opts=kubernetes_opts(provider, self, [args.operator, *self.role_secrets.values()], protect=True),
         )
 
-        self.load_balancer = tailscale_load_balancer(
-            f"{name}-tailscale",
-            name=f"{name}-tailscale",
-            namespace=ns,
-            hostname=args.hostname,
-            selector={"cnpg.io/cluster": name, PRIMARY_SELECTOR_LABEL: "primary"},
-            port=POSTGRES_PORT,
-            proxy_class=args.proxy_class,
-            provider=provider,
-            parent=self,
-            # The selector matches the Cluster's primary, which only exists once the Cluster does.
-            depends_on=[self.cluster],
-            custom_timeouts=pulumi.CustomTimeouts(create=LOAD_BALANCER_TIMEOUT, update=LOAD_BALANCER_TIMEOUT),
-        )
+        # The selector matches the Cluster's primary, which only exists once the Cluster does.
+        self.primary_selector: dict[str, str] = {"cnpg.io/cluster": name, PRIMARY_SELECTOR_LABEL: "primary"}
+        self.load_balancer: k8s.core.v1.Service | None = None
+        if args.hostname is not None:
+            self.load_balancer = tailscale_load_balancer(
+                f"{name}-tailscale",
+                name=f"{name}-tailscale",
+                namespace=ns,
+                hostname=args.hostname,
+                selector=self.primary_selector,
+                port=POSTGRES_PORT,
+                proxy_class=args.proxy_class,
+                provider=provider,
+                parent=self,
+                depends_on=[self.cluster],
+                custom_timeouts=LOAD_BALANCER_TIMEOUTS,
+            )
+        self.namespace_name = args.namespace
         self.cluster_name = name
         self.app_secret_name = f"{name}-app"  # written by the operator: username, password, uri, ...
         self.rw_service = f"{name}-rw"

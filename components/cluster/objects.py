@@ -26,6 +26,7 @@ object carries the annotation ``blumeops/on-rollback: keep``, so a reader of the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,9 @@ PROXY_CLASS_KEY = "tailscale.com/proxy-class"
 KEPT_ANNOTATION = "blumeops/on-rollback"  # value "keep": the object outlives a rollback (retain_on_delete)
 KEPT = "keep"
 HOSTNAME_ANNOTATION = "tailscale.com/hostname"
+# The tags the operator gives a proxy's device (default: the chart's proxyConfig.defaultTags, tag:k8s). Each
+# must be owned by tag:k8s-operator in the tailnet policy, or the operator cannot tag the device.
+TAGS_ANNOTATION = "tailscale.com/tags"
 TAILSCALE = "tailscale"  # the operator's IngressClass and loadBalancerClass
 
 
@@ -210,6 +214,13 @@ def secret_from_config(
     )
 
 
+def _tag_annotation(tags: Sequence[str]) -> dict[str, str]:
+    for tag in tags:
+        if not re.fullmatch(r"tag:[a-z0-9][a-z0-9-]*", tag):
+            raise ValueError(f"{tag!r} is not a tailnet tag (tag:<name>)")
+    return {TAGS_ANNOTATION: ",".join(tags)} if tags else {}
+
+
 def tailscale_ingress(
     resource_name: str,
     *,
@@ -222,10 +233,12 @@ def tailscale_ingress(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    tags: Sequence[str] = (),
 ) -> k8s.networking.v1.Ingress:
     """An Ingress the Tailscale operator serves at ``https://<hostname>.<tailnet>`` (TLS from Let's Encrypt,
     ending at the proxy), forwarding to ``service_name:service_port``. The host is the first label of
-    ``tls.hosts``; it is created after its ProxyClass."""
+    ``tls.hosts``; it is created after its ProxyClass. ``tags``: the proxy device's tags (``tag:feed``), so the
+    tailnet's grants to the name's tag reach it."""
     if "." in hostname:
         raise ValueError(f"Tailscale Ingress host {hostname!r} must be a short name (the tailnet adds the rest)")
     return k8s.networking.v1.Ingress(
@@ -234,7 +247,7 @@ def tailscale_ingress(
             name=name,
             namespace=namespace,
             labels={PROXY_CLASS_KEY: proxy_class.name},
-            annotations={PROXY_CLASS_KEY: proxy_class.name},
+            annotations={PROXY_CLASS_KEY: proxy_class.name, **_tag_annotation(tags)},
         ),
         spec=k8s.networking.v1.IngressSpecArgs(
             ingress_class_name=TAILSCALE,
@@ -263,6 +276,7 @@ def tailscale_load_balancer(
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
     custom_timeouts: pulumi.CustomTimeouts | None = None,
+    tags: Sequence[str] = (),
 ) -> k8s.core.v1.Service:
     """A LoadBalancer Service the Tailscale operator exposes as the device ``<hostname>`` (TCP ``port``).
 
@@ -275,7 +289,7 @@ def tailscale_load_balancer(
             name=name,
             namespace=namespace,
             labels={PROXY_CLASS_KEY: proxy_class.name},
-            annotations={HOSTNAME_ANNOTATION: hostname, PROXY_CLASS_KEY: proxy_class.name},
+            annotations={HOSTNAME_ANNOTATION: hostname, PROXY_CLASS_KEY: proxy_class.name, **_tag_annotation(tags)},
         ),
         spec=k8s.core.v1.ServiceSpecArgs(
             type="LoadBalancer",

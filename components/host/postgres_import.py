@@ -61,6 +61,7 @@ class LegacyDatabaseImportArgs:
     target_password: pulumi.Output[str]
     source_password: pulumi.Output[str] | None = None  # None: the legacy server trusts local connections
     schema: str = "public"
+    mode: str = "import"  # "import" (phase 3) or "final-sync" (phase 4, after the legacy application stopped)
 
     def __post_init__(self) -> None:
         problems = [*self.source.problems("source"), *self.target.problems("target")]

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from phase_runner import Run, run_phase
-
-import phases
-from phases.p1_kubernetes import PG_HOSTNAME
 
 
 @pytest.fixture(scope="session")
@@ -23,19 +18,8 @@ def phase1_created_client() -> Run:
     return run_phase("1", {"blumeops:operator.createOauthClient": "true"})
 
 
-def _pg_cutover(phase: phases.Phase, handover: phases.Handover) -> None:
-    """A throw-away phase 4 that only amends phase 1 (as the real one will: the database takes the name ``pg``)."""
-
-
-CUTOVER_REGISTRY = tuple(
-    dataclasses.replace(spec, implemented=True,
-                        definition=phases.PhaseDefinition(build=_pg_cutover, amends=(PG_HOSTNAME.to("pg"),)))
-    if spec.id == "4" else spec
-    for spec in phases.REGISTRY
-)
-
-
 @pytest.fixture(scope="session")
-def phase4_hostname() -> Run:
-    """Phase 1 as built when a later phase of the chain amends ``PG_HOSTNAME`` (the database takes ``pg``)."""
-    return run_phase("1", target="4", registry=CUTOVER_REGISTRY)
+def phase1_at_4() -> Run:
+    """Phase 1 as built at target 4, amended by phase 4 (phases/p4_miniflux.py): the database takes the name
+    ``pg`` (phase 4's own LoadBalancer), ``k8s-pg`` goes, the ``miniflux`` role is managed."""
+    return run_phase("1", target="4")

@@ -69,15 +69,22 @@ def test_tailscale_load_balancer_selects_the_primary(phase1: Run) -> None:
     assert [(p["port"], p["targetPort"], p["protocol"]) for p in inputs["spec"]["ports"]] == [(5432, 5432, "TCP")]
 
 
-def test_a_hostname_change_replaces_the_load_balancer(phase1: Run, phase4_hostname: Run) -> None:
-    for run, hostname in ((phase1, "k8s-pg"), (phase4_hostname, "pg")):
-        service = run.named("blumeops-pg-tailscale")
-        assert service["inputs"]["metadata"]["annotations"]["tailscale.com/hostname"] == hostname
-        assert service["options"]["replaceOnChanges"] == ['metadata.annotations["tailscale.com/hostname"]']
-        assert service["options"]["deleteBeforeReplace"] is True
-    assert phase4_hostname.exports["endpoints"]["postgres"] == "postgresql://pg.tail8d86e.ts.net:5432"
-    # same URN: the Service is replaced in place, not dropped and re-added under another name
-    assert phase1.named("blumeops-pg-tailscale")["urn"] == phase4_hostname.named("blumeops-pg-tailscale")["urn"]
+def test_a_hostname_change_replaces_the_load_balancer(phase1: Run) -> None:
+    service = phase1.named("blumeops-pg-tailscale")
+    assert service["inputs"]["metadata"]["annotations"]["tailscale.com/hostname"] == "k8s-pg"
+    assert service["options"]["replaceOnChanges"] == ['metadata.annotations["tailscale.com/hostname"]']
+    assert service["options"]["deleteBeforeReplace"] is True
+
+
+def test_at_4_the_name_is_pg_and_phase_1_serves_no_k8s_pg(phase1_at_4: Run) -> None:
+    """Phase 4 gives blumeops-pg the name pg with a LoadBalancer of its own (created after svc:pg is released):
+    phase 1's k8s-pg is not declared any more, and the cluster manages the miniflux role."""
+    assert not [r for r in phase1_at_4.resources if r["name"] == "blumeops-pg-tailscale"]
+    assert phase1_at_4.exports["endpoints"]["postgres"] == "postgresql://pg.tail8d86e.ts.net:5432"
+    roles = phase1_at_4.named("blumeops-pg-cluster")["inputs"]["spec"]["managed"]["roles"]
+    assert [role["name"] for role in roles] == ["eblume", "borgmatic", "miniflux"]
+    secret = phase1_at_4.named("blumeops-pg-miniflux")
+    assert secret["inputs"]["type"] == "kubernetes.io/basic-auth" and secret["inputs"]["stringData"] == "[secret]"
 
 
 def test_the_load_balancer_waits_for_the_cluster_long_enough(phase1: Run) -> None:

@@ -68,7 +68,7 @@ def test_phase1_registers_the_expected_custom_resources(phase1: Run) -> None:
     assert kinds == ["Cluster", "DNSConfig", "ProxyClass"]
 
 
-@pytest.mark.parametrize("variant", ["phase1", "phase1_created_client", "phase4_hostname"])
+@pytest.mark.parametrize("variant", ["phase1", "phase1_created_client", "phase1_at_4"])
 def test_every_custom_resource_matches_its_crd(variant: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(variant)
     resources = custom_resources(run)
@@ -77,7 +77,7 @@ def test_every_custom_resource_matches_its_crd(variant: str, request: pytest.Fix
         validate_custom_resource(manifest(resource))
 
 
-@pytest.mark.parametrize("variant", ["phase1", "phase1_created_client", "phase4_hostname"])
+@pytest.mark.parametrize("variant", ["phase1", "phase1_created_client", "phase1_at_4"])
 def test_every_core_object_is_valid_kubernetes(variant: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(variant)
     core = [r for r in run.kubernetes_objects() if r["inputs"].get("kind") in CORE_KINDS]

@@ -68,7 +68,7 @@ def build(phase: phases.Phase, handover: phases.Handover) -> None:
     handover.endpoints["sandbox"] = "https://sandbox.example"
 
 
-SANDBOX = phases.PhaseDefinition(build=build, settings=(SandboxSettings,), amends=(PG_HOSTNAME.to("pg"),))
+SANDBOX = phases.PhaseDefinition(build=build, settings=(SandboxSettings,), amends=(PG_HOSTNAME.to("pg10"),))
 NOT_YET = phases.PhaseDefinition(build=lambda phase, handover: None)  # a stand-in for phases 4-9, built empty
 REGISTRY = (
     *(spec if spec.implemented else dataclasses.replace(spec, implemented=True, definition=NOT_YET)
@@ -103,8 +103,8 @@ def test_the_new_phase_deploys_with_its_settings_app_step_and_check_and_amends_p
     assert deployment["inputs"]["spec"]["replicas"] == 1
     assert deployment["parent"] == resources["p10-sandbox"]["urn"]
     assert deployment["provider"] == resources["minikube"]["urn"]  # taken from phase 0 through the hand-over
-    annotations = resources["blumeops-pg-tailscale"]["inputs"]["metadata"]["annotations"]
-    assert annotations["tailscale.com/hostname"] == "pg"  # phase 1 amended, without phase 1 knowing phase 10
+    # phase 1 amended, without phase 1 knowing phase 10 (and over phase 4's amendment of the same point)
+    assert result.exports["endpoints"]["postgres"] == "postgresql://pg10.tail8d86e.ts.net:5432"
     assert result.exports["endpoints"]["sandbox"] == "https://sandbox.example"
     step = resources["sandbox-note"]
     assert step["type"] == "command:remote:Command" and step["parent"] == resources["p10-sandbox"]["urn"]
@@ -125,10 +125,10 @@ def test_the_new_phase_deploys_with_its_settings_app_step_and_check_and_amends_p
 
 
 def test_below_the_new_phase_nothing_of_it_exists_and_phase_1_is_unamended() -> None:
-    resources = by_name(run("9", **{"sandbox.greeting": "hello"}))  # a later phase's key may be set early
+    result = run("9", **{"sandbox.greeting": "hello"})  # a later phase's key may be set early
+    resources = by_name(result)
     assert "sandbox-workload" not in resources and "p10-sandbox" not in resources
-    annotations = resources["blumeops-pg-tailscale"]["inputs"]["metadata"]["annotations"]
-    assert annotations["tailscale.com/hostname"] == "k8s-pg"
+    assert result.exports["endpoints"]["postgres"] == "postgresql://pg.tail8d86e.ts.net:5432"  # phase 4's
 
 
 def test_the_new_phases_settings_are_validated_with_all_the_others() -> None:

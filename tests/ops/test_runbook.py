@@ -55,13 +55,20 @@ def operations(plan: dict[str, Any]) -> set[str]:
     return runbook.operations({r["urn"]: r for r in plan["resources"]})
 
 
-def check_order(book: runbook.Runbook, graph: dict[str, set[str]], reverse: bool) -> None:
-    """Every step comes after every step it (transitively) waits for; waves and critical path agree."""
+def check_order(book: runbook.Runbook, graph: dict[str, set[str]], reverse: bool,
+                forward_graph: dict[str, set[str]] | None = None) -> None:
+    """Every step comes after every step it (transitively) waits for; waves and critical path agree. In a
+    rollback (``reverse``) the deletes follow ``graph`` backwards, and what it creates or updates follows the
+    lower target's ``forward_graph``."""
     steps = {s.urn: s for s in book.steps}
     for step in book.steps:
-        for other in runbook._closure(graph, [step.urn]):
+        forward_step = reverse and step.action != runbook.DELETE and step.action != runbook.KEEP
+        if forward_step and forward_graph is None:
+            continue
+        order = forward_graph if forward_step and forward_graph is not None else graph
+        for other in runbook._closure(order, [step.urn]):
             if other in steps and steps[other].action == step.action:
-                first, then = (step, steps[other]) if reverse else (steps[other], step)
+                first, then = (step, steps[other]) if reverse and not forward_step else (steps[other], step)
                 assert first.wave < then.wave, f"{then.urn} must come after {first.urn}"
         for waited in step.after:
             assert steps[waited].wave < step.wave
@@ -104,8 +111,10 @@ def test_lowering_the_target_deletes_in_reverse_order_and_keeps_protected_state(
     by_urn = {r["urn"]: r for r in before["resources"]}
     protected = {urn for urn in gone if by_urn[urn]["options"]["protect"]}
     assert set(book.protected) == protected
-    assert all(s.urn in by_urn for s in book.steps), "every step is a resource of the plan"
-    check_order(book, runbook.dependencies(before), reverse=True)
+    # a rollback deletes what the higher target added and creates what it had retired (phase 4's k8s-pg)
+    assert all(s.urn in by_urn for s in book.steps if s.action != runbook.CREATE), "every step is a resource"
+    assert {s.urn for s in book.steps if s.action == runbook.CREATE} == operations(after) - operations(before)
+    check_order(book, runbook.dependencies(before), reverse=True, forward_graph=runbook.dependencies(after))
     assert {c["name"] for c in book.retired_checks} == {
         item["name"] for r in before["resources"] if r["urn"] not in {x["urn"] for x in after["resources"]}
         for item in r["inputs"].get("healthChecks", [])}
