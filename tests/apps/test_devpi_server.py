@@ -83,16 +83,17 @@ def test_an_exported_package_installs_with_pip_from_the_new_server(devpi_servers
     imported = devpi_servers.imported
     assert imported.login("eblume", EBLUME_PASSWORD)[0] == 200  # the user came along, with its password
     status, answer = imported.request("GET", "/eblume/dev")
-    assert status == 200 and answer["result"]["bases"] == ["root/pypi"]
+    result = answer["result"]
+    assert status == 200 and isinstance(result, dict) and result["bases"] == ["root/pypi"]
     # pip with no configuration of this machine (no find-links, no extra index): only the new server
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull,
            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    result = subprocess.run(
+    installed = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-cache-dir", "--target", str(tmp_path / "site"),
          "--index-url", f"{imported.url}/eblume/dev/+simple/", f"{PACKAGE}=={VERSION}"],
         env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert devpi_servers.wheel_name in result.stdout
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert devpi_servers.wheel_name in installed.stdout
     module = tmp_path / "site" / PACKAGE.replace("-", "_") / "__init__.py"
     assert devpi_servers.marker in module.read_text()
 
