@@ -7,12 +7,19 @@ image, `redis:8` is `docker.io/library/redis:8`, and LinuxServer's vanity name
 
 `ops/images.py` (the verifier) carries its own copy of these few rules because the pack imports
 nothing from the program; `tests/policy` asserts that both normalise alike.
+
+Images the program builds itself (`built:`, e.g. `registry.tail8d86e.ts.net/blumeops/devpi`) are catalogued
+by repository and build context: the one tag they may carry is the content hash of that context, computed
+here the way the build step computes it (`components/host/devpi_image.content_tag`; a test asserts both
+agree), and they ship exactly the platforms the step builds. Any other tag of such a repository is unknown:
+nothing says what it holds.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +29,10 @@ from typing import Any
 import yaml
 
 IMAGES_FILE = Path(__file__).resolve().parent.parent / "images.yaml"
+PROJECT_ROOT = IMAGES_FILE.parent.parent  # a build context in `built:` is named relative to it
+BUILT_TAG_LENGTH = 16
+_COMPUTED_TAG = re.compile(rf"^[0-9a-f]{{{BUILT_TAG_LENGTH}}}$")
+HOST_COMPUTED = "host-computed"  # `tag:` of a built image whose content hash covers data only the host has
 
 DOCKER_HUB = "docker.io"
 # Other names of a registry -> the name images.yaml and zot use for it.
@@ -123,6 +134,7 @@ class CatalogEntry:
     digest: str | None
     verified: str | None
     source: str
+    built: bool = False  # built by the program from a context in the repository: known by construction
 
     @property
     def has_arm64(self) -> bool:
@@ -130,7 +142,7 @@ class CatalogEntry:
 
     @property
     def is_verified(self) -> bool:
-        return bool(self.digest) and bool(self.verified)
+        return self.built or (bool(self.digest) and bool(self.verified))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +152,15 @@ class Catalog:
     errors: tuple[str, ...] = ()
     path: Path = IMAGES_FILE
     _by_key: dict[str, CatalogEntry] = field(default_factory=dict, repr=False, compare=False)
+    # built images whose tag the host computes from data (a content hash): by repository name
+    _computed: dict[str, CatalogEntry] = field(default_factory=dict, repr=False, compare=False)
 
     def lookup(self, ref: ImageRef) -> CatalogEntry | None:
-        """The entry for `ref`: same name and tag, or (digest-pinned) same name and digest."""
+        """The entry for `ref`: same name and tag, or (digest-pinned) same name and digest; for a repository the
+        program builds with a host-computed tag, any content-hash tag (16 hex digits) and no digest."""
+        computed = self._computed.get(ref.name)
+        if computed is not None:
+            return computed if ref.digest is None and ref.tag is not None and _COMPUTED_TAG.match(ref.tag) else None
         if ref.digest is None:
             return self._by_key.get(str(ref))
         exact = self._by_key.get(str(ref))
@@ -184,6 +202,7 @@ def parse_catalog(document: Any, path: Path = IMAGES_FILE) -> Catalog:
         images = {}
     entries: list[CatalogEntry] = []
     by_key: dict[str, CatalogEntry] = {}
+    computed: dict[str, CatalogEntry] = {}
     for key, details in images.items():
         try:
             ref = parse_image(str(key))
@@ -210,7 +229,70 @@ def parse_catalog(document: Any, path: Path = IMAGES_FILE) -> Catalog:
             continue
         entries.append(entry)
         by_key[str(ref)] = entry
-    return Catalog(tuple(entries), tuple(mirrored), tuple(errors), path, by_key)
+    built = document.get("built") or {}
+    if not isinstance(built, Mapping):
+        errors.append(f"{path.name}: `built` must be a mapping of repository -> platforms/context/source")
+        built = {}
+    for key, details in built.items():
+        built_entry, problem = _built_entry(str(key), details, path)
+        if built_entry is None:
+            errors.append(problem or f"{path.name}: built image {key!r}")
+            continue
+        if str(built_entry.ref) in by_key:
+            errors.append(f"{path.name}: built image {key!r} is also listed under `images`")
+            continue
+        entries.append(built_entry)
+        if built_entry.ref.tag == HOST_COMPUTED:
+            computed[built_entry.ref.name] = built_entry
+        else:
+            by_key[str(built_entry.ref)] = built_entry
+    clash = sorted(name for name in computed if any(entry.ref.name == name for entry in by_key.values()))
+    errors.extend(f"{path.name}: {name} has a host-computed tag and catalogued tags" for name in clash)
+    return Catalog(tuple(entries), tuple(mirrored), tuple(errors), path, by_key, computed)
+
+
+def content_tag(files: Mapping[str, bytes]) -> str:
+    """The tag a build context gets: sha256 over name, NUL, length, NUL, bytes of every file (sorted by name),
+    the first 16 hex digits. The same as the build step's (components/host/devpi_image.content_tag)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()[:BUILT_TAG_LENGTH]
+
+
+def _built_entry(key: str, details: Any, path: Path) -> tuple[CatalogEntry | None, str | None]:
+    where = f"{path.name}: built image {key!r}"
+    if not isinstance(details, Mapping):
+        return None, f"{where}: expected a mapping with platforms/context/source"
+    platforms = details.get("platforms")
+    if not isinstance(platforms, list) or not all(isinstance(p, str) for p in platforms) or not platforms:
+        return None, f"{where}: `platforms` must list what the build step builds, like [linux/arm64]"
+    if details.get("tag") == HOST_COMPUTED:
+        # its content hash covers what only the host has (devpi's export): the step that builds it computes the
+        # tag and builds nothing else (source says which step)
+        if not details.get("source"):
+            return None, f"{where}: a host-computed tag needs `source`: the step that builds it"
+        try:
+            ref = parse_image(f"{key}:{HOST_COMPUTED}")
+        except ValueError as exc:
+            return None, f"{where}: {exc}"
+        return CatalogEntry(key=str(ref), ref=ref, platforms=tuple(platforms), digest=None, verified=None,
+                            source=str(details["source"]), built=True), None
+    context = details.get("context")
+    if not isinstance(context, str) or context.startswith("/") or ".." in context.split("/"):
+        return None, f"{where}: `context` must be the build context's directory, relative to the project"
+    directory = PROJECT_ROOT / context
+    try:
+        files = {item.name: item.read_bytes() for item in sorted(directory.iterdir()) if item.is_file()}
+    except OSError as exc:
+        return None, f"{where}: cannot read its build context {context}: {exc}"
+    try:
+        ref = parse_image(f"{key}:{content_tag(files)}")
+    except ValueError as exc:
+        return None, f"{where}: {exc}"
+    return CatalogEntry(key=str(ref), ref=ref, platforms=tuple(platforms), digest=None, verified=None,
+                        source=str(details.get("source") or f"built from {context}"), built=True), None
 
 
 def load_catalog(path: Path = IMAGES_FILE) -> Catalog:
