@@ -69,7 +69,6 @@ class LegacyDatabaseImportArgs:
     # untouched since the last copy, and carry the cluster's writes back on delete. Both share the marker.
     mode: str = "import"
     target_image: str = CLUSTER_IMAGE  # named in the version check's message
-    mode: str = "import"  # "import" (phase 3) or "final-sync" (phase 4, after the legacy application stopped)
 
     def __post_init__(self) -> None:
         problems = [*self.source.problems("source"), *self.target.problems("target")]

@@ -107,12 +107,13 @@ session_open() {
   SESSION_COUNT=$((${SESSION_COUNT:-0} + 1))
   SESSION_DIR="$(blumeops_tmpdir)/session.$SESSION_COUNT"
   mkdir -m 0700 "$SESSION_DIR" || die "cannot create $SESSION_DIR (is ${TMPDIR:-/tmp} full?)"
-  mkfifo -m 0600 "$SESSION_DIR/in" || die "cannot create a fifo in $SESSION_DIR"
-  # read-write: opening never blocks, and the session's psql finds a writer when it opens the fifo
-  exec 7<>"$SESSION_DIR/in"
+  mkfifo -m 0600 "$SESSION_DIR/in" "$SESSION_DIR/out" || die "cannot create fifos in $SESSION_DIR"
+  # read-write: opening never blocks, and the session's psql finds a writer (its commands) and a reader
+  # (its sync lines) when it opens them
+  exec 7<>"$SESSION_DIR/in" 8<>"$SESSION_DIR/out"
   side_conn "$side"
   (
-    exec 7>&-
+    exec 7>&- 8>&-
     bounded "$limit" "$PSQL" -X -q -At -w -v ON_ERROR_STOP=1 -v owner="$OWNER" -v restore_db="$CONN_DB" \
       -h "$CONN_HOST" -p "$CONN_PORT" -U "$CONN_USER" -d "$CONN_DB" -f "$SESSION_DIR/in"
   ) >"$SESSION_DIR/out" 2>"$SESSION_DIR/err" &
@@ -125,23 +126,27 @@ session_open() {
 session_failed() {
   local status=0
   wait "$SESSION_PID" || status=$?
-  exec 7>&-
+  exec 7>&- 8>&-
   die "$1 failed on $(side_label "$SESSION_SIDE") (psql exit $status: $(tail -n 4 "$SESSION_DIR/err" | tr '\n' ' '));" \
     "its transaction was rolled back, nothing changed there"
 }
 
 # session_run FILE OUT BOUND WHAT: the session runs FILE, its results go to OUT; waits BOUND seconds at most.
 session_run() {
-  local file=$1 out=$2 limit=$3 what=$4 deadline
+  local file=$1 out=$2 limit=$3 what=$4 deadline line
   SESSION_SYNC=$((SESSION_SYNC + 1))
   printf '%s\n' "\\o '$out'" "\\i '$file'" '\o' "\\echo blumeops-sync-$SESSION_SYNC" >&7 ||
     die "cannot send $what to the psql session on $(side_label "$SESSION_SIDE")"
   deadline=$((SECONDS + limit))
-  while ! grep -qx "blumeops-sync-$SESSION_SYNC" "$SESSION_DIR/out" 2>/dev/null; do
+  while :; do
+    # the sync line arrives as soon as psql prints it; every second the session is checked
+    if read -r -t 1 line <&8; then
+      [[ "$line" != "blumeops-sync-$SESSION_SYNC" ]] || return 0
+      continue
+    fi
     kill -0 "$SESSION_PID" 2>/dev/null || session_failed "$what"
     ((SECONDS <= deadline)) ||
       die "$what did not finish within ${limit}s on $(side_label "$SESSION_SIDE"): killed; its transaction is rolled back, nothing was decided on it"
-    sleep 0.1
   done
 }
 
@@ -159,7 +164,7 @@ session_close() {
   local status=0
   printf '%s\n' "$1;" '\q' >&7 || die "cannot end the psql session on $(side_label "$SESSION_SIDE")"
   wait "$SESSION_PID" || status=$?
-  exec 7>&-
+  exec 7>&- 8>&-
   ((status == 0)) || die "$1 failed on $(side_label "$SESSION_SIDE") (psql exit $status: $(tail -n 4 "$SESSION_DIR/err" | tr '\n' ' '))"
 }
 
@@ -187,9 +192,12 @@ SET LOCAL bytea_output = 'hex';
 SET LOCAL lc_monetary = 'C';
 SET LOCAL xmloption = 'content';
 SET LOCAL search_path = pg_catalog;
-SELECT format(\$q\$SELECT %L || '|rows=' || count(*) || ' md5=' || coalesce(md5(string_agg(h, '' ORDER BY h COLLATE "C")), '-') FROM (SELECT md5(t::text) AS h FROM %s %I.%I AS t) AS s\$q\$,
+-- a materialized view by what its query gives in this snapshot: a dump carries its definition, and the
+-- restore refreshes it (content a stale view holds on the source cannot be copied)
+SELECT format(\$q\$SELECT %L || '|rows=' || count(*) || ' md5=' || coalesce(md5(string_agg(h, '' ORDER BY h COLLATE "C")), '-') FROM (SELECT md5(t::text) AS h FROM %s AS t) AS s\$q\$,
               CASE c.relkind WHEN 'm' THEN 'matview' ELSE 'table' END || '|' || format('%I.%I', n.nspname, c.relname),
-              CASE c.relkind WHEN 'r' THEN 'ONLY' ELSE '' END, n.nspname, c.relname)
+              CASE c.relkind WHEN 'r' THEN format('ONLY %I.%I', n.nspname, c.relname)
+                             ELSE '(' || rtrim(btrim(pg_get_viewdef(c.oid)), ';') || ')' END)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'm') AND c.relispopulated AND $(schemas_sql n) AND $(not_member pg_class c.oid)
  ORDER BY n.nspname, c.relname \gexec
@@ -289,7 +297,7 @@ SQL
 }
 
 # fp_diff A LABEL_A B LABEL_B: the lines that differ between two fingerprints, "kind name: LABEL_A value,
-# LABEL_B value", sorted.
+# LABEL_B value", sorted, the data (tables, materialized views, sequences) first.
 fp_diff() {
   awk -v la="$2" -v lb="$4" '
     function parse(line,   i, rest) {
@@ -301,9 +309,10 @@ fp_diff() {
     END {
       for (key in seen) {
         va = (key in a) ? a[key] : "missing"; vb = (key in b) ? b[key] : "missing"
-        if (va != vb) printf "%s: %s %s, %s %s\n", key, la, va, lb, vb
+        rank = (key ~ /^(table|matview|sequence) /) ? 0 : 1
+        if (va != vb) printf "%d %s: %s %s, %s %s\n", rank, key, la, va, lb, vb
       }
-    }' "$1" "$3" | LC_ALL=C sort
+    }' "$1" "$3" | LC_ALL=C sort | sed 's/^[01] //'
 }
 
 # diff_summary A LABEL_A B LABEL_B: the differences on one line (the first 8; the count of the others).
@@ -368,11 +377,6 @@ check_tools() {
   done
 }
 
-reach() {
-  psql_on "$1" "$BLUMEOPS_QUICK" -c 'SELECT 1' >/dev/null ||
-    die "cannot connect to $(side_label "$1") (see psql's message above): is the server running and reachable, and is the password in the stack's secrets right?"
-}
-
 # tool_major TOOL: the major version TOOL --version reports.
 tool_major() {
   local answer
@@ -382,7 +386,8 @@ tool_major() {
 
 # server_version SIDE: server_version_num of SIDE.
 server_version() {
-  psql_on "$1" "$BLUMEOPS_QUICK" -c 'SHOW server_version_num' || die "cannot read the server version of $(side_label "$1")"
+  psql_on "$1" "$BLUMEOPS_QUICK" -c 'SHOW server_version_num' ||
+    die "cannot connect to $(side_label "$1") (see psql's message above): is the server running and reachable, and is the password in the stack's secrets right?"
 }
 
 # check_versions DUMPED RESTORED: the client tools' major is at least both servers' (pg_dump cannot dump a
@@ -615,18 +620,14 @@ BEGIN
   END LOOP;
   FOR o IN SELECT c.oid, c.relkind, format('%I.%I', n.nspname, c.relname) AS name
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND $(schemas_sql n) AND $(not_member pg_class c.oid) LOOP
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND $(schemas_sql n) AND $(not_member pg_class c.oid)
+              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                                 AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') AND c.relkind = 'S')
+            ORDER BY CASE c.relkind WHEN 'v' THEN 0 WHEN 'm' THEN 1 ELSE 2 END LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = o.oid);
     EXECUTE format('DROP %s %s CASCADE', CASE o.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
                                                         WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
                                                         ELSE 'TABLE' END, o.name);
-  END LOOP;
-  FOR o IN SELECT p.oid, p.prokind, format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name
-             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-            WHERE $(schemas_sql n) AND $(not_member pg_proc p.oid) LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = o.oid);
-    EXECUTE format('DROP %s %s CASCADE', CASE o.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
-                                                        ELSE 'FUNCTION' END, o.name);
   END LOOP;
   FOR o IN SELECT t.oid, t.typtype, format('%I.%I', n.nspname, t.typname) AS name
              FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -634,6 +635,13 @@ BEGIN
               AND $(schemas_sql n) AND $(not_member pg_type t.oid) LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_type WHERE oid = o.oid);
     EXECUTE format('DROP %s %s CASCADE', CASE o.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, o.name);
+  END LOOP;
+  FOR o IN SELECT p.oid, p.prokind, format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) AS name
+             FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+            WHERE $(schemas_sql n) AND $(not_member pg_proc p.oid) LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_proc WHERE oid = o.oid);
+    EXECUTE format('DROP %s %s CASCADE', CASE o.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE'
+                                                        ELSE 'FUNCTION' END, o.name);
   END LOOP;
   FOR o IN SELECT format('%I.%I', n.nspname, co.collname) AS name FROM pg_collation co
              JOIN pg_namespace n ON n.oid = co.collnamespace WHERE $(schemas_sql n) AND $(not_member pg_collation co.oid) LOOP
@@ -1003,8 +1011,6 @@ final_sync_delete() {
 step_create() {
   check_tools
   open_pgpass
-  reach target
-  reach source
   check_versions source target
   case "$MODE" in
   import) import_create ;;
@@ -1021,8 +1027,6 @@ step_delete() {
   final-sync)
     check_tools
     open_pgpass
-    reach target
-    reach source
     check_versions target source
     final_sync_delete
     ;;
