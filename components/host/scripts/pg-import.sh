@@ -13,8 +13,10 @@
 # MODE=import (phase 3), create: an empty target gets a copy of the source; the marker IMPORTED_MARKER
 #         records its fingerprint, the dump, the mode and the time. A target whose fingerprint is the
 #         marker's is already done; a target with objects is otherwise refused, naming what differs (with
-#         no valid marker it is compared with the source: equal is adopted). A marker of the final sync
-#         means the application owns the cluster's database: not compared. Writes to the source after the
+#         no valid marker it is compared with the source: equal is adopted).
+# Either mode, create, after the final sync (marker mode final-sync): the application owns the cluster's
+#         database, the legacy server is retired and k8s-pg is gone: nothing is connected to or compared (a
+#         changed script re-runs every create). A rollback's delete marks final-sync-rollback. Writes to the source after the
 #         snapshot are named in a warning: the final sync carries them.
 # MODE=final-sync (phase 4), create: needs the marker. The target equals the source: already in sync. The
 #         target equals the marker (untouched since the last copy): its content is replaced by a fresh copy
@@ -880,11 +882,6 @@ import_create() {
   local marked target_fp
   if [[ -f "$IMPORTED_MARKER" ]]; then
     if marker_valid; then
-      if [[ "$(marker_field mode)" == final-sync ]]; then
-        printf 'already done: the final sync handed %s to the application (%s); the import does not compare it again\n' \
-          "$(side_label target)" "$(marker_said)"
-        return 0
-      fi
       marked=$(marker_fingerprint)
       target_fp=$(scratch fingerprint-target)
       fingerprint target "$target_fp"
@@ -981,6 +978,8 @@ final_sync_delete() {
   if same_fingerprint "$marked" "$SNAP_FP_LIVE"; then
     snapshot_close
     printf 'nothing to carry back: %s is unchanged since the last copy (%s)\n' "$(side_label target)" "$(marker_said)"
+    # the legacy application owns its database again: the next final sync copies what it writes from now on
+    write_marker final-sync-rollback "none (the cluster was unchanged)" "$marked" "$(side_label target)" "$(side_label source)"
     return 0
   fi
   if same_fingerprint "$legacy_fp" "$SNAP_FP_LIVE"; then
@@ -1005,10 +1004,27 @@ final_sync_delete() {
   show_diff "$marked" copied "$legacy_fp" legacy
   log "WARNING: what changed in $(side_label target):"
   show_diff "$marked" copied "$SNAP_FP" cluster
+  # the legacy application owns its database again; the marker keeps the last copy's fingerprint, so raising
+  # the target again refuses until someone merged the two (the cluster's writes are in the dump above)
+  write_marker final-sync-rollback "$DUMPED" "$marked" "$(side_label target)" "$(side_label source)"
   printf 'both changed: kept the cluster database in %s; nothing overwritten\n' "$DUMPED"
 }
 
+# handed_over: the final sync handed the cluster's database to the application (the marker says final-sync)
+# and no rollback took it back since. From then on neither mode's create needs, or compares, anything: the
+# legacy server is retired and the tailnet name this step reached the cluster at (k8s-pg) is gone, so a re-run
+# (a changed script re-runs every create) must not connect. A rollback's delete rewrites the marker
+# (final-sync-rollback), so raising the target again syncs for real.
+handed_over() {
+  marker_valid && [[ "$(marker_field mode)" == final-sync ]]
+}
+
 step_create() {
+  if handed_over; then
+    printf 'already done: the final sync handed %s to the application (%s); nothing is compared or copied again\n' \
+      "$TARGET_DATABASE" "$(marker_said)"
+    return 0
+  fi
   check_tools
   open_pgpass
   check_versions source target
