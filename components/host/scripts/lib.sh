@@ -336,6 +336,145 @@ same_tcp_target() {
   [[ -n "$have" && "$have" == "$want" ]]
 }
 
+# tree_content_tag DIR: the content tag of the files under DIR (a scratch directory): sha256 over relative path,
+# NUL, size, NUL and bytes of every regular file, in the byte order of the paths (LC_ALL=C), its first 16 hex
+# digits: what components/host/devpi_image.py's content_tag computes over the same files. Anything under DIR that
+# is neither a file nor a directory (a link, a socket), or a name holding a newline, stops the step: the tag would
+# not say what a build copies.
+tree_content_tag() {
+  local dir=$1 scratch list stream path size sum odd
+  scratch="$(blumeops_tmpdir)/tag.${dir##*/}"
+  list="$scratch.list" stream="$scratch.stream"
+  odd=$(cd "$dir" && find . ! -type f ! -type d -print -o -name "*"$'\n'"*" -print | head -n 1) ||
+    die "cannot read $dir"
+  [[ -z "$odd" ]] || die "$dir/${odd#./} is not a plain file or directory (or its name holds a newline); nothing was built"
+  (cd "$dir" && find . -type f) | LC_ALL=C sort >"$list" || die "cannot list $dir (is ${TMPDIR:-/tmp} full?)"
+  : >"$stream" || die "cannot write $stream (is ${TMPDIR:-/tmp} full?)"
+  while IFS= read -r path; do
+    path=${path#./}
+    size=$(wc -c <"$dir/$path" | tr -d ' ') || die "cannot read $dir/$path"
+    { printf '%s\0%s\0' "$path" "$size" && cat "$dir/$path"; } >>"$stream" ||
+      die "cannot write $stream (is ${TMPDIR:-/tmp} full?)"
+  done <"$list"
+  sum=$(bounded "$BLUMEOPS_CHANGE" "$SHASUM" -a 256 "$stream") || die "\`shasum -a 256\` failed"
+  rm -f "$list" "$stream"
+  printf '%s' "${sum:0:16}"
+}
+
+# write_image_context DIR: the build context of the preamble (FILE_COUNT, FILE_<n>_NAME, FILE_<n>_TEXT) as files of DIR.
+write_image_context() {
+  local dir=$1 index name text
+  mkdir -p "$dir" || die "cannot create the build context $dir (is ${TMPDIR:-/tmp} full?)"
+  for ((index = 1; index <= FILE_COUNT; index++)); do
+    name="FILE_${index}_NAME" text="FILE_${index}_TEXT"
+    [[ "${!name}" =~ ^[A-Za-z0-9._-]+$ ]] || die "the context file name '${!name}' is not a plain file name"
+    printf '%s' "${!text}" >"$dir/${!name}" 2>/dev/null ||
+      die "cannot write $dir/${!name} (is ${TMPDIR:-/tmp} full or read-only?); nothing was built"
+  done
+}
+
+# registry_status PATH: the HTTP status of a HEAD of REGISTRY's /v2/PATH (curl --head: with -X HEAD curl would
+# wait for the body the Content-Length announces); a registry that does not answer stops the step (nothing is
+# decided on a missing answer).
+registry_status() {
+  local code
+  code=$(bounded "$BLUMEOPS_QUICK" "$CURL" -sS -o /dev/null -w '%{http_code}' --max-time 30 --head \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://$REGISTRY/v2/$1") || die "the registry at http://$REGISTRY does not answer (is it running?); nothing was built"
+  printf '%s' "$code"
+}
+
+# push_blob LAYOUT DIGEST: upload the blob DIGEST of the OCI layout LAYOUT to REGISTRY's REPOSITORY, unless it is there.
+push_blob() {
+  local layout=$1 digest=$2 file code location headers
+  file="$layout/blobs/${digest/://}"
+  [[ -f "$file" ]] || die "the saved image has no blob $digest (docker save wrote an incomplete layout)"
+  code=$(registry_status "$REPOSITORY/blobs/$digest")
+  [[ "$code" != 200 ]] || return 0
+  headers="$(blumeops_tmpdir)/upload-headers"
+  code=$(bounded "$BLUMEOPS_QUICK" "$CURL" -sS -o /dev/null -D "$headers" -w '%{http_code}' --max-time 30 \
+    -X POST "http://$REGISTRY/v2/$REPOSITORY/blobs/uploads/") || die "starting the upload of $digest failed"
+  [[ "$code" == 202 ]] || die "the registry refused to start the upload of $digest (HTTP $code)"
+  location=$(tr -d '\r' <"$headers" | sed -n 's/^[Ll]ocation: *//p' | tail -n 1)
+  [[ -n "$location" ]] || die "the registry gave no upload location for $digest"
+  [[ "$location" == http* ]] || location="http://$REGISTRY$location"
+  if [[ "$location" == *\?* ]]; then
+    location="$location&digest=$digest"
+  else
+    location="$location?digest=$digest"
+  fi
+  code=$(bounded "$BLUMEOPS_CHANGE" "$CURL" -sS -o /dev/null -w '%{http_code}' --max-time 110 -X PUT \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$file" "$location") ||
+    die "uploading $digest failed"
+  [[ "$code" == 201 ]] || die "the registry refused the blob $digest (HTTP $code)"
+}
+
+# push_layout LAYOUT TAG: push the image of an OCI image layout (docker save) as REPOSITORY:TAG (REGISTRY,
+# REPOSITORY, PLATFORM, CURL, JQ from the preamble), then read the tag back: its digest is the pushed manifest's.
+push_layout() {
+  local layout=$1 tag=$2 media digest file code pushed blob
+  [[ -f "$layout/index.json" ]] ||
+    die "docker save wrote no OCI image layout (index.json): Docker 25 or newer is needed; nothing was pushed"
+  media=$(bounded "$BLUMEOPS_QUICK" "$JQ" -r '.manifests[0].mediaType' "$layout/index.json") ||
+    die "cannot read $layout/index.json"
+  digest=$(bounded "$BLUMEOPS_QUICK" "$JQ" -r '.manifests[0].digest' "$layout/index.json")
+  file="$layout/blobs/${digest/://}"
+  if [[ "$media" == application/vnd.oci.image.index.v1+json ]]; then
+    # the containerd image store saves an index: the platform's manifest is the image
+    # shellcheck disable=SC2016  # $os and $arch are jq's variables
+    digest=$(bounded "$BLUMEOPS_QUICK" "$JQ" -r --arg os "${PLATFORM%%/*}" --arg arch "${PLATFORM#*/}" \
+      '[.manifests[] | select(.platform.os == $os and .platform.architecture == $arch)][0].digest' "$file")
+    media=application/vnd.oci.image.manifest.v1+json
+    file="$layout/blobs/${digest/://}"
+  fi
+  [[ -f "$file" && "$media" == application/vnd.oci.image.manifest.v1+json ]] ||
+    die "the saved image has no $PLATFORM manifest (index.json: $media $digest); nothing was pushed"
+  while IFS= read -r blob; do
+    push_blob "$layout" "$blob"
+  done < <(bounded "$BLUMEOPS_QUICK" "$JQ" -r '.config.digest, .layers[].digest' "$file")
+  code=$(bounded "$BLUMEOPS_CHANGE" "$CURL" -sS -o /dev/null -w '%{http_code}' --max-time 60 -X PUT \
+    -H "Content-Type: $media" --data-binary "@$file" "http://$REGISTRY/v2/$REPOSITORY/manifests/$tag") ||
+    die "pushing the manifest of $REPOSITORY:$tag failed"
+  [[ "$code" == 201 ]] || die "the registry refused the manifest of $REPOSITORY:$tag (HTTP $code)"
+  pushed=$(bounded "$BLUMEOPS_QUICK" "$CURL" -sS -I --max-time 30 -H "Accept: $media" \
+    "http://$REGISTRY/v2/$REPOSITORY/manifests/$tag" | tr -d '\r' |
+    sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p')
+  [[ "$pushed" == "$digest" ]] ||
+    die "$REPOSITORY:$tag reads back as '${pushed:-nothing}', not the pushed $digest"
+}
+
+# build_push_image CONTEXT TAG: unless REGISTRY has REPOSITORY:TAG already (then nothing is built), build the
+# directory CONTEXT for PLATFORM with Docker Desktop's docker (`buildx build --load`), `docker save` it as an OCI
+# layout beside CONTEXT and push that with curl from the host (Docker Desktop's daemon runs in a VM whose localhost
+# is not the host's: it cannot reach the registry on the host's loopback). DOCKER, TAR and the preamble of
+# push_layout.
+build_push_image() {
+  local context=$1 tag=$2 code local_ref
+  code=$(registry_status "$REPOSITORY/manifests/$tag")
+  if [[ "$code" == 200 ]]; then
+    log "$REGISTRY/$REPOSITORY:$tag is already in the registry: nothing to build or push"
+    return 0
+  fi
+  [[ "$code" == 404 ]] || die "the registry answered HTTP $code for $REPOSITORY:$tag; nothing was built"
+  bounded "$BLUMEOPS_QUICK" "$DOCKER" info >/dev/null 2>&1 ||
+    die "Docker Desktop is not running (\`docker info\` failed): start it (it needs the GUI session), then re-run"
+  local_ref="$REPOSITORY:$tag"
+  log "building $local_ref for $PLATFORM"
+  bounded "$BLUMEOPS_LONG" "$DOCKER" buildx build --platform "$PLATFORM" --provenance=false --sbom=false --load \
+    --tag "$local_ref" "$context" >&2 ||
+    die "\`docker buildx build\` of $local_ref failed (its output is above); nothing was pushed"
+  bounded "$BLUMEOPS_CHANGE" "$DOCKER" save --output "$context.tar" "$local_ref" >&2 ||
+    die "\`docker save $local_ref\` failed; nothing was pushed"
+  mkdir -p "$context.layout" || die "cannot create $context.layout"
+  bounded "$BLUMEOPS_CHANGE" "$TAR" -xf "$context.tar" -C "$context.layout" ||
+    die "cannot unpack the saved image (is ${TMPDIR:-/tmp} full?); nothing was pushed"
+  push_layout "$context.layout" "$tag"
+  log "pushed $REGISTRY/$REPOSITORY:$tag"
+}
+
 run_action() {
   local action=${1:-}
   [[ -n "$action" ]] || die "no action given: run as bash -s -- create|delete"
