@@ -173,6 +173,11 @@ class DevpiServers:
     wheel_name: str
     servers: list[DevpiServer] = field(default_factory=list)
 
+    @property
+    def legacy_dir(self) -> Path:
+        """The stopped "legacy" server's directory (made by make_legacy_export): the host's server as it was."""
+        return self.directory / "legacy"
+
     def entrypoint(self, serverdir: Path, *args: str, env: Mapping[str, str] | None = None,
                    check: bool = False) -> subprocess.CompletedProcess[str]:
         """Run the entrypoint to its end (``init``), as an init container would."""
