@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# The test servers' session fixtures, registered once for the whole suite: a module that imported a fixture
+# function would define a copy of its own, and a session-scoped copy starts its server again per module.
+pytest_plugins = ("tests.servers.registry", "tests.servers.postgres", "tests.servers.devpi")
+
 ROOT = Path(__file__).resolve().parent.parent
 # Every plan the tests build renders its Helm charts from the reference copies in ../shared/charts, and a
 # chart that cannot be rendered fails the test (never a silently unrendered chart).
@@ -65,3 +69,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group("build-plan"))
         if _slow(item):
             item.add_marker(pytest.mark.slow)
+    _group_for_xdist(config, items)
+
+
+def _group_for_xdist(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`--dist loadgroup` sends the tests of one `xdist_group` to one worker by a suffix on their node ids
+    (`<nodeid>@<group>`). pytest-xdist 3.8 writes that suffix to `item._nodeid`, which pytest 9 no longer
+    reads (it keeps the id in `item._id`): the groups were silently ignored, each worker started its own
+    session servers, and two tests that write build/plan/indri could run at once. So the suffix is set here,
+    on the workers, the way pytest 9 stores it."""
+    if not hasattr(config, "workerinput") or not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid.rpartition("]")[2].rpartition("::")[2]:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.devpi import (  # noqa: F401 - the fixture
+from tests.servers.devpi import (
     EBLUME_PASSWORD,
     ENTRYPOINT,
     LEGACY_ROOT_PASSWORD,
@@ -21,7 +21,6 @@ from tests.servers.devpi import (  # noqa: F401 - the fixture
     ROOT_PASSWORD,
     VERSION,
     DevpiServers,
-    devpi_servers,
 )
 
 IMAGE = ROOT / "components" / "host" / "images" / "devpi"
@@ -49,7 +48,7 @@ def test_the_tests_run_the_versions_the_image_installs() -> None:
     assert text.count("--hash=sha256:") == len(image)
 
 
-def test_first_start_initialises_and_the_api_answers(devpi_servers: DevpiServers) -> None:  # noqa: F811
+def test_first_start_initialises_and_the_api_answers(devpi_servers: DevpiServers) -> None:
     fresh = devpi_servers.fresh
     status, answer = fresh.request("GET", "/+api")
     assert status == 200 and answer["type"] == "apiconfig"
@@ -61,7 +60,7 @@ def test_first_start_initialises_and_the_api_answers(devpi_servers: DevpiServers
     assert devpi_servers.env["DEVPI_PORT"].startswith("tcp://")
 
 
-def test_the_root_password_logs_in(devpi_servers: DevpiServers) -> None:  # noqa: F811
+def test_the_root_password_logs_in(devpi_servers: DevpiServers) -> None:
     for server in (devpi_servers.fresh, devpi_servers.imported):
         status, token = server.login("root", ROOT_PASSWORD)
         assert status == 200 and token, server.name
@@ -70,7 +69,7 @@ def test_the_root_password_logs_in(devpi_servers: DevpiServers) -> None:  # noqa
     assert devpi_servers.imported.login("root", LEGACY_ROOT_PASSWORD)[0] == 401
 
 
-def test_the_password_never_reaches_arguments_nor_logs(devpi_servers: DevpiServers) -> None:  # noqa: F811
+def test_the_password_never_reaches_arguments_nor_logs(devpi_servers: DevpiServers) -> None:
     calls = devpi_servers.argv_log.read_text()
     assert "devpi-init --serverdir" in calls and "devpi-import --serverdir" in calls
     assert "devpi-passwd --serverdir" in calls
@@ -78,7 +77,7 @@ def test_the_password_never_reaches_arguments_nor_logs(devpi_servers: DevpiServe
         assert ROOT_PASSWORD not in text
 
 
-def test_an_exported_package_installs_with_pip_from_the_new_server(devpi_servers: DevpiServers,  # noqa: F811
+def test_an_exported_package_installs_with_pip_from_the_new_server(devpi_servers: DevpiServers,
                                                                    tmp_path: Path) -> None:
     imported = devpi_servers.imported
     assert imported.login("eblume", EBLUME_PASSWORD)[0] == 200  # the user came along, with its password
@@ -99,7 +98,7 @@ def test_an_exported_package_installs_with_pip_from_the_new_server(devpi_servers
 
 
 def test_a_failed_import_leaves_the_directory_uninitialised_and_the_next_start_imports(
-        devpi_servers: DevpiServers, tmp_path: Path) -> None:  # noqa: F811
+        devpi_servers: DevpiServers, tmp_path: Path) -> None:
     serverdir, broken = tmp_path / "server", tmp_path / "broken-export"
     serverdir.mkdir()
     shutil.copytree(devpi_servers.export_dir, broken)
@@ -112,7 +111,7 @@ def test_a_failed_import_leaves_the_directory_uninitialised_and_the_next_start_i
     assert sorted(p.name for p in serverdir.iterdir() if p.name.startswith(".blumeops")) == []
 
 
-def test_a_move_cut_short_is_cleared_and_foreign_files_are_refused(devpi_servers: DevpiServers,  # noqa: F811
+def test_a_move_cut_short_is_cleared_and_foreign_files_are_refused(devpi_servers: DevpiServers,
                                                                    tmp_path: Path) -> None:
     # files moved up by an initialisation killed before .serverversion: cleared, then initialised again
     serverdir = tmp_path / "cut"
@@ -138,7 +137,7 @@ def test_a_move_cut_short_is_cleared_and_foreign_files_are_refused(devpi_servers
     assert not (empty / ".serverversion").exists()
 
 
-def test_a_second_start_does_not_initialise_again(devpi_servers: DevpiServers) -> None:  # noqa: F811
+def test_a_second_start_does_not_initialise_again(devpi_servers: DevpiServers) -> None:
     fresh = devpi_servers.fresh
     status, token = fresh.login("root", ROOT_PASSWORD)
     assert status == 200

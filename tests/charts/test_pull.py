@@ -22,7 +22,7 @@ from chart_tools import SHARED_CHARTS
 
 from ops import __main__ as cli
 from ops import charts
-from tests.servers.registry import PushedImages, Pusher, plain_registry, token_registry  # noqa: F401 - fixtures
+from tests.servers.registry import PushedImages, Pusher
 
 NAME, VERSION = "tailscale-operator", "1.102.3"
 
@@ -158,7 +158,7 @@ def test_pull_from_an_oci_registry(variant: str, request: pytest.FixtureRequest,
         charts.pull(stale, tmp_path / "other", plain_http=True)
 
 
-def test_a_missing_oci_chart_fails_the_command_naming_it(plain_registry: PushedImages, tmp_path: Path,  # noqa: F811
+def test_a_missing_oci_chart_fails_the_command_naming_it(plain_registry: PushedImages, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     lock_path = tmp_path / "charts.lock.yaml"

@@ -34,13 +34,7 @@ from components.host.script import library_for
 from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
 from tests.host.test_hardening import quick
-from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
-    BORGMATIC_PASSWORD,
-    EBLUME_PASSWORD,
-    ROWS,
-    PostgresServers,
-    postgres_servers,
-)
+from tests.servers.postgres import BORGMATIC_PASSWORD, EBLUME_PASSWORD, ROWS, PostgresServers
 from tests.servers.registry import INSTALL_SCRIPT
 
 BORGMATIC = str(Path(sys.executable).parent / "borgmatic")
@@ -332,7 +326,7 @@ def test_agents_install_and_delete_restores_the_machine(machine: Machine) -> Non
 # ---- the real thing: borgmatic + borg + PostgreSQL ------------------------------------------------------
 
 
-def test_backup_metrics_precondition_and_restore_drill(machine: Machine, postgres_servers: PostgresServers) -> None:  # noqa: F811
+def test_backup_metrics_precondition_and_restore_drill(machine: Machine, postgres_servers: PostgresServers) -> None:
     ensure_borg()
     cluster = postgres_servers.cluster
     database = "borgmatic_drill"

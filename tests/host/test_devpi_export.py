@@ -31,17 +31,8 @@ from ops.engine import harness
 from tests.host.conftest import Machine
 from tests.host.test_devpi_image import MANIFEST_TYPES, docker_calls, image_args, manifest
 from tests.host.test_faults import Mounts, _fault, mounts  # noqa: F401 - the fixture
-from tests.servers.devpi import (  # noqa: F401 - the fixture
-    DEVPI_ENV,
-    EBLUME_PASSWORD,
-    PACKAGE,
-    VENV_BIN,
-    DevpiServer,
-    DevpiServers,
-    devpi_servers,
-    wheel,
-)
-from tests.servers.registry import PushedImages, free_port, plain_registry  # noqa: F401 - the fixture
+from tests.servers.devpi import DEVPI_ENV, EBLUME_PASSWORD, PACKAGE, VENV_BIN, DevpiServer, DevpiServers, wheel
+from tests.servers.registry import PushedImages, free_port
 
 pytestmark = pytest.mark.xdist_group("devpi")
 SHELLCHECK = VENV_BIN / "shellcheck"
@@ -149,7 +140,7 @@ def test_the_rendered_scripts_pass_shellcheck(machine: Machine, tmp_path: Path) 
 
 
 def test_export_build_push_and_an_unchanged_server_builds_nothing(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,
         tmp_path: Path) -> None:
     server = devpi_servers.legacy_dir
     before = snapshot(server)
@@ -186,7 +177,7 @@ def test_export_build_push_and_an_unchanged_server_builds_nothing(
 
 
 def test_the_pushed_export_imports_and_serves_the_package(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,
         tmp_path: Path) -> None:
     args = export_args(machine, plain_registry, devpi_servers.legacy_dir, "blumeops/devpi-import-served")
     image = reference(machine.run(args.step("devpi-export")), args)
@@ -205,7 +196,7 @@ def test_the_pushed_export_imports_and_serves_the_package(
 
 
 def test_a_changed_server_gets_a_new_export_and_tag(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,
         tmp_path: Path) -> None:
     server = tmp_path / "devpi"
     shutil.copytree(devpi_servers.legacy_dir, server, symlinks=True)
@@ -233,7 +224,7 @@ def test_a_changed_server_gets_a_new_export_and_tag(
 
 
 def test_a_running_legacy_server_is_refused(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers) -> None:  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers) -> None:
     args = export_args(machine, plain_registry, devpi_servers.legacy_dir, "blumeops/devpi-import-running",
                        listen_url=devpi_servers.fresh.url)  # a devpi-server answering /+api
     result = machine.run(args.step("devpi-export"), check=False)
@@ -243,7 +234,7 @@ def test_a_running_legacy_server_is_refused(
 
 
 def test_a_failed_export_leaves_nothing_and_a_non_server_is_refused(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,
         tmp_path: Path) -> None:
     failing = machine.bin / "devpi-export-failing"
     failing.write_text('#!/bin/bash\nmkdir -p "${!#}" && echo partial >"${!#}/half"\necho "boom" >&2\nexit 1\n')
@@ -261,7 +252,7 @@ def test_a_failed_export_leaves_nothing_and_a_non_server_is_refused(
 
 
 def test_a_failed_build_fails_the_step_and_the_next_run_builds(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers) -> None:  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers) -> None:
     args = export_args(machine, plain_registry, devpi_servers.legacy_dir, "blumeops/devpi-import-build")
     machine.fail("docker-build-run")
     result = machine.run(args.step("devpi-export"), check=False)
@@ -275,7 +266,7 @@ def test_a_failed_build_fails_the_step_and_the_next_run_builds(
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_a_full_or_read_only_work_dir_exports_nothing(
-        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, devpi_servers: DevpiServers,
         mounts: Mounts, fault: str) -> None:  # noqa: F811
     server = devpi_servers.legacy_dir
     before = snapshot(server)
@@ -320,8 +311,8 @@ def refusing_registry() -> Iterator[str]:
         server.server_close()
 
 
-def test_a_failed_push_fails_the_step(machine: Machine, plain_registry: PushedImages,  # noqa: F811
-                                      devpi_servers: DevpiServers, refusing_registry: str) -> None:  # noqa: F811
+def test_a_failed_push_fails_the_step(machine: Machine, plain_registry: PushedImages,
+                                      devpi_servers: DevpiServers, refusing_registry: str) -> None:
     args = export_args(machine, plain_registry, devpi_servers.legacy_dir, "blumeops/devpi-import-push")
     args = dataclasses.replace(args, image=dataclasses.replace(args.image, push_registry=refusing_registry))
     result = machine.run(args.step("devpi-export"), check=False)

@@ -15,13 +15,7 @@ import pytest
 
 from components.host.devpi_image import DEVPI_CONTEXT, DevpiImageArgs, content_tag, context_files
 from tests.host.conftest import Machine
-from tests.servers.registry import (
-    REGISTRY_BIN,
-    PushedImages,
-    RegistryServer,
-    free_port,
-    plain_registry,  # noqa: F401 - the fixture
-)
+from tests.servers.registry import REGISTRY_BIN, PushedImages, RegistryServer, free_port
 
 CURL, JQ = shutil.which("curl") or "/usr/bin/curl", shutil.which("jq") or "/usr/bin/jq"
 SHASUM = shutil.which("shasum") or "/usr/bin/shasum"
@@ -83,7 +77,7 @@ def test_the_image_reference_is_known_offline() -> None:
 
 
 def test_build_pushes_once_and_an_unchanged_tag_builds_nothing(
-        machine: Machine, plain_registry: PushedImages) -> None:  # noqa: F811
+        machine: Machine, plain_registry: PushedImages) -> None:
     args = image_args(machine, plain_registry)
     assert manifest(plain_registry, args.repository, args.tag)[0] == 404
     result = machine.run(args.step("devpi-image"))
@@ -109,7 +103,7 @@ def test_build_pushes_once_and_an_unchanged_tag_builds_nothing(
     assert list((machine.root / "tmp").iterdir()) == []
 
 
-def test_a_changed_context_gets_a_new_tag_and_a_build(machine: Machine, plain_registry: PushedImages) -> None:  # noqa: F811
+def test_a_changed_context_gets_a_new_tag_and_a_build(machine: Machine, plain_registry: PushedImages) -> None:
     base = image_args(machine, plain_registry, repository="blumeops/devpi-changed")
     machine.run(base.step("devpi-image"))
     files = dict(base.files)
@@ -124,7 +118,7 @@ def test_a_changed_context_gets_a_new_tag_and_a_build(machine: Machine, plain_re
 
 
 def test_a_tag_that_does_not_match_the_written_context_is_refused(
-        machine: Machine, plain_registry: PushedImages) -> None:  # noqa: F811
+        machine: Machine, plain_registry: PushedImages) -> None:
     args = image_args(machine, plain_registry, repository="blumeops/devpi-mismatch")
     step = args.step("devpi-image")
     variables = dict(step.variables)
@@ -139,7 +133,7 @@ def test_a_tag_that_does_not_match_the_written_context_is_refused(
     ("docker-save", "`docker save blumeops/devpi-fail-docker-save:"),
 ])
 def test_a_failed_build_or_save_fails_the_step_and_pushes_nothing(
-        machine: Machine, plain_registry: PushedImages, fault: str, message: str) -> None:  # noqa: F811
+        machine: Machine, plain_registry: PushedImages, fault: str, message: str) -> None:
     args = image_args(machine, plain_registry, repository=f"blumeops/devpi-fail-{fault}")
     machine.fail(fault)
     result = machine.run(args.step("devpi-image"), check=False)
@@ -152,7 +146,7 @@ def test_a_failed_build_or_save_fails_the_step_and_pushes_nothing(
     assert manifest(plain_registry, args.repository, args.tag)[0] == 200
 
 
-def test_a_failed_push_fails_the_step(machine: Machine, plain_registry: PushedImages, tmp_path: Path) -> None:  # noqa: F811
+def test_a_failed_push_fails_the_step(machine: Machine, plain_registry: PushedImages, tmp_path: Path) -> None:
     # a registry that answers HEAD with 404 but refuses uploads: docker-registry in read-only mode
     config = plain_registry.registry.config().replace("storage:\n", "storage:\n  maintenance:\n    readonly:\n"
                                                       "      enabled: true\n", 1)
@@ -179,7 +173,7 @@ def test_a_failed_push_fails_the_step(machine: Machine, plain_registry: PushedIm
 
 
 def test_docker_desktop_down_and_registry_down_stop_the_step(machine: Machine,
-                                                             plain_registry: PushedImages) -> None:  # noqa: F811
+                                                             plain_registry: PushedImages) -> None:
     args = image_args(machine, plain_registry, repository="blumeops/devpi-down")
     (machine.state / "docker-down").touch()
     result = machine.run(args.step("devpi-image"), check=False)
@@ -190,7 +184,7 @@ def test_docker_desktop_down_and_registry_down_stop_the_step(machine: Machine,
     assert result.returncode != 0 and "does not answer" in result.stderr and docker_calls(machine) == ["docker info"]
 
 
-def test_delete_leaves_the_image(machine: Machine, plain_registry: PushedImages) -> None:  # noqa: F811
+def test_delete_leaves_the_image(machine: Machine, plain_registry: PushedImages) -> None:
     args = image_args(machine, plain_registry)
     result = machine.run(args.step("devpi-image"), "delete")
     assert "left" in result.stderr and docker_calls(machine) == []

@@ -27,7 +27,7 @@ from tests.host.test_borgmatic import ensure_borg, machine_args, secrets
 from tests.host.test_minikube_scripts import write_profile
 from tests.host.test_pg_import import databases, import_args, run_import  # noqa: F401 (databases: a fixture)
 from tests.host.test_retire import LABEL, agent_args, load_agent, serve, stub_records
-from tests.servers.postgres import ROWS, PostgresServers, postgres_servers  # noqa: F401 (a fixture)
+from tests.servers.postgres import ROWS, PostgresServers
 from tests.tailnet.test_release import ALLOCATED_IPV6, GRAFANA, FakeTailscaleApi, api, curl_machine, release_args  # noqa: F401
 from tests.tailnet.test_release import run as release_run
 
@@ -249,6 +249,8 @@ FAULT_TESTED = {
     "retire": "test_retire_stops_nothing_when_its_record_cannot_be_written",
     "retire-tailscale-service": "test_release_deletes_nothing_when_the_definition_cannot_be_kept",
     "pg-import": "test_pg_import_restores_nothing_when_the_dump_cannot_be_written",
+    # beside the step's own tests, which share its registry and devpi fixtures
+    "devpi-export": "test_devpi_export.py::test_a_full_or_read_only_work_dir_exports_nothing",
 }
 WRITES = re.compile(r"\b(stage_file|commit_file|replace_if_changed|stage_copy)\b")
 
@@ -260,9 +262,10 @@ def test_every_script_that_writes_files_has_a_fault_test() -> None:
     assert missing == [], (
         f"{', '.join(f'components/host/scripts/{name}.sh' for name in missing)} write files but have no fault "
         "test: add a Case to CASES in tests/host/test_faults.py (or a test of its own) and the script to FAULT_TESTED")
-    source = Path(__file__).read_text()
     for name, test in FAULT_TESTED.items():
-        assert test == "CASES" or f"def {test}(" in source, f"{name}: no test {test} in this file"
+        where, _, function = test.rpartition("::")
+        source = (Path(__file__).parent / where if where else Path(__file__)).read_text()
+        assert test == "CASES" or f"def {function}(" in source, f"{name}: no test {test}"
     assert set(FAULT_TESTED) <= {path.stem for path in scripts}, "a listed script no longer writes files"
 
 
@@ -446,7 +449,7 @@ def test_release_deletes_nothing_when_the_definition_cannot_be_kept(
 
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_pg_import_restores_nothing_when_the_dump_cannot_be_written(
-        machine: Machine, mounts: Mounts, postgres_servers: PostgresServers,  # noqa: F811 (fixtures)
+        machine: Machine, mounts: Mounts, postgres_servers: PostgresServers,
         databases: str, fault: str) -> None:  # noqa: F811
     """The dump directory is full or read-only: pg_dump fails, nothing is restored (the target stays empty),
     an earlier dump stays as it was; healed, the next run imports and verifies."""

@@ -13,16 +13,11 @@ import pytest
 
 from tests.host.conftest import Machine
 from tests.host.test_pg_import import dumps, import_args, run_import
-from tests.servers.postgres import (  # noqa: F401 - postgres_servers, postgres18_servers are fixtures
-    MINIFLUX_SQL,
-    PostgresServers,
-    postgres18_servers,
-    postgres_servers,
-)
+from tests.servers.postgres import MINIFLUX_SQL, PostgresServers
 
 
 @pytest.fixture(params=["15", "18"])
-def servers(request: pytest.FixtureRequest, postgres_servers: PostgresServers) -> PostgresServers:  # noqa: F811
+def servers(request: pytest.FixtureRequest, postgres_servers: PostgresServers) -> PostgresServers:
     """The pair of one major: Debian's 15, or 18 (the homelab's: Homebrew postgresql@18, CNPG 18-standard-trixie)."""
     if request.param == "15":
         return postgres_servers
@@ -118,7 +113,7 @@ def test_the_realistic_database_arrives_with_grants_settings_and_one_owner(
 
 
 def test_a_tampered_target_is_refused_naming_what_differs(
-        machine: Machine, postgres18_servers: PostgresServers) -> None:  # noqa: F811
+        machine: Machine, postgres18_servers: PostgresServers) -> None:
     servers, realistic = postgres18_servers, "tampered_target"
     for server in (servers.legacy, servers.cluster):
         server.drop_database(realistic)
@@ -155,7 +150,7 @@ def test_a_tampered_target_is_refused_naming_what_differs(
 
 
 def test_a_foreign_target_is_refused_with_or_without_a_fake_marker(
-        machine: Machine, postgres18_servers: PostgresServers) -> None:  # noqa: F811
+        machine: Machine, postgres18_servers: PostgresServers) -> None:
     servers, name = postgres18_servers, "foreign_target"
     for server in (servers.legacy, servers.cluster):
         server.drop_database(name)
@@ -182,7 +177,7 @@ def test_a_foreign_target_is_refused_with_or_without_a_fake_marker(
 
 
 def test_a_role_the_grants_name_that_the_cluster_lacks_is_refused_with_the_list(
-        machine: Machine, postgres18_servers: PostgresServers) -> None:  # noqa: F811
+        machine: Machine, postgres18_servers: PostgresServers) -> None:
     servers, name = postgres18_servers, "missing_role"
     for server in (servers.legacy, servers.cluster):
         server.drop_database(name)
@@ -198,7 +193,7 @@ def test_a_role_the_grants_name_that_the_cluster_lacks_is_refused_with_the_list(
 
 
 def test_rows_written_during_the_dump_are_named_and_the_final_sync_carries_them(
-        machine: Machine, postgres18_servers: PostgresServers) -> None:  # noqa: F811
+        machine: Machine, postgres18_servers: PostgresServers) -> None:
     """pg_dump is a wrapper that inserts rows into the legacy database while the real pg_dump runs: the
     target holds the snapshot (exactly what the dump holds: verified), the step names the tables written
     since in a warning, and the final sync brings the rows over; nothing is lost silently."""
@@ -228,8 +223,8 @@ def test_rows_written_during_the_dump_are_named_and_the_final_sync_carries_them(
 
 
 def test_client_tools_older_than_the_servers_are_refused_naming_the_setting(
-        machine: Machine, postgres_servers: PostgresServers,  # noqa: F811
-        postgres18_servers: PostgresServers) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers,
+        postgres18_servers: PostgresServers) -> None:
     name = "old_tools"
     for server in (postgres18_servers.legacy, postgres18_servers.cluster):
         server.drop_database(name)
@@ -306,7 +301,7 @@ def test_the_version_pairing_image_is_the_clusters() -> None:
     assert POSTGRES_IMAGE.ref == CLUSTER_IMAGE
 
 
-def test_checks_describe_each_mode(machine: Machine, postgres_servers: PostgresServers) -> None:  # noqa: F811
+def test_checks_describe_each_mode(machine: Machine, postgres_servers: PostgresServers) -> None:
     imported = import_args(machine, postgres_servers, "miniflux").checks()
     final = import_args(machine, postgres_servers, "miniflux", mode="final-sync").checks()
     assert imported.startswith("mode: import\n") and final.startswith("mode: final-sync\n")

@@ -15,13 +15,7 @@ import pytest
 from components.host import LegacyDatabaseImportArgs, PostgresEndpoint
 from tests.host.conftest import Machine
 from tests.host.test_hardening import quick
-from tests.servers.postgres import (  # noqa: F401 - postgres_servers is a fixture
-    BORGMATIC_PASSWORD,
-    EBLUME_PASSWORD,
-    ROWS,
-    PostgresServers,
-    postgres_servers,
-)
+from tests.servers.postgres import BORGMATIC_PASSWORD, EBLUME_PASSWORD, ROWS, PostgresServers
 
 SECRETS = {"SOURCE_PASSWORD": EBLUME_PASSWORD, "TARGET_PASSWORD": EBLUME_PASSWORD}
 PASSWORDS = (EBLUME_PASSWORD, BORGMATIC_PASSWORD)
@@ -54,7 +48,7 @@ def run_import(machine: Machine, args: LegacyDatabaseImportArgs, check: bool = T
 
 
 @pytest.fixture
-def databases(postgres_servers: PostgresServers, request: pytest.FixtureRequest) -> str:  # noqa: F811
+def databases(postgres_servers: PostgresServers, request: pytest.FixtureRequest) -> str:
     """A database name for this test (seeded on legacy, empty and owned by miniflux on the cluster)."""
     name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:50]
     for server in (postgres_servers.legacy, postgres_servers.cluster):
@@ -70,7 +64,7 @@ def dumps(machine: Machine) -> list[Path]:
 
 
 def test_first_run_imports_verifies_and_hands_everything_to_miniflux(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     cluster = postgres_servers.cluster
     args = import_args(machine, postgres_servers, databases)
     result = run_import(machine, args)
@@ -91,7 +85,7 @@ def test_first_run_imports_verifies_and_hands_everything_to_miniflux(
 
 
 def test_the_borgmatic_role_can_dump_the_imported_database(
-        machine: Machine, postgres_servers: PostgresServers, databases: str, tmp_path: Path) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str, tmp_path: Path) -> None:
     run_import(machine, import_args(machine, postgres_servers, databases))
     pgpass = tmp_path / "pgpass"
     pgpass.write_text(f"127.0.0.1:{postgres_servers.cluster.port}:*:borgmatic:"
@@ -108,7 +102,7 @@ def test_the_borgmatic_role_can_dump_the_imported_database(
 
 
 def test_second_run_is_already_done_and_restores_nothing(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     args = import_args(machine, postgres_servers, databases)
     run_import(machine, args)
     first_dumps = dumps(machine)
@@ -126,7 +120,7 @@ def test_second_run_is_already_done_and_restores_nothing(
 
 
 def test_a_target_whose_counts_differ_fails_naming_the_tables_and_is_left_alone(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     cluster = postgres_servers.cluster
     cluster.drop_database(databases)
     cluster.seed_miniflux(databases)
@@ -141,7 +135,7 @@ def test_a_target_whose_counts_differ_fails_naming_the_tables_and_is_left_alone(
 
 
 def test_a_hand_restored_target_with_equal_counts_gets_miniflux_as_owner(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     # the original migration: a superuser restore of a plain dump left every object owned by eblume
     cluster = postgres_servers.cluster
     dumped = subprocess.run(
@@ -157,7 +151,7 @@ def test_a_hand_restored_target_with_equal_counts_gets_miniflux_as_owner(
 
 
 def test_a_failed_restore_is_rolled_back_and_the_next_run_starts_over(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     cluster = postgres_servers.cluster
     # the owner role is missing on the target: pg_restore --role fails before anything is kept
     result = run_import(machine, import_args(machine, postgres_servers, databases, owner="feeds_owner"), check=False)
@@ -170,7 +164,7 @@ def test_a_failed_restore_is_rolled_back_and_the_next_run_starts_over(
 
 
 def test_an_unreachable_source_or_wrong_password_fails_clearly(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     args = import_args(machine, postgres_servers, databases)
     result = machine.run(args.step(STEP), secrets={**SECRETS, "SOURCE_PASSWORD": "wrong"}, check=False)
     assert result.returncode != 0 and "cannot connect to the legacy database" in result.stderr
@@ -178,7 +172,7 @@ def test_an_unreachable_source_or_wrong_password_fails_clearly(
 
 
 def test_delete_drops_nothing_and_says_so(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     args = import_args(machine, postgres_servers, databases)
     run_import(machine, args)
     result = run_import(machine, args, action="delete")
@@ -187,7 +181,7 @@ def test_delete_drops_nothing_and_says_so(
 
 
 def test_passwords_are_secrets_of_the_step_and_never_rendered(machine: Machine,
-                                                              postgres_servers: PostgresServers) -> None:  # noqa: F811
+                                                              postgres_servers: PostgresServers) -> None:
     args = import_args(machine, postgres_servers, "miniflux")
     step = args.step(STEP)
     assert step.secrets == ("SOURCE_PASSWORD", "TARGET_PASSWORD")
@@ -212,7 +206,7 @@ def test_bad_arguments_are_refused_naming_each() -> None:
 
 
 def test_passwords_reach_no_argument_and_no_environment_of_the_tools(
-        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str) -> None:
     """Each client tool is a shim that records its arguments and environment, then runs the real tool."""
     record = machine.state / "pg-tools.log"
     shims = {}
@@ -235,7 +229,7 @@ def test_passwords_reach_no_argument_and_no_environment_of_the_tools(
 
 @pytest.mark.parametrize("tool", ["psql", "pg_dump", "pg_restore"])
 def test_a_hung_tool_stops_the_import_and_the_next_run_completes(
-        machine: Machine, postgres_servers: PostgresServers, databases: str, tool: str) -> None:  # noqa: F811
+        machine: Machine, postgres_servers: PostgresServers, databases: str, tool: str) -> None:
     """The tool never returns (a wrapper that sleeps): killed at its bound (2 s here), the step fails saying
     so, nothing half restored and no dump left half written; the next run imports and verifies."""
     hanging = machine.bin / f"hanging-{tool}"

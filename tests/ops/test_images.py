@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ops import images
-from tests.servers.registry import PushedImages, plain_registry, token_registry  # noqa: F401 - fixtures
+from tests.servers.registry import PushedImages
 
 servers = pytest.mark.servers
 HEADER = "# test images file\n# second header line\n\n"
@@ -45,7 +45,7 @@ def arm64_refs(pushed: PushedImages) -> list[str]:
 
 
 @servers
-def test_verify_records_platforms_and_digests(plain_registry: PushedImages, tmp_path: Path) -> None:  # noqa: F811
+def test_verify_records_platforms_and_digests(plain_registry: PushedImages, tmp_path: Path) -> None:
     path = tmp_path / "images.yaml"
     refs = arm64_refs(plain_registry)
     assert len(refs) == 3
@@ -74,7 +74,7 @@ def test_verify_records_platforms_and_digests(plain_registry: PushedImages, tmp_
 
 
 @servers
-def test_check_reports_mismatch_without_writing(plain_registry: PushedImages, tmp_path: Path,  # noqa: F811
+def test_check_reports_mismatch_without_writing(plain_registry: PushedImages, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "images.yaml"
     refs = arm64_refs(plain_registry)
@@ -100,7 +100,7 @@ def test_check_reports_mismatch_without_writing(plain_registry: PushedImages, tm
 
 
 @servers
-def test_amd64_only_image_fails(plain_registry: PushedImages, tmp_path: Path) -> None:  # noqa: F811
+def test_amd64_only_image_fails(plain_registry: PushedImages, tmp_path: Path) -> None:
     path = tmp_path / "images.yaml"
     [amd64] = [ref for ref, (platforms, _d) in plain_registry.images.items() if platforms == ("linux/amd64",)]
     write_images(path, [amd64])
@@ -113,7 +113,7 @@ def test_amd64_only_image_fails(plain_registry: PushedImages, tmp_path: Path) ->
 
 
 @servers
-def test_missing_image_is_an_error(plain_registry: PushedImages, tmp_path: Path) -> None:  # noqa: F811
+def test_missing_image_is_an_error(plain_registry: PushedImages, tmp_path: Path) -> None:
     path = tmp_path / "images.yaml"
     missing = f"{plain_registry.registry.host}/blumeops/missing:1"
     write_images(path, [missing])
@@ -124,14 +124,14 @@ def test_missing_image_is_an_error(plain_registry: PushedImages, tmp_path: Path)
 
 
 @servers
-def test_plain_http_needs_opt_in(plain_registry: PushedImages) -> None:  # noqa: F811
+def test_plain_http_needs_opt_in(plain_registry: PushedImages) -> None:
     ref = images.parse_image(arm64_refs(plain_registry)[0])
     with pytest.raises(images.RegistryError, match="cannot reach https://"):
         images.RegistryClient(timeout=5).inspect(ref)
 
 
 @servers
-def test_bearer_token_challenge(token_registry: PushedImages) -> None:  # noqa: F811
+def test_bearer_token_challenge(token_registry: PushedImages) -> None:
     assert token_registry.token_server is not None
     client = images.RegistryClient(insecure_hosts=frozenset({token_registry.registry.host}))
     for ref, (platforms, digest) in token_registry.images.items():
@@ -146,7 +146,7 @@ def test_bearer_token_challenge(token_registry: PushedImages) -> None:  # noqa: 
 
 
 @servers
-def test_token_registry_rejects_anonymous_requests(token_registry: PushedImages) -> None:  # noqa: F811
+def test_token_registry_rejects_anonymous_requests(token_registry: PushedImages) -> None:
     client = images.RegistryClient(insecure_hosts=frozenset({token_registry.registry.host}))
     status, headers, _body = client._open(f"{token_registry.registry.base}/v2/blumeops/single/manifests/3",
                                           images.ACCEPT, None)
