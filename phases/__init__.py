@@ -170,7 +170,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("4", "miniflux", "Miniflux",
               "Miniflux at feed; pg moves to the cluster; retire brew miniflux and postgresql@18", True),
     PhaseSpec("5", "devpi", "devpi", "devpi image pushed to zot; StatefulSet at pypi; retire the devpi LaunchAgent",
-              False),
+              True),
     PhaseSpec("5.1", "docker-driver", "Docker driver and external storage",
               "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", False),
     PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission",

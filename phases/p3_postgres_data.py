@@ -114,6 +114,11 @@ IMPORT_ARGS = Key("postgres.importArgs", LegacyDatabaseImportArgs, "how the lega
 LEGACY_POSTGRES_SERVING = Amendable("postgres.legacyServing", True,
                                     "the brew postgresql@18 on indri still serves and is backed up")
 
+# Directories later phases move off indri: phase 5 moves devpi's server directory into the cluster. The
+# directory itself stays on disk, and the archives that hold it stay in the repository (append-only).
+RETIRED_SOURCES: Amendable[tuple[str, ...]] = Amendable(
+    "borgmatic.retiredSources", (), "source directories borgmatic no longer backs up (their data moved)")
+
 BORGMATIC_AGENT = AgentName("mcquack.eblume.borgmatic", "mcquack.borgmatic")
 BORGMATIC_METRICS_AGENT = AgentName("mcquack.eblume.borgmatic-metrics", "mcquack.borgmatic-metrics")
 
@@ -161,7 +166,8 @@ def build(phase: Phase, handover: Handover) -> None:
         jq=tools.jq,
         config_path=backup.config_path,
         pgpass_path=backup.pgpass_path,
-        source_directories=backup.source_directories,
+        source_directories=tuple(path for path in backup.source_directories
+                                 if path not in handover.amended(RETIRED_SOURCES)),
         repository=BorgRepository(backup.repository, backup.repository_label, backup.encryption_passcommand),
         databases=tuple(databases),
         borgmatic_password=postgres.borgmatic_password,

@@ -10,6 +10,7 @@ from components.apps.base import (
     LegacyCutover,
 )
 from components.apps.dashboards import Dashboard, agent_dashboards, dashboards_from_directory, queried_metrics
+from components.apps.devpi import Devpi, DevpiArgs, ImportSource
 from components.apps.grafana import Datasource, Grafana, GrafanaArgs, GrafanaImages
 from components.apps.miniflux import Miniflux, MinifluxArgs, MinifluxDatabase
 
@@ -20,9 +21,12 @@ __all__ = [
     "AppLoadBalancerArgs",
     "Dashboard",
     "Datasource",
+    "Devpi",
+    "DevpiArgs",
     "Grafana",
     "GrafanaArgs",
     "GrafanaImages",
+    "ImportSource",
     "IngressBackend",
     "LegacyClaim",
     "LegacyCutover",

@@ -11,6 +11,8 @@ from components.host.borgmatic import (
 )
 from components.host.check_agent import HealthCheckAgent, HealthCheckAgentArgs
 from components.host.connection import Host, HostTools
+from components.host.devpi_export import DevpiExport, DevpiExportArgs
+from components.host.devpi_image import DevpiImage, DevpiImageArgs
 from components.host.launch_agent import (
     AgentName,
     LaunchAgent,
@@ -39,6 +41,10 @@ __all__ = [
     "BorgmaticArgs",
     "BorgmaticDatabase",
     "BrewService",
+    "DevpiExport",
+    "DevpiExportArgs",
+    "DevpiImage",
+    "DevpiImageArgs",
     "HealthCheckAgent",
     "HealthCheckAgentArgs",
     "Host",

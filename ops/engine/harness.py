@@ -157,9 +157,17 @@ def fake_kubeconfig(server: str = "https://k8s.tail8d86e.ts.net") -> str:
     )
 
 
+# What devpi's export step prints (the import image it pushed, tagged with a content hash only the host can
+# compute): offline, a stand-in of the same form (a real preview shows it unknown until the update).
+FAKE_IMPORT_IMAGE = "registry.tail8d86e.ts.net/blumeops/devpi-import:0ff11e0ff11e0ff1"
+
+
 def _remote_command_outputs(args: mocks.MockResourceArgs) -> dict[str, Any]:
-    # A host step whose name ends in "-kubeconfig" prints the cluster's kubeconfig on stdout.
+    # A host step whose name ends in "-kubeconfig" prints the cluster's kubeconfig on stdout; devpi's
+    # "-export" step the import image's reference.
     stdout = fake_kubeconfig() if args.name.endswith("-kubeconfig") else ""
+    if args.name.endswith("-export"):
+        stdout = FAKE_IMPORT_IMAGE + "\n"
     return {"stdout": stdout, "stderr": ""}
 
 
