@@ -258,6 +258,15 @@ class BorgmaticArgs:
                 "CONFIG": self.config_text(),
                 "PGPASS_PATH": self.pgpass_path,
                 "PGPASS_BLOCK": PGPASS_BLOCK,
+                # the nightly pg_dump against each database server's major (checked when it answers)
+                "PG_DUMP": self.pg_dump,
+                "PSQL": self.psql,
+                "DATABASE_COUNT": len(self.databases),
+                **{key: value for index, database in enumerate(self.databases, start=1)
+                   for key, value in ((f"DATABASE_{index}_HOST", database.hostname),
+                                      (f"DATABASE_{index}_PORT", database.port),
+                                      (f"DATABASE_{index}_NAME", database.name),
+                                      (f"DATABASE_{index}_USER", database.username))},
             },
             secrets=("PGPASS_LINES",),
             does=(f"writes {self.config_path} (0600, validated with `borgmatic config validate`) and the "

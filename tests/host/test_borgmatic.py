@@ -35,7 +35,7 @@ from phases import settings
 from tests.host.conftest import BASH, FAKE_HOST_KEY, Machine
 from tests.host.test_hardening import quick
 from tests.servers.postgres import BORGMATIC_PASSWORD, EBLUME_PASSWORD, ROWS, PostgresServers
-from tests.servers.registry import INSTALL_SCRIPT
+from tests.servers.registry import INSTALL_SCRIPT, free_port
 
 BORGMATIC = str(Path(sys.executable).parent / "borgmatic")
 BORG = "/usr/bin/borg"
@@ -532,3 +532,25 @@ def test_a_hung_borg_stops_the_metrics_run_and_keeps_the_last_gauges(machine: Ma
     assert result.returncode != 0 and "did not finish within 3s: killed" in result.stderr, result.stderr
     assert textfile.read_bytes() == before
     assert [p.name for p in textfile.parent.iterdir()] == ["borgmatic.prom"]
+
+
+def test_the_nightly_pg_dump_is_checked_against_each_server_that_answers(
+        machine: Machine, postgres_servers: PostgresServers, postgres18_servers: PostgresServers) -> None:
+    """Issue 19: pg_dump 15 cannot dump PostgreSQL 18 (the homelab's major on both sides): the config step
+    fails naming blumeops:tools.pgDump, before the first nightly run would; the right tools pass; a server
+    that does not answer (the brew PostgreSQL while a rollback restores it) is a warning, not a failure."""
+    cluster = postgres18_servers.cluster
+    database = "borgmatic_versions"
+    cluster.drop_database(database)
+    cluster.seed_miniflux(database)
+    answering = BorgmaticDatabase(database, "127.0.0.1", cluster.port)
+    silent = BorgmaticDatabase(database, "127.0.0.1", free_port())
+    old_tools = machine_args(machine, postgres_servers, databases=(answering,))
+    result = machine.run(old_tools.config_step("borgmatic-config"), secrets=secrets(old_tools), check=False)
+    assert result.returncode != 0
+    assert "is PostgreSQL 15, older than borgmatic_versions on 127.0.0.1" in result.stderr
+    assert "(PostgreSQL 18)" in result.stderr and "blumeops:tools.pgDump" in result.stderr
+    right = machine_args(machine, postgres18_servers, databases=(silent, answering))
+    result = machine.run(right.config_step("borgmatic-config"), secrets=secrets(right))
+    assert f"pg_dump 18 for {database} on 127.0.0.1:{cluster.port} (PostgreSQL 18)" in result.stderr
+    assert f"WARNING: {database} on 127.0.0.1:{silent.port} does not answer" in result.stderr

@@ -8,7 +8,13 @@
 # A PGPASS_PATH that is a symlink (a dotfiles checkout) is written through: the file it points to changes, the
 # link stays a link. A block whose BEGIN or END line the operator removed or doubled is refused before anything
 # is written: cutting at a lone BEGIN would drop every line after it.
-# Preamble: BORGMATIC CONFIG_PATH CONFIG PGPASS_PATH PGPASS_BLOCK PGPASS_LINES (secret)
+# The nightly dump's pg_dump must be at least each database server's major (pg_dump refuses a newer server,
+# and the day the cluster's image moves to 19 the backups would stop): each server that answers (as its
+# borgmatic role, through the block just written) is compared, and an older pg_dump fails the step naming
+# blumeops:tools.pgDump. A server that does not answer (the brew PostgreSQL while a rollback restores it) is
+# named in a warning: borgmatic's nightly run and its metrics tell.
+# Preamble: BORGMATIC CONFIG_PATH CONFIG PGPASS_PATH PGPASS_BLOCK PG_DUMP PSQL DATABASE_COUNT
+#           DATABASE_<n>_HOST DATABASE_<n>_PORT DATABASE_<n>_NAME DATABASE_<n>_USER PGPASS_LINES (secret)
 
 # resolved_path PATH: the file PATH names, through any symlinks (bash 3.2: no readlink -f on older macOS).
 resolved_path() {
@@ -88,9 +94,35 @@ write_config() {
   log "wrote $CONFIG_PATH"
 }
 
+# check_dump_versions: PG_DUMP's major against each database server's that answers.
+check_dump_versions() {
+  local answer dump_major index host port name user number major var
+  answer=$(bounded "$BLUMEOPS_QUICK" "$PG_DUMP" --version) || die "$PG_DUMP --version failed: is blumeops:tools.pgDump right?"
+  dump_major=$(printf '%s' "$answer" | sed -n 's/^[^0-9]*\([0-9][0-9]*\).*/\1/p' | head -n 1)
+  [[ -n "$dump_major" ]] || die "cannot read the version of $PG_DUMP ($answer)"
+  index=1
+  while ((index <= DATABASE_COUNT)); do
+    var="DATABASE_${index}_HOST" && host=${!var}
+    var="DATABASE_${index}_PORT" && port=${!var}
+    var="DATABASE_${index}_NAME" && name=${!var}
+    var="DATABASE_${index}_USER" && user=${!var}
+    if number=$(PGPASSFILE="$PGPASS_FILE" bounded "$BLUMEOPS_QUICK" "$PSQL" -X -q -At -w -h "$host" -p "$port" \
+      -U "$user" -d "$name" -c 'SHOW server_version_num'); then
+      major=$((number / 10000))
+      log "pg_dump $dump_major for $name on $host:$port (PostgreSQL $major)"
+      ((dump_major >= major)) ||
+        die "$PG_DUMP is PostgreSQL $dump_major, older than $name on $host:$port (PostgreSQL $major): borgmatic's nightly dump would fail. Set blumeops:tools.pgDump (and pgRestore, psql) to the client tools of PostgreSQL $major (brew install postgresql@$major), or keep the cluster's image on the tools' major"
+    else
+      log "WARNING: $name on $host:$port does not answer as $user: its pg_dump version is not compared now (the nightly run will tell)"
+    fi
+    index=$((index + 1))
+  done
+}
+
 step_create() {
   write_pgpass
   write_config
+  check_dump_versions
 }
 
 step_delete() {
