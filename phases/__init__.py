@@ -15,6 +15,7 @@ the only prerequisite check is that what a phase takes was given.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +74,18 @@ class Amendment:
         return self.value(settings) if callable(self.value) else self.value
 
 
+@dataclass(frozen=True, slots=True)
+class Later:
+    """What an earlier phase's resource waits for, given by later phases: ``BORGMATIC_WAITS`` (phase 3's
+    borgmatic config changes only after phase 4 retired the brew PostgreSQL). The earlier phase depends on
+    ``handover.later(point)``, an Output the engine resolves once every phase of the deployment has been
+    built; later phases add to it with ``handover.wait_also(point, resources)``. A cycle cannot form as long
+    as what a later phase adds does not itself wait for the earlier resource (say so where it is used)."""
+
+    name: str
+    help: str = ""
+
+
 @dataclass(slots=True)
 class Handover:
     """What the phases of one deployment give each other, the amendments in force, and the endpoints."""
@@ -82,6 +95,8 @@ class Handover:
     endpoints: dict[str, str] = field(default_factory=dict)
     included: list[str] = field(default_factory=list)
     _given: dict[str, tuple[Key[Any], Any]] = field(default_factory=dict)
+    _waits: dict[str, list[pulumi.Resource]] = field(default_factory=dict)
+    _futures: dict[str, asyncio.Future[list[pulumi.Resource]]] = field(default_factory=dict)
 
     def give(self, key: Key[T], value: T) -> None:
         if key.name in self._given:
@@ -107,6 +122,23 @@ class Handover:
 
     def section(self, cls: type[T]) -> T:
         return self.settings.section(cls)
+
+    def later(self, point: Later) -> pulumi.Output[list[pulumi.Resource]]:
+        """The resources later phases of this deployment add to ``point`` (empty when none does)."""
+        if point.name not in self._futures:
+            self._futures[point.name] = asyncio.get_event_loop().create_future()
+        return pulumi.Output.from_input(self._futures[point.name])
+
+    def wait_also(self, point: Later, resources: Sequence[pulumi.Resource]) -> None:
+        if point.name in self._futures and self._futures[point.name].done():
+            raise PhaseError(f"{point.name!r} was settled already: add to it while the phases are built")
+        self._waits.setdefault(point.name, []).extend(resources)
+
+    def settle(self) -> None:
+        """Resolve every ``later`` point: called once every phase has been built."""
+        for name, future in self._futures.items():
+            if not future.done():
+                future.set_result(list(self._waits.get(name, [])))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -303,6 +335,7 @@ def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY,
         definition.build(phase, handover)
         phase.register_outputs({})
         handover.included.append(spec.id)
+    handover.settle()
     return handover
 
 

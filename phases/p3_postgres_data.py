@@ -31,7 +31,7 @@ from components.host import (
     PostgresEndpoint,
     Retention,
 )
-from phases import Amendable, Handover, Key, Phase
+from phases import Amendable, Handover, Key, Later, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, METRICS
 from phases.p1_kubernetes import K8S_PG, PG_HOSTNAME, POSTGRES, PostgresSettings
@@ -119,6 +119,11 @@ LEGACY_POSTGRES_SERVING = Amendable("postgres.legacyServing", True,
 RETIRED_SOURCES: Amendable[tuple[str, ...]] = Amendable(
     "borgmatic.retiredSources", (), "source directories borgmatic no longer backs up (their data moved)")
 
+# What borgmatic's config waits for before it drops a source: phase 4's retirement of the brew PostgreSQL
+# (until then the legacy database is dumped every night), phase 5's devpi with the host server imported. None
+# of them waits for borgmatic (phase 4's backup check reads the repository, not this component).
+BORGMATIC_WAITS = Later("borgmatic.waitsFor", "steps after which borgmatic may drop what they retired or moved")
+
 BORGMATIC_AGENT = AgentName("mcquack.eblume.borgmatic", "mcquack.borgmatic")
 BORGMATIC_METRICS_AGENT = AgentName("mcquack.eblume.borgmatic-metrics", "mcquack.borgmatic-metrics")
 
@@ -177,5 +182,8 @@ def build(phase: Phase, handover: Handover) -> None:
         metrics=handover.take(METRICS),
         retention=Retention(backup.keep_daily, backup.keep_monthly, backup.keep_yearly),
     )
-    Borgmatic("borgmatic", borgmatic_args, after_cluster)
+    # what later phases retire or move must be gone from the host (or verified elsewhere) before borgmatic
+    # stops backing it up: its config waits for their steps (BORGMATIC_WAITS)
+    waits = handover.later(BORGMATIC_WAITS).apply(lambda later: [cluster, *later])
+    Borgmatic("borgmatic", borgmatic_args, pulumi.ResourceOptions(parent=phase, depends_on=waits))
     handover.give(BORGMATIC, borgmatic_args)

@@ -11,10 +11,12 @@ borgmatic (phase 3). One ``pulumi up`` from 3 to 4 runs, in dependency order:
    import as its recorded fingerprint proves, replaced from a final dump of the legacy database and verified
    by content; refused with what changed if the cluster database was written since);
 4. the Deployment, ready; then ``svc:feed`` released and the Ingress ``feed`` (tagged ``tag:feed``);
-5. after the final sync, and once a borgmatic archive of the last day holds the legacy database's dump: the
-   brew ``postgresql@18`` stopped and ``svc:pg``'s serve entry cleared, ``svc:pg`` released, and the
-   LoadBalancer ``pg`` (tagged ``tag:pg``) for blumeops-pg;
-6. phase 3's borgmatic then dumps only the cluster's database at ``pg`` (``LEGACY_POSTGRES_SERVING``), and
+5. after the final sync: the brew ``postgresql@18`` stopped and ``svc:pg``'s serve entry cleared, ``svc:pg``
+   released, and the LoadBalancer ``pg`` (tagged ``tag:pg``) for blumeops-pg. Before either retirement, a
+   check that a borgmatic archive of the last day holds the legacy database's dump: a missing backup stops
+   the update before anything stopped;
+6. phase 3's borgmatic, once the brew PostgreSQL is retired, dumps only the cluster's database at ``pg``
+   (``LEGACY_POSTGRES_SERVING``; ``BORGMATIC_WAITS``), and
    phase 1's LoadBalancer ``k8s-pg`` goes last (``PG_OWN_LOAD_BALANCER``): Pulumi deletes what the program
    no longer declares at the end of the update, after the final sync reached the cluster through it.
 
@@ -44,14 +46,12 @@ from components.apps import (
 from components.cluster import ImageRef, ManagedRole
 from components.cluster.cloudnative_pg import LOAD_BALANCER_TIMEOUTS, POSTGRES_PORT
 from components.host import BorgmaticDatabase, BrewService, LegacyDatabaseImport, LegacyServiceRetirementArgs
-from components.host.borgmatic import ARCHIVE_CHECK_SCRIPT
-from components.host.retire import RetirementPrecondition
 from components.tailnet import TailnetNameReleaseArgs
 from phases import Handover, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES
 from phases.p1_kubernetes import PG_APP_ROLES, PG_HOSTNAME, PG_OWN_LOAD_BALANCER, POSTGRES, PROXY_CLASS
-from phases.p3_postgres_data import BORGMATIC, IMPORT, IMPORT_ARGS, LEGACY_POSTGRES_SERVING
+from phases.p3_postgres_data import BORGMATIC, BORGMATIC_WAITS, IMPORT, IMPORT_ARGS, LEGACY_POSTGRES_SERVING
 
 MINIFLUX_REPOSITORY = "ghcr.io/miniflux/miniflux"
 
@@ -111,6 +111,14 @@ def build(phase: Phase, handover: Handover) -> None:
         return TailnetNameReleaseArgs(host=host, service=service, oauth_client_id=tailnet.oauth_client_id,
                                       oauth_client_secret=tailnet.oauth_client_secret)
 
+    # Before anything stops: a borgmatic archive of the last day holds the legacy database (the nightly dump
+    # of phase 3's config). Both retirements wait for it, so a missing backup stops the update with every
+    # legacy service still serving; and borgmatic keeps dumping the legacy database until the brew PostgreSQL
+    # is retired (BORGMATIC_WAITS), so a retry finds the next nightly archive.
+    legacy_dump = BorgmaticDatabase(imported.source.database, imported.source.host, imported.source.port)
+    archive = borgmatic.recent_archive(legacy_dump.archive_path)
+    backup_check = archive.step("legacy-postgres-backup-check").register(host, opts=child)
+
     synced: list[LegacyDatabaseImport] = []
 
     def final_sync(stopped: Sequence[pulumi.Resource]) -> Sequence[pulumi.Resource]:
@@ -139,7 +147,7 @@ def build(phase: Phase, handover: Handover) -> None:
             legacy=LegacyClaim(
                 retirement=LegacyServiceRetirementArgs(
                     host=host, service=BrewService(miniflux.legacy_formula, host.tools.brew),
-                    serve_service=miniflux.legacy_service),
+                    serve_service=miniflux.legacy_service, after=(backup_check,)),
                 release=release(miniflux.legacy_service),
             ),
             final_sync=final_sync,
@@ -148,12 +156,10 @@ def build(phase: Phase, handover: Handover) -> None:
     )
     handover.endpoints["miniflux"] = app.base_url
 
-    # The name pg: the brew PostgreSQL stops only after the final sync read it and once a borgmatic archive of
-    # the last day holds its database (the final sync's dump stays in pgImport.dumpDir as well).
-    legacy_dump = BorgmaticDatabase(imported.source.database, imported.source.host, imported.source.port)
-    archive = borgmatic.recent_archive(legacy_dump.archive_path)
+    # The name pg: the brew PostgreSQL stops only after the final sync read it and after the backup check
+    # (the final sync's dump stays in pgImport.dumpDir as well).
     address = f"{pg_name.hostname}.{health.TAILNET}"
-    AppLoadBalancer(
+    pg = AppLoadBalancer(
         "pg",
         AppLoadBalancerArgs(
             provider=provider,
@@ -166,9 +172,7 @@ def build(phase: Phase, handover: Handover) -> None:
             legacy=LegacyClaim(
                 retirement=LegacyServiceRetirementArgs(
                     host=host, service=BrewService(pg_name.legacy_formula, host.tools.brew),
-                    serve_service=pg_name.legacy_service,
-                    precondition=RetirementPrecondition(ARCHIVE_CHECK_SCRIPT, archive.variables(),
-                                                        does=archive.does)),
+                    serve_service=pg_name.legacy_service, after=(backup_check,)),
                 release=release(pg_name.legacy_service),
             ),
             ready=(cluster.cluster, *synced),
@@ -185,3 +189,5 @@ def build(phase: Phase, handover: Handover) -> None:
         ),
         child,
     )
+    assert pg.cutover is not None and pg.cutover.retirement is not None
+    handover.wait_also(BORGMATIC_WAITS, [pg.cutover.retirement.retire])

@@ -13,8 +13,10 @@ Takes indri, the cluster's providers (phase 0) and the ProxyClass (phase 1). One
    start, so private packages, users and indexes (``eblume/dev``) survive;
 4. the StatefulSet, ready; then ``svc:pypi`` released and the Ingress ``pypi`` (tagged ``tag:devpi``).
 
-borgmatic stops backing up ``/Users/erichblume/devpi`` (phase 3's ``RETIRED_SOURCES``): the directory stays on
-indri untouched, and the repository (append-only) keeps every archive that holds it.
+borgmatic stops backing up ``/Users/erichblume/devpi`` (phase 3's ``RETIRED_SOURCES``) only once the
+StatefulSet, its init container having imported the export, is ready (``BORGMATIC_WAITS``): the directory
+stays on indri untouched, and the repository (append-only) keeps every archive that holds it. The cluster
+server's own data has no backup of its own yet (the claim is on minikube's disk): see the README's limits.
 
 Lowering the target to 4 undoes it in reverse: the Ingress goes, ``svc:pypi`` is recreated, the StatefulSet
 goes, the export copy on indri is removed, the LaunchAgent is restored and serves ``svc:pypi`` from its own,
@@ -43,7 +45,7 @@ from phases import Handover, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, REGISTRY_SERVICE, ZotSettings, service_host
 from phases.p1_kubernetes import PROXY_CLASS
-from phases.p3_postgres_data import RETIRED_SOURCES
+from phases.p3_postgres_data import BORGMATIC_WAITS, RETIRED_SOURCES
 from phases.settings import HOME
 
 
@@ -113,3 +115,6 @@ def build(phase: Phase, handover: Handover) -> None:
         child,
     )
     handover.endpoints["devpi"] = app.outside_url
+    # borgmatic lets the host server's directory go only once the cluster's server imported it and serves
+    assert app.stateful_set is not None
+    handover.wait_also(BORGMATIC_WAITS, [app.stateful_set])

@@ -21,6 +21,7 @@ from components.cluster.objects import (
 )
 
 DEVPI_TYPE = "blumeops:app:Devpi"
+START_TIMEOUT = "40m"
 PORT = 3141
 SERVER_DIR = "/devpi"
 UID = 1000  # the image's user devpi (components/host/images/devpi/Dockerfile)
@@ -224,5 +225,8 @@ class Devpi(pulumi.ComponentResource):
                             requests={"storage": args.storage_size})),
                 )],
             ),
-            opts=kubernetes_opts(args.provider, self, after),
+            # the first start pulls the import image through zot and imports the export (devpi-web indexes it):
+            # more than the provider's 10 minutes for a large server
+            opts=kubernetes_opts(args.provider, self, after,
+                                 custom_timeouts=pulumi.CustomTimeouts(create=START_TIMEOUT, update=START_TIMEOUT)),
         )

@@ -134,6 +134,11 @@ class PostgresClusterArgs:
     storage_size: str = "10Gi"
     storage_class: str = "standard"
     roles: tuple[ManagedRole, ...] = ()
+    # The Secret (a managed role's, ``<name>-<owner>``) that holds the database owner's password. CloudNativePG
+    # sets the owner's password from the application secret (``bootstrap.initdb.secret``, else the ``-app``
+    # Secret it generated) again after every instance restart; naming the managed role's Secret there makes
+    # the program's password the only one (phase 4). None: the operator's generated ``-app`` Secret.
+    owner_secret: str | None = None
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
     pg_hba: tuple[str, ...] = DEFAULT_PG_HBA
     resources: ComputeResources = field(default_factory=ComputeResources)
@@ -225,7 +230,8 @@ class PostgresCluster(pulumi.ComponentResource):
             )
         self.namespace_name = args.namespace
         self.cluster_name = name
-        self.app_secret_name = f"{name}-app"  # written by the operator: username, password, uri, ...
+        # written by the operator (username, password, uri, ...), or the owner's managed-role Secret
+        self.app_secret_name = args.owner_secret or f"{name}-app"
         self.rw_service = f"{name}-rw"
         self.register_outputs({
             "namespace": ns,
@@ -260,7 +266,8 @@ def cluster_spec(name: str, args: PostgresClusterArgs) -> dict[str, object]:
         "instances": args.instances,
         "imageName": args.image.ref,
         "storage": {"size": args.storage_size, "storageClass": args.storage_class},
-        "bootstrap": {"initdb": {"database": args.database, "owner": args.owner}},
+        "bootstrap": {"initdb": {"database": args.database, "owner": args.owner,
+                                 **({"secret": {"name": args.owner_secret}} if args.owner_secret else {})}},
         "postgresql": {"parameters": dict(args.parameters), "pg_hba": list(args.pg_hba)},
         "resources": {
             "requests": {"memory": resources.requests_memory, "cpu": resources.requests_cpu},

@@ -7,8 +7,10 @@ program runs to the end as it would in a preview.
 
 Registrations are listed in the order the program constructs its resources (recorded synchronously as
 each constructor runs), not in the order the RPCs happen to reach the monitor from the SDK's worker
-threads: construction order is a valid registration order (a resource can only name parents, providers
-and dependencies that already exist) and it is the same on every run, so the plan is deterministic.
+threads: it is the same on every run, so the plan is deterministic. Construction order is a valid
+registration order except for a resource that waits for what a later phase adds (``phases.Later``): such a
+resource is moved after the last resource it names (``in_construction_order``), as the engine, which
+registers it only once its dependencies resolved, sees it.
 """
 
 from __future__ import annotations
@@ -290,7 +292,31 @@ def in_construction_order(registrations: Sequence[Registration],
         queue = positions.get((registration.type, registration.name))
         rank = queue.pop(0) if queue else len(constructed) + arrival
         ranked.append((rank, registration))
-    return [registration for _, registration in sorted(ranked, key=lambda pair: pair[0])]
+    ordered = [registration for _, registration in sorted(ranked, key=lambda pair: pair[0])]
+    return _after_what_they_name(ordered)
+
+
+def _after_what_they_name(ordered: list[Registration]) -> list[Registration]:
+    """``ordered`` with every registration after its parent, provider and dependencies (stable: a resource
+    keeps its place unless it names a later one; its children follow it)."""
+    present = {registration.urn for registration in ordered}
+    done: set[str] = set()
+    result: list[Registration] = []
+    pending = list(ordered)
+    while pending:
+        waiting = []
+        for registration in pending:
+            named = {registration.parent, registration.provider, *registration.depends_on} & present
+            if named <= done:
+                result.append(registration)
+                done.add(registration.urn)
+            else:
+                waiting.append(registration)
+        if len(waiting) == len(pending):  # a cycle the engine would refuse too: keep construction order
+            result.extend(waiting)
+            break
+        pending = waiting
+    return result
 
 
 async def _resolve(value: Any) -> Any:

@@ -83,6 +83,10 @@ def test_at_4_the_name_is_pg_and_phase_1_serves_no_k8s_pg(phase1_at_4: Run) -> N
     assert phase1_at_4.exports["endpoints"]["postgres"] == "postgresql://pg.tail8d86e.ts.net:5432"
     roles = phase1_at_4.named("blumeops-pg-cluster")["inputs"]["spec"]["managed"]["roles"]
     assert [role["name"] for role in roles] == ["eblume", "borgmatic", "miniflux"]
+    # CloudNativePG resets the owner's password from the application secret on every instance restart: that
+    # secret is the managed role's, so the program's password is the only one
+    initdb = phase1_at_4.named("blumeops-pg-cluster")["inputs"]["spec"]["bootstrap"]["initdb"]
+    assert initdb == {"database": "miniflux", "owner": "miniflux", "secret": {"name": "blumeops-pg-miniflux"}}
     secret = phase1_at_4.named("blumeops-pg-miniflux")
     assert secret["inputs"]["type"] == "kubernetes.io/basic-auth" and secret["inputs"]["stringData"] == "[secret]"
 

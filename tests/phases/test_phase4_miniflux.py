@@ -44,12 +44,10 @@ def test_the_feed_cutover_carries_the_last_writes_before_anything_serves_feed(ph
 
 
 def test_the_pg_name_moves_after_the_final_sync_and_a_backup_of_the_legacy_database(phase4: Run) -> None:
-    order = ["miniflux-final-sync-restore", "pg-cutover-retirement-precondition", "pg-cutover-retirement-retire",
+    order = ["miniflux-final-sync-restore", "pg-cutover-retirement-retire",
              "pg-cutover-release-service", "pg-load-balancer"]
     for earlier, later in itertools.pairwise(order):
         assert waits_for(phase4, later, earlier), f"{later} must wait for {earlier}"
-    precondition = phase4.named("pg-cutover-retirement-precondition")["revealed"]["stdin"]
-    assert "readonly ARCHIVE_PATH=borgmatic/postgresql_databases/localhost:5432/miniflux" in precondition
     retire = phase4.named("pg-cutover-retirement-retire")["revealed"]["stdin"]
     assert "readonly NAME=postgresql@18" in retire and "readonly SERVE_SERVICE=svc:pg" in retire
     service = phase4.named("pg-load-balancer")["inputs"]
@@ -104,7 +102,18 @@ def test_the_database_url_is_built_from_the_role_password_and_never_shown(phase4
 
 
 def test_the_deployment_waits_for_the_cluster_that_manages_its_role(phase4: Run) -> None:
+    assert waits_for(phase4, "miniflux-deployment", "blumeops-pg-cluster")
     assert waits_for(phase4, "miniflux-deployment", "miniflux-database")
+
+
+def test_a_missing_backup_stops_the_update_before_anything_stops(phase4: Run) -> None:
+    """The archive check runs first: both retirements wait for it, so a failing check leaves every legacy
+    service serving (and borgmatic keeps dumping the legacy database until the brew PostgreSQL is retired)."""
+    for retirement in ("miniflux-cutover-retirement-retire", "pg-cutover-retirement-retire"):
+        assert waits_for(phase4, retirement, "legacy-postgres-backup-check"), retirement
+    check = phase4.named("legacy-postgres-backup-check")["revealed"]["stdin"]
+    assert "readonly ARCHIVE_PATH=borgmatic/postgresql_databases/localhost:5432/miniflux" in check
+    assert not phase4.named("legacy-postgres-backup-check")["options"]["dependsOn"]
 
 
 def test_at_4_phase_1_manages_the_miniflux_role_and_k8s_pg_is_gone(indri_plan: PlanOf) -> None:
@@ -128,6 +137,8 @@ def _waves(before: offline_plan.Plan, after: offline_plan.Plan) -> dict[str, int
 def test_from_3_to_4_k8s_pg_goes_last_after_pg_serves(indri_plan: PlanOf) -> None:
     wave = _waves(indri_plan("3"), indri_plan("4"))
     assert wave["blumeops-pg-tailscale"] == max(wave.values())
+    # borgmatic stops dumping the legacy database only once the brew PostgreSQL is retired
+    assert wave["borgmatic-config"] > wave["pg-cutover-retirement-retire"]
     assert wave["pg-load-balancer"] < wave["blumeops-pg-tailscale"]
     assert wave["miniflux-final-sync-restore"] < wave["pg-cutover-retirement-retire"]
 
@@ -154,8 +165,13 @@ def test_ops_diff_between_3_and_4_exits_0_and_names_the_moved_name(indri_plan: P
     forward = subprocess.run([sys.executable, "-m", "ops", "diff", str(three), str(four)], cwd=ROOT,
                              capture_output=True, text=True, check=False)
     assert forward.returncode == 0, forward.stdout + forward.stderr
-    assert "blumeops-pg-tailscale" in forward.stdout and "pg-tailscale" in forward.stdout
+    lines = forward.stdout.splitlines()
+    # the name moves: phase 4's LoadBalancer is added, phase 1's k8s-pg removed (a new device, not a rename)
+    assert any(line.startswith("+ ") and line.endswith("$kubernetes:core/v1:Service::pg-load-balancer")
+               for line in lines)
+    assert any(line.startswith("- ") and line.endswith("$kubernetes:core/v1:Service::blumeops-pg-tailscale")
+               for line in lines)
     back = subprocess.run([sys.executable, "-m", "ops", "diff", str(four), str(three)], cwd=ROOT,
                           capture_output=True, text=True, check=False)
     assert back.returncode == 0, back.stdout + back.stderr
-    assert "miniflux" in back.stdout and "kept" in back.stdout
+    assert back.stdout.rstrip().endswith("(1 kept in the cluster)")  # the namespace miniflux

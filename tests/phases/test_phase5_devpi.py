@@ -16,6 +16,7 @@ from phase_runner import Run, run_phase
 
 from components.host.devpi_image import DEVPI_CONTEXT, content_tag, context_files
 from ops import plan as offline_plan
+from ops import runbook
 from ops.engine.harness import FAKE_IMPORT_IMAGE
 from ops.stack import ROOT
 
@@ -93,6 +94,9 @@ def test_borgmatic_lets_the_host_server_directory_go_from_phase_5(indri_plan: Pl
         return list(borgmatic["inputs"]["sourceDirectories"])
 
     assert "/Users/erichblume/devpi" in sources("4")
+    book = runbook.build_runbook(indri_plan("4").document, indri_plan("5").document)
+    wave = {str(step.resource["name"]): step.wave for step in book.steps}
+    assert wave["borgmatic-config"] > wave["devpi-stateful-set"]  # after the import served
     assert "/Users/erichblume/devpi" not in sources("5")
     assert [s for s in sources("4") if s != "/Users/erichblume/devpi"] == sources("5")
 
