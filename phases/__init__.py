@@ -204,7 +204,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("5", "devpi", "devpi", "devpi image pushed to zot; StatefulSet at pypi; retire the devpi LaunchAgent",
               True),
     PhaseSpec("5.1", "docker-driver", "Docker driver and external storage",
-              "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", False),
+              "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", True),
     PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission",
               "Transmission at torrent, Kiwix at kiwix on the NFS share", False),
     PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git; data migration; ArgoCD's repo moves to git",

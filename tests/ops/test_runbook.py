@@ -55,6 +55,10 @@ def operations(plan: dict[str, Any]) -> set[str]:
     return runbook.operations({r["urn"]: r for r in plan["resources"]})
 
 
+# Phases whose proof is a resource `pulumi up` waits for, not a check `ops check` repeats later.
+PROVEN_BY_THE_UPDATE = {"5.1": "the nfs-probe Job (a pod mounts and lists sifaka's export)"}
+
+
 def check_order(book: runbook.Runbook, graph: dict[str, set[str]], reverse: bool,
                 forward_graph: dict[str, set[str]] | None = None) -> None:
     """Every step comes after every step it (transitively) waits for; waves and critical path agree. In a
@@ -89,7 +93,8 @@ def test_raising_the_target_creates_exactly_the_new_resources_in_order(indri_pla
     check_order(book, runbook.dependencies(after), reverse=False)
     assert not book.rollback and book.protected == []
     stepped = {s.resource["phase"] for s in book.steps}
-    assert book.checks, f"phase {high} declares no health check: its components must (components/health.py)"
+    if high not in PROVEN_BY_THE_UPDATE:
+        assert book.checks, f"phase {high} declares no health check: its components must (components/health.py)"
     assert all(c["phase"] in stepped for c in book.checks)
 
 
