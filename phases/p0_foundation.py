@@ -4,6 +4,9 @@ Kubernetes provider, which every later phase uses."""
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
@@ -23,8 +26,11 @@ from components.host import (
     ZotRegistry,
     ZotRegistryArgs,
 )
+from components.host.borgmatic import BorgmaticDatabase, BorgRepository
+from components.host.launch_agent import path_problem
+from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY, ClusterBackup, archive_name_problem
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailscaleService
-from phases import Amendable, Handover, Key, Phase
+from phases import Amendable, Handover, Key, Phase, setting_specs
 from phases import settings as s
 from phases.settings import HOME, IndriSettings, TailnetSettings
 
@@ -69,6 +75,29 @@ class ZotSettings:
                              "(the token with --secret) or remove the other")
 
 
+def _archive_name(raw: Any) -> str:
+    """A borg archive's name, exactly as `borg list` prints it."""
+    value = s.text(raw)
+    problem = archive_name_problem(value)
+    if problem:
+        raise s.InvalidValueError(problem)
+    return value
+
+
+def _borg_repository(raw: Any) -> str:
+    """An absolute directory written with its trailing slash, as borgmatic's repository path is."""
+    return s.absolute_path(raw).rstrip("/") + "/"
+
+
+def _passcommand(raw: Any) -> str:
+    """A command whose program is an absolute path (the SSH shell has no Homebrew on PATH)."""
+    value = s.text(raw)
+    problem = path_problem(value.split(" ", 1)[0])
+    if problem:
+        raise s.InvalidValueError(f"its program {problem}: write it as an absolute path (e.g. /bin/cat <file>)")
+    return value
+
+
 @s.section("minikube")
 class MinikubeSettings:
     """minikube on indri, on Docker Desktop."""
@@ -81,11 +110,37 @@ class MinikubeSettings:
         "memory of the node in MB", default=11264, example="11264")
     disk_size: str = s.setting(s.disk_size, "disk of the node", default="200g")
     apiserver_port: int = s.setting(s.port, "API server port inside the node", default=6443, example="6443")
-    allow_replace: bool = s.setting(s.boolean, "replace a profile with another driver (deletes the cluster)",
-                                    default=False, example="true")
+    allow_replace: bool = s.setting(s.boolean, "replace a profile with a legacy driver, podman or qemu2 (deletes "
+                                    "the cluster; also needs replaceConfirmArchive)", default=False, example="true")
+    replace_confirm_archive: str | None = s.setting(
+        _archive_name, "the borgmatic archive the cluster database will be restored from: confirms allowReplace "
+        "(checked to exist and hold the database's dump before anything is deleted)",
+        example="indri-2026-01-21T02:00:03.512006")
+    replace_borg_repository: str | None = s.setting(
+        _borg_repository, "the borg repository of replaceConfirmArchive (unset: blumeops:borgmatic.repository, "
+        "phase 3's, or its default below target 3)", example="/Volumes/backups/borg/")
+    replace_borg_passcommand: str | None = s.setting(
+        _passcommand, "command printing that repository's passphrase (unset: blumeops:borgmatic."
+        "encryptionPasscommand, phase 3's, or its default below target 3)",
+        example="'/bin/cat /Users/erichblume/.borg/config.yaml'")
     kubeconfig: pulumi.Output[str] | None = s.setting(
         s.multiline_secret, "kubeconfig to use instead of the one read from indri", secret=True,
         example="< ~/.kube/minikube-indri/config.yml")
+
+    def __post_init__(self) -> None:
+        if self.replace_confirm_archive is not None and not self.allow_replace:
+            raise ValueError(
+                f"{CONFIRM_ARCHIVE_KEY} is set but {ALLOW_REPLACE_KEY} is not true: the archive confirms a "
+                f"replacement, which allowReplace allows. Set `pulumi config set {ALLOW_REPLACE_KEY} true` to "
+                f"replace a legacy profile, or `pulumi config rm {CONFIRM_ARCHIVE_KEY}`")
+        unused = [key for key, value in (("replaceBorgRepository", self.replace_borg_repository),
+                                         ("replaceBorgPasscommand", self.replace_borg_passcommand))
+                  if value is not None]
+        if unused and self.replace_confirm_archive is None:
+            raise ValueError(
+                f"blumeops:minikube.{unused[0]} is set without {CONFIRM_ARCHIVE_KEY}: it only says where that "
+                f"archive is. Set `pulumi config set {CONFIRM_ARCHIVE_KEY} <archive>` (with {ALLOW_REPLACE_KEY} "
+                f"true), or `pulumi config rm blumeops:minikube.{unused[0]}`")
 
 
 @s.section("metrics")
@@ -178,8 +233,54 @@ def zot_args(zot: ZotSettings, host: Host, metrics: MetricsPaths,
     )
 
 
+def later_setting(handover: Handover, key: str) -> Any:
+    """A later phase's setting, read at phase 0: the stack's value when the target reaches that phase (its
+    section is loaded), else the setting's default."""
+    spec = setting_specs()[key]
+    module, _, name = spec.section.rpartition(".")
+    try:
+        return getattr(handover.section(getattr(importlib.import_module(module), name)), spec.field)
+    except s.SettingsError:
+        return spec.parse(spec.default)
+
+
+def cluster_backup(handover: Handover, minikube: MinikubeSettings, host: Host) -> ClusterBackup:
+    """What replacing a legacy minikube profile is checked against: phase 3's borg repository (or the one the
+    minikube settings name) and the cluster database's dump under each tailnet name blumeops-pg has had."""
+    # phase 1 and 3 import this module: their names are read when the phase is built, not at import
+    from phases.p1_kubernetes import K8S_PG, PG_HOSTNAME
+    from phases.p3_postgres_data import EBLUME, PG_PORT
+
+    tools, tailnet = host.tools, handover.settings.tailnet.name
+    repository = BorgRepository(
+        minikube.replace_borg_repository or later_setting(handover, "borgmatic.repository"),
+        later_setting(handover, "borgmatic.repositoryLabel"),
+        minikube.replace_borg_passcommand or later_setting(handover, "borgmatic.encryptionPasscommand"))
+    problems = repository.problems()
+    if problems:  # phase 3's passcommand is plain text in its section: said here, naming where it came from
+        raise ValueError(
+            "the borg repository a minikube replacement is checked in (blumeops:minikube.replaceBorgRepository/"
+            "replaceBorgPasscommand, or else blumeops:borgmatic.repository/encryptionPasscommand): "
+            + "; ".join(problems))
+    database, owner = later_setting(handover, "pgImport.database"), later_setting(handover, "pgImport.owner")
+    names = dict.fromkeys((K8S_PG, handover.amended(PG_HOSTNAME), later_setting(handover, "pgName.hostname")))
+    dumps = tuple(BorgmaticDatabase(database, f"{name}.{tailnet}", PG_PORT).archive_path for name in names)
+    archive = minikube.replace_confirm_archive or "<archive>"
+    server = f"{handover.amended(PG_HOSTNAME)}.{tailnet}"
+    restore = (
+        f"the program does not restore it (phase 3's import copies the legacy brew PostgreSQL, never an archive): "
+        f"restore it by hand from the archive {archive} once blumeops-pg runs again (phase 1), before Miniflux "
+        f"(phase 4) writes to it: in an empty directory on the host, `BORG_PASSCOMMAND='"
+        f"{repository.encryption_passcommand}' {tools.borg} extract {repository.path}::{archive} <the dump's "
+        f"path>`, then `{tools.pg_restore} --clean --if-exists --no-owner --no-acl -h {server} -p {PG_PORT} "
+        f"-U {EBLUME} -d {database} <the dump's path>`, and give every table, sequence and type of public to "
+        f"{owner} (ALTER ... OWNER TO {owner})")
+    return ClusterBackup(borg=tools.borg, jq=tools.jq, repository=repository, dump_paths=dumps, restore=restore)
+
+
 def minikube_args(minikube: MinikubeSettings, zot: ZotSettings, tailnet: TailnetSettings, host: Host,
-                  metrics: MetricsPaths, service: pulumi.Resource | None) -> MinikubeDockerClusterArgs:
+                  metrics: MetricsPaths, service: pulumi.Resource | None,
+                  backup: ClusterBackup | None = None) -> MinikubeDockerClusterArgs:
     api_hostname = service_host(K8S_SERVICE.name, tailnet.name)
     return MinikubeDockerClusterArgs(
         host=host,
@@ -197,6 +298,8 @@ def minikube_args(minikube: MinikubeSettings, zot: ZotSettings, tailnet: Tailnet
         api_serve_agent_name=K8S_API_SERVE_AGENT,
         metrics_agent_name=MINIKUBE_METRICS_AGENT,
         allow_replace=minikube.allow_replace,
+        replace_archive=minikube.replace_confirm_archive,
+        backup=backup,
         service=K8S_SERVICE.name,
         tailscale_service=service,
         kubeconfig=minikube.kubeconfig,
@@ -206,6 +309,10 @@ def minikube_args(minikube: MinikubeSettings, zot: ZotSettings, tailnet: Tailnet
 def build(phase: Phase, handover: Handover) -> None:
     settings = handover.settings
     tailnet_settings = settings.tailnet
+    host = indri(settings.indri, settings.tools)
+    minikube = handover.section(MinikubeSettings)
+    # before any resource: what a replacement of a legacy profile is checked against (a bad value stops here)
+    backup = cluster_backup(handover, minikube, host)
     provider = tailscale.Provider(
         "tailscale",
         oauth_client_id=tailnet_settings.oauth_client_id,
@@ -232,7 +339,6 @@ def build(phase: Phase, handover: Handover) -> None:
     handover.give(TAILNET_ACL, tailnet.acl)
     services = tailnet.services
 
-    host = indri(settings.indri, settings.tools)
     handover.give(INDRI, host)
     metrics = handover.section(MetricsSettings).paths()
     handover.give(METRICS, metrics)
@@ -240,8 +346,8 @@ def build(phase: Phase, handover: Handover) -> None:
     on_phase = pulumi.ResourceOptions(parent=phase)
     registry_args = zot_args(zot, host, metrics, services[REGISTRY_SERVICE.name])
     ZotRegistry("zot", registry_args, on_phase)
-    cluster_args = minikube_args(handover.section(MinikubeSettings), zot, tailnet_settings, host, metrics,
-                                 services[K8S_SERVICE.name])
+    cluster_args = minikube_args(minikube, zot, tailnet_settings, host, metrics, services[K8S_SERVICE.name],
+                                 backup)
     cluster = MinikubeDockerCluster("minikube", cluster_args, on_phase)
     metrics_settings = handover.section(MetricsSettings)
     if metrics_settings.check_agent:

@@ -11,12 +11,14 @@ from typing import Any
 import pulumi
 
 from components import health
+from components.host.borgmatic import BorgRepository
 from components.host.connection import Host
 from components.host.launch_agent import (
     AgentName,
     LaunchAgentArgs,
     PeriodicAgentArgs,
     install_file_step,
+    path_problem,
     periodic_agent,
 )
 from components.host.metrics import MINIKUBE_GAUGES, preamble
@@ -29,6 +31,12 @@ CONTAINER_RUNTIME = "containerd"
 # Drivers of the profiles the step may replace (delete and recreate) when allowReplace is set; any other
 # driver is refused, and a docker profile is never deleted by the program.
 LEGACY_DRIVERS = ("podman", "qemu2", "qemu", "hyperkit", "virtualbox", "vfkit")
+# The settings that allow and confirm a replacement, named in the step's messages (the phase declares them).
+ALLOW_REPLACE_KEY = "blumeops:minikube.allowReplace"
+CONFIRM_ARCHIVE_KEY = "blumeops:minikube.replaceConfirmArchive"
+# A borg archive name as borgmatic writes them ("<host>-2026-01-19T02:00:01.123456"): no "/" (borg refuses it),
+# no "::" (borg's repository::archive separator), nothing a shell or a log line would read otherwise.
+_ARCHIVE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+@-]{0,199}$")
 # Host name of the Mac as seen from the node and pods (minikube adds it to /etc/hosts and CoreDNS).
 HOST_ALIAS = "host.minikube.internal"
 # The first line of every hosts.toml the program writes: the step removes only files that carry it (the ones
@@ -76,6 +84,52 @@ def private_hosts_toml(zot_port: int) -> str:
     )
 
 
+def archive_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a borg archive name the replacement is confirmed with (None: it can)."""
+    if name.lower() in ("latest", "last"):
+        return (f"{name!r} is not an archive's name (borgmatic's 'latest' is a moving target, not a confirmation): "
+                "name the archive itself, as `borg list <repository>` prints it")
+    if not _ARCHIVE.match(name) or "::" in name:
+        return (f"{name!r} is not a borg archive name (letters, digits and ._:+@- only, no '/' and no '::'; "
+                "as `borg list <repository>` prints it)")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterBackup:
+    """Where the cluster database's dumps are kept: what the replacement of a legacy profile is checked
+    against before ``minikube delete`` (the archive the operator names must exist and hold one of
+    ``dump_paths``), and how the database comes back afterwards (``restore``, printed before the delete)."""
+
+    borg: str
+    jq: str
+    repository: BorgRepository
+    # inside an archive, without the leading "/" (also matched below a prefix, as RecentBorgmaticArchive does):
+    # the cluster database's dump under each name the database server has had
+    dump_paths: tuple[str, ...]
+    restore: str  # in words and commands: who restores the database from the archive, and how
+    # borg waits this long for the lock of a running backup (its call is bounded at this plus 120 s)
+    lock_wait_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        problems = [*self.repository.problems()]
+        if self.lock_wait_seconds <= 0:
+            problems.append(f"lock_wait_seconds {self.lock_wait_seconds} must be positive")
+        for key, value in (("borg", self.borg), ("jq", self.jq)):
+            problem = path_problem(value)
+            if problem:
+                problems.append(f"{key} {value!r} {problem}")
+        if not self.dump_paths:
+            problems.append("dump_paths is empty: name the path of the cluster database's dump in an archive")
+        for path in self.dump_paths:
+            if not path or path.startswith("/") or "\n" in path:
+                problems.append(f"dump path {path!r} must be one relative path (borg stores paths without the /)")
+        if not self.restore.strip():
+            problems.append("restore is empty: say how the database comes back")
+        if problems:
+            raise ValueError("ClusterBackup: " + "; ".join(problems))
+
+
 @dataclass(frozen=True, slots=True)
 class MinikubeDockerClusterArgs:
     host: Host
@@ -93,6 +147,11 @@ class MinikubeDockerClusterArgs:
     api_serve_agent_name: AgentName  # the LaunchAgent that re-points the API serve entry
     metrics_agent_name: AgentName  # the LaunchAgent that writes the minikube gauges
     allow_replace: bool = False
+    # The borg archive the cluster database will be restored from: with allow_replace, the second setting a
+    # replacement of a legacy profile needs (checked against ``backup`` before anything is deleted).
+    replace_archive: str | None = None
+    # The repository and dump the replacement is checked against (and the refusals' instructions name).
+    backup: ClusterBackup | None = None
     listen_address: str = "0.0.0.0"
     service: str = "svc:k8s"
     # The tailscale.Service of ``service``: the serve step waits for it.
@@ -110,6 +169,13 @@ class MinikubeDockerClusterArgs:
         if self.status_retry_delay_seconds < 0 or self.cluster_timeout_minutes <= 0:
             raise ValueError("MinikubeDockerCluster: status_retry_delay_seconds must be >= 0 and "
                              "cluster_timeout_minutes > 0")
+        if self.replace_archive is not None:
+            problem = archive_name_problem(self.replace_archive)
+            if problem:
+                raise ValueError(f"MinikubeDockerCluster: replace_archive {problem}")
+            if not self.allow_replace or self.backup is None:
+                raise ValueError("MinikubeDockerCluster: replace_archive needs allow_replace and the backup it is "
+                                 "checked against")
         if self.api_hostname not in self.apiserver_names:
             raise ValueError(f"MinikubeDockerCluster: {self.api_hostname} must be among the apiserver names "
                              "(the API server's certificate must name it for TCP passthrough)")
@@ -140,6 +206,22 @@ class MinikubeDockerClusterArgs:
             f"--apiserver-port={self.apiserver_port}", f"--listen-address={self.listen_address}",
         ]
 
+    def replace_variables(self) -> dict[str, str | int | bool]:
+        """The preamble of the replacement guard (empty values when no backup is known)."""
+        backup = self.backup
+        return {
+            "ALLOW_REPLACE_KEY": ALLOW_REPLACE_KEY,
+            "CONFIRM_ARCHIVE_KEY": CONFIRM_ARCHIVE_KEY,
+            "REPLACE_ARCHIVE": self.replace_archive or "",
+            "REPLACE_BORG": backup.borg if backup else "",
+            "REPLACE_JQ": backup.jq if backup else "",
+            "REPLACE_REPOSITORY": backup.repository.path if backup else "",
+            "REPLACE_PASSCOMMAND": backup.repository.encryption_passcommand if backup else "",
+            "REPLACE_DUMP_PATHS": "\n".join(backup.dump_paths) if backup else "",
+            "REPLACE_RESTORE": backup.restore if backup else "",
+            "REPLACE_LOCK_WAIT": backup.lock_wait_seconds if backup else 600,
+        }
+
     def cluster_step(self, name: str) -> HostStep:
         variables: dict[str, str | int | bool] = {
             "PROFILE": self.profile,
@@ -154,6 +236,7 @@ class MinikubeDockerClusterArgs:
             "LISTEN_ADDRESS": self.listen_address,
             "ALLOW_REPLACE": self.allow_replace,
             "LEGACY_DRIVERS": "\n".join(LEGACY_DRIVERS),
+            **self.replace_variables(),
             "MANAGED_MARK": MANAGED_MARK,
             "MINIKUBE_HOME": self.host.minikube_home,
             "MINIKUBE": self.host.tools.minikube,
@@ -170,7 +253,8 @@ class MinikubeDockerClusterArgs:
             name, "minikube-cluster", variables,
             does=(f"writes the containerd mirror files and starts the minikube profile {self.profile} "
                   f"({DRIVER} driver, {CONTAINER_RUNTIME}, {self.cpus} CPUs, {self.memory_mb} MB, {self.disk_size}) "
-                  "unless it is running"),
+                  "unless it is running; a profile of a legacy driver is refused, or deleted first only with "
+                  f"{ALLOW_REPLACE_KEY} and {CONFIRM_ARCHIVE_KEY} naming an archive that holds the database's dump"),
             undoes=f"runs `minikube delete -p {self.profile}`: every cluster object and volume goes",
         )
 
@@ -309,6 +393,7 @@ class MinikubeDockerCluster(pulumi.ComponentResource):
             "apiserverPort": args.apiserver_port,
             "listenAddress": args.listen_address,
             "allowReplace": args.allow_replace,
+            "replaceConfirmArchive": args.replace_archive,
             "mirrors": sorted(args.mirrors()),
             "service": args.service,
             "apiServer": args.api_server_url,

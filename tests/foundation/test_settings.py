@@ -364,3 +364,123 @@ def test_a_step_is_never_pointed_at_the_operators_own_files(key: str, value: str
 def test_the_default_paths_are_the_programs_own() -> None:
     loaded = load(base_config(**{"zot.dataDir": "/Users/erichblume/zot-data", "metrics.scriptDir": "/usr/local/bin"}))
     assert loaded.phase == "0"
+
+
+# --- the replacement of a legacy minikube profile (issue 22, phase 5.1 item 3) --------------------------
+
+ARCHIVE = "indri-2026-01-21T02:00:03.512006"
+
+
+def test_the_replacement_keys_the_step_names_are_the_settings() -> None:
+    from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY
+
+    for key in (ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY):
+        assert SPECS[key.removeprefix("blumeops:")].section == "phases.p0_foundation.MinikubeSettings"
+    assert SPECS["minikube.replaceConfirmArchive"].default is None
+    assert not SPECS["minikube.replaceConfirmArchive"].required
+
+
+def test_a_confirmed_replacement_loads() -> None:
+    loaded = load(base_config(**{"minikube.allowReplace": "true", "minikube.replaceConfirmArchive": ARCHIVE,
+                                 "minikube.replaceBorgRepository": "/Volumes/other/borg",
+                                 "minikube.replaceBorgPasscommand": "/bin/cat /Users/erichblume/.borg/other"}))
+    minikube = loaded.section(MinikubeSettings)
+    assert minikube.allow_replace and minikube.replace_confirm_archive == ARCHIVE
+    assert minikube.replace_borg_repository == "/Volumes/other/borg/"
+    assert minikube.replace_borg_passcommand == "/bin/cat /Users/erichblume/.borg/other"
+    unset = load(base_config()).section(MinikubeSettings)
+    assert unset.replace_confirm_archive is None and unset.replace_borg_repository is None
+
+
+def test_the_confirming_archive_without_allow_replace_names_both_settings() -> None:
+    [problem] = problems(base_config(**{"minikube.replaceConfirmArchive": ARCHIVE}))
+    assert problem.startswith("blumeops:minikube.* blumeops:minikube.replaceConfirmArchive is set but "
+                              "blumeops:minikube.allowReplace is not true")
+    assert "pulumi config set blumeops:minikube.allowReplace true" in problem
+    assert "pulumi config rm blumeops:minikube.replaceConfirmArchive" in problem
+
+
+def test_where_the_archive_is_needs_the_archive() -> None:
+    [problem] = problems(base_config(**{"minikube.allowReplace": "true",
+                                        "minikube.replaceBorgRepository": "/Volumes/other/borg"}))
+    assert "blumeops:minikube.replaceBorgRepository is set without blumeops:minikube.replaceConfirmArchive" in problem
+    assert "pulumi config set blumeops:minikube.replaceConfirmArchive <archive>" in problem
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("minikube.replaceConfirmArchive", "latest", "borgmatic's 'latest' is a moving target"),
+    ("minikube.replaceConfirmArchive", "indri/2026", "no '/' and no '::'"),
+    ("minikube.replaceConfirmArchive", "repo::indri", "no '/' and no '::'"),
+    ("minikube.replaceConfirmArchive", "-rf", "not a borg archive name"),
+    ("minikube.replaceConfirmArchive", "indri 2026", "not a borg archive name"),
+    ("minikube.replaceBorgRepository", "backups/borg", "is relative"),
+    ("minikube.replaceBorgPasscommand", "cat /Users/erichblume/.borg/config.yaml", "its program is relative"),
+])
+def test_bad_replacement_values_are_refused_naming_the_key(key: str, value: str, why: str) -> None:
+    config = base_config(**{"minikube.allowReplace": "true", "minikube.replaceConfirmArchive": ARCHIVE, key: value})
+    found = [p for p in problems(config) if p.startswith(f"blumeops:{key} ")]
+    assert len(found) == 1, found
+    assert why in found[0] and "pulumi config set blumeops:" in found[0], found[0]
+
+
+def test_a_bad_confirming_archive_stops_the_program_before_any_resource() -> None:
+    from ops import plan as offline_plan
+    from ops.engine import harness
+
+    stack = load_stack("indri")
+    stack.config["blumeops:minikube.replaceConfirmArchive"] = "latest"
+    with pytest.raises(harness.ProgramError) as caught:
+        offline_plan.build_plan(stack)
+    assert caught.value.registered == 0
+    assert "blumeops:minikube.replaceConfirmArchive 'latest'" in str(caught.value)
+
+
+def cluster_step_preamble(stack_config: dict[str, str], target: str) -> dict[str, str]:
+    """The REPLACE_* (and a few more) values of the cluster step's preamble in the offline plan."""
+    import shlex
+
+    from ops import plan as offline_plan
+
+    stack = load_stack("indri", target)
+    stack.config.update(stack_config)
+    text = offline_plan.build_plan(stack).artifacts["host/scripts/minikube-cluster.sh"]
+    preamble = {}
+    for name in ("ALLOW_REPLACE", "REPLACE_ARCHIVE", "REPLACE_REPOSITORY", "REPLACE_PASSCOMMAND",
+                 "REPLACE_DUMP_PATHS", "REPLACE_RESTORE"):
+        lexer = shlex.shlex(text[text.index(f"\nreadonly {name}=") + len(f"\nreadonly {name}="):], posix=True)
+        lexer.whitespace_split, lexer.commenters = True, ""
+        token = lexer.get_token()
+        preamble[name] = "" if token is None or token.startswith("readonly") else token
+    return preamble
+
+
+def test_below_phase_3_the_replacement_is_checked_against_phase_3s_defaults() -> None:
+    preamble = cluster_step_preamble({"blumeops:minikube.allowReplace": "true",
+                                      "blumeops:minikube.replaceConfirmArchive": ARCHIVE}, "0")
+    assert preamble["REPLACE_ARCHIVE"] == ARCHIVE
+    assert preamble["REPLACE_REPOSITORY"] == "/Volumes/backups/borg/"
+    assert preamble["REPLACE_PASSCOMMAND"] == "/bin/cat /Users/erichblume/.borg/config.yaml"
+    assert preamble["REPLACE_DUMP_PATHS"].split("\n") == [
+        "borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux",
+        "borgmatic/postgresql_databases/pg.tail8d86e.ts.net:5432/miniflux"]
+    restore = preamble["REPLACE_RESTORE"]
+    assert "does not restore it" in restore and "by hand" in restore and f"::{ARCHIVE} " in restore
+    assert "pg_restore --clean --if-exists --no-owner --no-acl -h k8s-pg.tail8d86e.ts.net" in restore
+
+
+def test_from_phase_3_the_replacement_is_checked_in_phase_3s_repository() -> None:
+    preamble = cluster_step_preamble({"blumeops:minikube.allowReplace": "true",
+                                      "blumeops:minikube.replaceConfirmArchive": ARCHIVE,
+                                      "blumeops:borgmatic.repository": "/Volumes/nas/borg"}, "5")
+    assert preamble["REPLACE_REPOSITORY"] == "/Volumes/nas/borg/"
+    assert "-h pg.tail8d86e.ts.net" in preamble["REPLACE_RESTORE"]
+    # an explicit repository in the minikube settings wins
+    preamble = cluster_step_preamble({"blumeops:minikube.allowReplace": "true",
+                                      "blumeops:minikube.replaceConfirmArchive": ARCHIVE,
+                                      "blumeops:minikube.replaceBorgRepository": "/Volumes/old/borg"}, "5")
+    assert preamble["REPLACE_REPOSITORY"] == "/Volumes/old/borg/"
+
+
+def test_without_a_confirmation_the_step_carries_no_archive() -> None:
+    preamble = cluster_step_preamble({}, "0")
+    assert preamble["REPLACE_ARCHIVE"] == "" and preamble["ALLOW_REPLACE"] == "false"

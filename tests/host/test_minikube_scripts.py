@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from components.host.minikube import MANAGED_MARK
+from components.host.borgmatic import BorgRepository
+from components.host.minikube import (
+    ALLOW_REPLACE_KEY,
+    CONFIRM_ARCHIVE_KEY,
+    MANAGED_MARK,
+    ClusterBackup,
+    MinikubeDockerClusterArgs,
+)
 from tests.host.conftest import UPSTREAMS, Machine
 
 
@@ -83,15 +93,6 @@ def test_wrong_driver_is_refused_with_instructions(machine: Machine) -> None:
     assert result.returncode != 0
     assert "'podman' driver" in result.stderr and "allowReplace" in result.stderr and "back up" in result.stderr
     assert machine.mutating_calls() == []
-
-
-def test_wrong_driver_is_replaced_when_allowed(machine: Machine) -> None:
-    write_profile(machine, driver="qemu2")
-    machine.run(machine.cluster_args(allow_replace=True).cluster_step("minikube-cluster"))
-    mutations = machine.mutating_calls()
-    assert mutations[0] == "minikube delete -p minikube" and mutations[1].startswith("minikube start")
-    config = json.loads((machine.home / ".minikube/profiles/minikube/config.json").read_text())
-    assert config["Driver"] == "docker"
 
 
 def test_resource_mismatch_is_a_clear_refusal(machine: Machine) -> None:
@@ -307,3 +308,194 @@ def test_agents_path_comes_from_the_tool_paths(machine: Machine) -> None:
     for agent in (args.api_serve_agent(), args.metrics_agent()):
         path = agent.environment_variables["PATH"]
         assert path.startswith(f"{machine.bin}:") and path.endswith(":/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+# ---- replacing a legacy profile: confirmed by an archive that holds the database's dump ----------------
+
+BORG, JQ = "/usr/bin/borg", "/usr/bin/jq"
+PASSPHRASE = "borg-test-passphrase-5a1"
+DUMP = "borgmatic/postgresql_databases/pg.tail8d86e.ts.net:5432/miniflux"
+DUMPS = ("borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux", DUMP)
+RESTORE = "restore it by hand: RESTORE-STEPS"
+
+
+def quick(text: str) -> str:
+    """The rendering with call bounds of 2 s (tests/host/test_hardening.py's quick(), which imports this module)."""
+    bounds = re.compile(r"^readonly BLUMEOPS_QUICK=\d+ BLUMEOPS_CHANGE=\d+ BLUMEOPS_LONG=\d+$", re.MULTILINE)
+    assert bounds.search(text), "the bounds moved: update quick()"
+    return bounds.sub("readonly BLUMEOPS_QUICK=2 BLUMEOPS_CHANGE=2 BLUMEOPS_LONG=2", text)
+
+
+def borg_env(machine: Machine, passcommand: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": str(machine.home), "TMPDIR": str(machine.root / "tmp"), "LANG": "C",
+            "BORG_PASSCOMMAND": passcommand}
+
+
+def backup(machine: Machine, archives: dict[str, tuple[str, ...]] | None = None, **changes: object) -> ClusterBackup:
+    """A real borg repository (Debian's borg) under the machine, with ``archives`` (name -> files it holds)."""
+    if not (Path(BORG).exists() and Path(JQ).exists()):
+        reason = "borg or jq is missing: `make test` installs Debian's borgbackup and jq"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    (machine.home / ".borg").mkdir(exist_ok=True)
+    (machine.home / ".borg/pass").write_text(PASSPHRASE + "\n")
+    repository = BorgRepository(f"{machine.root}/borg/", "sifaka-borg-backups", f"/bin/cat {machine.home}/.borg/pass")
+    env = borg_env(machine, repository.encryption_passcommand)
+    if archives is not None:
+        subprocess.run([BORG, "init", "--encryption", "repokey", repository.path], env=env, check=True,
+                       capture_output=True, timeout=60)
+        for name, files in archives.items():
+            source = machine.root / f"src-{name}"
+            for file in files:
+                (source / file).parent.mkdir(parents=True, exist_ok=True)
+                (source / file).write_text("-- a dump\n")
+            subprocess.run([BORG, "create", f"{repository.path}::{name}", "."], env=env, check=True,
+                           capture_output=True, timeout=60, cwd=source)
+    values: dict[str, object] = {"borg": BORG, "jq": JQ, "repository": repository, "dump_paths": DUMPS,
+                                 "restore": RESTORE}
+    values.update(changes)
+    return ClusterBackup(**values)  # type: ignore[arg-type]
+
+
+def replace_args(machine: Machine, archive: str | None, cluster_backup: ClusterBackup | None,
+                 **changes: object) -> MinikubeDockerClusterArgs:
+    return machine.cluster_args(allow_replace=True, replace_archive=archive, backup=cluster_backup, **changes)
+
+
+def profile_config(machine: Machine) -> dict[str, object]:
+    return json.loads((machine.home / ".minikube/profiles/minikube/config.json").read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("driver", ["podman", "qemu2"])
+def test_legacy_profile_is_refused_by_default_with_the_exact_steps(machine: Machine, driver: str) -> None:
+    write_profile(machine, driver=driver, runtime="cri-o")
+    args = machine.cluster_args(backup=backup(machine))
+    result = machine.run(args.cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0 and f"'{driver}' driver" in result.stderr
+    assert "deletes nothing" in result.stderr and "every object of its cluster" in result.stderr
+    assert f"pulumi config set {ALLOW_REPLACE_KEY} true" in result.stderr
+    assert f"pulumi config set {CONFIRM_ARCHIVE_KEY} <archive>" in result.stderr
+    # the commands that find the archive, with this repository and its passcommand
+    assert f"BORG_PASSCOMMAND='/bin/cat {machine.home}/.borg/pass' {BORG} list {machine.root}/borg/`" in result.stderr
+    assert f"'sh:**/<path>'` for {DUMPS[0]} or {DUMP}" in result.stderr
+    assert RESTORE in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == driver
+
+
+def test_allow_replace_without_the_confirming_archive_is_refused_naming_it(machine: Machine) -> None:
+    write_profile(machine, driver="podman", runtime="cri-o")
+    result = machine.run(replace_args(machine, None, backup(machine)).cluster_step("minikube-cluster"), check=False)
+    assert result.returncode != 0
+    assert f"{CONFIRM_ARCHIVE_KEY} is not set" in result.stderr and "nothing was deleted" in result.stderr
+    assert f"pulumi config set {CONFIRM_ARCHIVE_KEY} <archive>" in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
+
+
+def test_confirmed_replacement_says_what_is_lost_then_deletes_and_recreates(machine: Machine) -> None:
+    write_profile(machine, driver="qemu2")
+    cluster_backup = backup(machine, {"indri-old": ("Documents/a",), "indri-2026-01-21T02:00:03.512006": (DUMP,)})
+    args = replace_args(machine, "indri-2026-01-21T02:00:03.512006", cluster_backup)
+    result = machine.run(args.cluster_step("minikube-cluster"))
+    mutations = machine.mutating_calls()
+    assert mutations[0] == "minikube delete -p minikube" and mutations[1].startswith("minikube start")
+    assert profile_config(machine)["Driver"] == "docker"
+    stderr = result.stderr
+    checked = stderr.index("the archive indri-2026-01-21T02:00:03.512006 (")
+    assert f"of {machine.root}/borg/ holds {DUMP}" in stderr
+    lost = stderr.index("REPLACING the minikube profile minikube (legacy driver 'qemu2'")
+    deleting = stderr.index("deleting the profile minikube now")
+    assert checked < lost < deleting
+    told = stderr[lost:deleting]
+    assert "every object of its cluster" in told and "every PersistentVolumeClaim with its volume" in told
+    assert "The PostgreSQL data of the cluster goes with its volume: " + RESTORE in told
+    # the profile is docker now: the next run deletes nothing and reads no archive
+    calls = len(machine.calls())
+    again = machine.run(args.cluster_step("minikube-cluster"))
+    assert machine.mutating_calls(since=calls) == [] and "REPLACING" not in again.stderr
+
+
+def test_the_dump_below_a_prefix_counts(machine: Machine) -> None:
+    """borg < 1.4 keeps borgmatic's runtime directory before its dumps (as require_recent_archive matches)."""
+    write_profile(machine, driver="podman")
+    cluster_backup = backup(machine, {"indri-1": (f"root/.cache/{DUMPS[0]}",)})
+    machine.run(replace_args(machine, "indri-1", cluster_backup).cluster_step("minikube-cluster"))
+    assert machine.mutating_calls()[0] == "minikube delete -p minikube"
+
+
+def test_an_archive_that_is_not_in_the_repository_is_refused_before_anything_is_deleted(machine: Machine) -> None:
+    write_profile(machine, driver="podman")
+    cluster_backup = backup(machine, {"indri-1": (DUMP,), "indri-2": (DUMP,)})
+    result = machine.run(replace_args(machine, "indri-3", cluster_backup).cluster_step("minikube-cluster"),
+                         check=False)
+    assert result.returncode != 0
+    assert f"{CONFIRM_ARCHIVE_KEY} is 'indri-3', but {machine.root}/borg/ has no archive of that name" in result.stderr
+    assert "(its newest: indri-1, indri-2)" in result.stderr and "nothing was deleted" in result.stderr
+    assert f"pulumi config set {CONFIRM_ARCHIVE_KEY} <archive>" in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
+
+
+def test_an_archive_without_the_database_dump_is_refused(machine: Machine) -> None:
+    write_profile(machine, driver="podman")
+    # another database's dump, and a path that only ends like the dump's name
+    cluster_backup = backup(machine, {"indri-1": ("borgmatic/postgresql_databases/localhost:5432/miniflux",
+                                                  f"{DUMP}-old")})
+    result = machine.run(replace_args(machine, "indri-1", cluster_backup).cluster_step("minikube-cluster"),
+                         check=False)
+    assert result.returncode != 0
+    assert f"{CONFIRM_ARCHIVE_KEY} is 'indri-1', an archive of {machine.root}/borg/" in result.stderr
+    assert f"holds no dump of the cluster database ({DUMPS[0]} or {DUMP})" in result.stderr
+    assert "nothing was deleted" in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
+
+
+def test_an_unreadable_repository_stops_the_step_and_deletes_nothing(machine: Machine) -> None:
+    write_profile(machine, driver="podman")
+    result = machine.run(replace_args(machine, "indri-1", backup(machine)).cluster_step("minikube-cluster"),
+                         check=False)  # no repository at the machine's borg/
+    assert result.returncode != 0 and f"borg could not list {machine.root}/borg/" in result.stderr
+    assert "unchecked and nothing was deleted" in result.stderr and "backup volume mounted" in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
+
+
+def test_a_hung_borg_stops_the_step_and_deletes_nothing(machine: Machine) -> None:
+    write_profile(machine, driver="podman")
+    # the toolbox's borg never answers; its lock wait of 1 s makes the bound 1 s + BLUMEOPS_CHANGE (2 s here)
+    cluster_backup = backup(machine, borg=str(machine.bin / "borg"), lock_wait_seconds=1)
+    machine.fail("borg", how="hang")
+    text = quick(replace_args(machine, "indri-1", cluster_backup).cluster_step("minikube-cluster").render())
+    result = machine.run_text(text, "create", check=False)
+    assert result.returncode != 0 and "did not finish within 3s: killed" in result.stderr
+    assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
+
+
+def test_a_docker_profile_is_never_replaced_even_when_confirmed(machine: Machine) -> None:
+    write_profile(machine, driver="docker", runtime="docker")
+    cluster_backup = backup(machine, {"indri-1": (DUMP,)})
+    result = machine.run(replace_args(machine, "indri-1", cluster_backup).cluster_step("minikube-cluster"),
+                         check=False)
+    assert result.returncode != 0 and "never deletes a docker profile" in result.stderr
+    assert machine.mutating_calls() == []
+
+
+@pytest.mark.parametrize(("changes", "why"), [
+    ({"replace_archive": "indri-1"}, "replace_archive needs allow_replace and the backup"),
+    ({"allow_replace": True, "replace_archive": "indri-1"}, "replace_archive needs allow_replace and the backup"),
+    ({"allow_replace": True, "replace_archive": "latest", "backup": "yes"}, "is a moving target"),
+    ({"allow_replace": True, "replace_archive": "a/b", "backup": "yes"}, "no '/' and no '::'"),
+    ({"allow_replace": True, "replace_archive": "repo::a", "backup": "yes"}, "no '/' and no '::'"),
+])
+def test_the_confirming_archive_is_checked_when_the_args_are_built(machine: Machine, changes: dict[str, object],
+                                                                   why: str) -> None:
+    if changes.get("backup") == "yes":
+        changes = {**changes, "backup": ClusterBackup(BORG, JQ, BorgRepository("/b/", "l", "/bin/cat /p"), DUMPS,
+                                                      RESTORE)}
+    with pytest.raises(ValueError, match=re.escape(why)):
+        machine.cluster_args(**changes)
+
+
+def test_a_backup_with_relative_paths_is_refused_naming_each() -> None:
+    with pytest.raises(ValueError) as caught:
+        ClusterBackup("borg", JQ, BorgRepository("/b/", "l", "cat /p"), ("/abs/dump",), " ")
+    for expected in ("borg 'borg' is relative", "its program is relative", "dump path '/abs/dump'", "restore is empty"):
+        assert expected in str(caught.value)

@@ -1,7 +1,10 @@
 # ---- components/host/scripts/minikube-cluster.sh: the minikube cluster on Docker Desktop ----
 # create: require Docker Desktop (`docker info`); read the existing profile's driver, runtime and size (an
 #         unreadable or empty value stops the step: nothing is deleted on a guess); refuse a profile with
-#         another driver unless it is one of LEGACY_DRIVERS and ALLOW_REPLACE is set (then delete it first);
+#         another driver unless it is one of LEGACY_DRIVERS, ALLOW_REPLACE is set and REPLACE_ARCHIVE names an
+#         archive of REPLACE_REPOSITORY that holds one of REPLACE_DUMP_PATHS (borg list, bounded; every refusal
+#         says what a replacement loses and the exact steps); then say what is lost and how the database
+#         comes back (REPLACE_RESTORE), and delete it first;
 #         never delete a docker profile (another runtime, or cpus/memory/disk that differ: minikube cannot
 #         resize, so the step says what to do); install the containerd hosts.toml mirror files (first line
 #         MANAGED_MARK) through minikube's file sync (MINIKUBE_HOME/files/..., copied into the node on every
@@ -17,7 +20,10 @@
 # Preamble: PROFILE DRIVER CONTAINER_RUNTIME CPUS MEMORY_MB DISK_SIZE DISK_SIZE_MB APISERVER_NAMES (one per
 #           line) APISERVER_PORT LISTEN_ADDRESS ALLOW_REPLACE LEGACY_DRIVERS (one per line) MANAGED_MARK
 #           MINIKUBE_HOME MINIKUBE DOCKER PLUTIL STATUS_RETRY_DELAY MIRROR_COUNT MIRROR_<n>_REGISTRY MIRROR_<n>_TOML
-#           (n = 1..MIRROR_COUNT)
+#           (n = 1..MIRROR_COUNT) ALLOW_REPLACE_KEY CONFIRM_ARCHIVE_KEY REPLACE_ARCHIVE REPLACE_BORG REPLACE_JQ
+#           REPLACE_REPOSITORY REPLACE_PASSCOMMAND REPLACE_DUMP_PATHS (one per line) REPLACE_RESTORE
+#           REPLACE_LOCK_WAIT (the REPLACE_* but REPLACE_ARCHIVE are empty when no backup is known;
+#           REPLACE_ARCHIVE is empty until the replacement is confirmed)
 
 # minikube runs `docker` by name: give the SSH shell Docker Desktop's and minikube's directories.
 PATH="$(dirname "$DOCKER"):$(dirname "$MINIKUBE"):$PATH"
@@ -209,6 +215,84 @@ remove_mirrors() {
   done
 }
 
+# ---- replacing a legacy profile: what is lost, the steps, the archive the database comes back from ----
+
+# dump_list: REPLACE_DUMP_PATHS on one line (a placeholder when no backup is known).
+dump_list() {
+  local path list=""
+  while IFS= read -r path; do
+    [[ -z "$path" ]] || list="${list:+$list or }$path"
+  done <<<"$REPLACE_DUMP_PATHS"
+  printf '%s' "${list:-<the path of the dump of the cluster database>}"
+}
+
+# replace_losses: what a replacement deletes, and how the database comes back.
+replace_losses() {
+  local restore=${REPLACE_RESTORE:-restore it from your last database dump}
+  printf '%s' "Replacing the profile deletes every object of its cluster (every namespace with its workloads," \
+    " Secrets, ConfigMaps, Services, Ingresses, custom resources, and every PersistentVolumeClaim with its" \
+    " volume); pulumi up then creates the objects of the phases up to the stack's target again (when this" \
+    " stack's state already lists cluster objects, run \`pulumi refresh\` after this update, then pulumi up" \
+    " again, so that they are created anew). The PostgreSQL data of the cluster goes with its volume:" \
+    " ${restore%.}."
+}
+
+# replace_how: the exact steps to a replacement (or to doing it by hand), for every refusal.
+replace_how() {
+  local repository=${REPLACE_REPOSITORY:-<repository>} borg=${REPLACE_BORG:-borg} env=""
+  [[ -z "$REPLACE_PASSCOMMAND" ]] || env="BORG_PASSCOMMAND='$REPLACE_PASSCOMMAND' "
+  printf '%s' "To replace it: (1) pick the archive the database will be restored from: \`$env$borg list" \
+    " $repository\` (newest last), and check that it holds the dump: \`$env$borg list $repository::<archive>" \
+    " 'sh:**/<path>'\` for $(dump_list); (2) \`pulumi config set $ALLOW_REPLACE_KEY true\` and" \
+    " \`pulumi config set $CONFIRM_ARCHIVE_KEY <archive>\`; (3) run pulumi up again: the step checks the" \
+    " archive before it deletes anything. Or back up what you need and \`minikube delete -p $PROFILE\` by hand."
+}
+
+# require_replace_archive: REPLACE_ARCHIVE is an archive of REPLACE_REPOSITORY and holds one of
+# REPLACE_DUMP_PATHS (also below a prefix, as require_recent_archive matches), or the step stops, naming the
+# setting and the fix. borg waits up to REPLACE_LOCK_WAIT s for the lock of a running backup: bounded at that
+# plus BLUMEOPS_CHANGE; a hang stops the step, never reads as "no archive". Nothing is deleted before it passed.
+require_replace_archive() {
+  local listing start names path found="" bound=$((REPLACE_LOCK_WAIT + BLUMEOPS_CHANGE))
+  [[ -n "$REPLACE_REPOSITORY" && -n "$REPLACE_BORG" && -n "$REPLACE_JQ" ]] ||
+    die "$CONFIRM_ARCHIVE_KEY is set, but the step knows no borg repository to check it in; nothing was deleted"
+  listing="$(blumeops_tmpdir)/replace-archives.json"
+  BORG_PASSCOMMAND="$REPLACE_PASSCOMMAND" bounded "$bound" "$REPLACE_BORG" list \
+    --lock-wait "$REPLACE_LOCK_WAIT" --json "$REPLACE_REPOSITORY" >"$listing" ||
+    die "borg could not list $REPLACE_REPOSITORY (see above), so $CONFIRM_ARCHIVE_KEY '$REPLACE_ARCHIVE' is" \
+      "unchecked and nothing was deleted: is the backup volume mounted, does the passcommand print the" \
+      "passphrase? Then run pulumi up again"
+  # shellcheck disable=SC2016  # a jq program: its $name is jq's
+  start=$(bounded "$BLUMEOPS_QUICK" "$REPLACE_JQ" -r --arg name "$REPLACE_ARCHIVE" \
+    '[.archives[] | select(.name == $name) | .start] | first // empty' "$listing") ||
+    die "jq could not read the archive list of $REPLACE_REPOSITORY (or ${TMPDIR:-/tmp} is full); nothing was deleted"
+  if [[ -z "$start" ]]; then
+    names=$(bounded "$BLUMEOPS_QUICK" "$REPLACE_JQ" -r '[.archives[].name] | .[-3:] | join(", ")' "$listing") ||
+      names="unreadable"
+    die "$CONFIRM_ARCHIVE_KEY is '$REPLACE_ARCHIVE', but $REPLACE_REPOSITORY has no archive of that name" \
+      "(its newest: ${names:-none}), so nothing was deleted. Set it to an archive that holds the cluster" \
+      "database's dump: \`pulumi config set $CONFIRM_ARCHIVE_KEY <archive>\`, then run pulumi up again." \
+      "$(replace_how)"
+  fi
+  while IFS= read -r path; do
+    [[ -n "$path" ]] || continue
+    BORG_PASSCOMMAND="$REPLACE_PASSCOMMAND" bounded "$bound" "$REPLACE_BORG" list \
+      --lock-wait "$REPLACE_LOCK_WAIT" --short "$REPLACE_REPOSITORY::$REPLACE_ARCHIVE" "sh:**/$path" >"$listing" ||
+      die "borg could not list the archive $REPLACE_ARCHIVE of $REPLACE_REPOSITORY (see above); nothing was deleted"
+    if awk -v path="$path" '$0 == path || substr($0, length($0) - length(path)) == "/" path { found = 1 }
+                            END { exit !found }' "$listing"; then
+      found=$path
+      break
+    fi
+  done <<<"$REPLACE_DUMP_PATHS"
+  [[ -n "$found" ]] ||
+    die "$CONFIRM_ARCHIVE_KEY is '$REPLACE_ARCHIVE', an archive of $REPLACE_REPOSITORY ($start) that holds" \
+      "no dump of the cluster database ($(dump_list)), so nothing was deleted. Name an archive that holds it:" \
+      "\`pulumi config set $CONFIRM_ARCHIVE_KEY <archive>\` (run the backup first if none does), then pulumi up" \
+      "again. $(replace_how)"
+  log "the archive $REPLACE_ARCHIVE ($start) of $REPLACE_REPOSITORY holds $found: the database comes back from it"
+}
+
 check_existing_profile() {
   local driver runtime cpus memory disk
   [[ -f "$PROFILE_CONFIG" ]] || return 0
@@ -222,13 +306,19 @@ check_existing_profile() {
         "up again"
     fi
     if [[ "$ALLOW_REPLACE" != true ]]; then
-      die "the minikube profile $PROFILE runs the '$driver' driver with the '$runtime' runtime;" \
-        "this stack wants '$DRIVER' with '$CONTAINER_RUNTIME'. Replacing it deletes the cluster and all its" \
-        "data (PersistentVolumes included): back up what you need first (e.g. \`kubectl get all -A -o yaml\`," \
-        "database dumps), then either \`minikube delete -p $PROFILE\` or" \
-        "\`pulumi config set blumeops:minikube.allowReplace true\`, and run pulumi up again"
+      die "the minikube profile $PROFILE runs the '$driver' driver with the '$runtime' runtime; this stack" \
+        "wants '$DRIVER' with '$CONTAINER_RUNTIME', so the step stops and deletes nothing. $(replace_losses)" \
+        "$(replace_how)"
     fi
-    log "deleting the profile $PROFILE (legacy driver '$driver', runtime '$runtime'): allowReplace is set"
+    if [[ -z "$REPLACE_ARCHIVE" ]]; then
+      die "the minikube profile $PROFILE runs the legacy '$driver' driver and $ALLOW_REPLACE_KEY is true, but" \
+        "$CONFIRM_ARCHIVE_KEY is not set: a replacement also needs the name of the borgmatic archive the" \
+        "database will be restored from, so nothing was deleted. $(replace_losses) $(replace_how)"
+    fi
+    require_replace_archive
+    log "REPLACING the minikube profile $PROFILE (legacy driver '$driver', runtime '$runtime'):" \
+      "$ALLOW_REPLACE_KEY is true and $CONFIRM_ARCHIVE_KEY is '$REPLACE_ARCHIVE'. What is lost: $(replace_losses)"
+    log "deleting the profile $PROFILE now (\`minikube delete -p $PROFILE\`), then starting it with the $DRIVER driver"
     bounded "$BLUMEOPS_LONG" "$MINIKUBE" delete -p "$PROFILE" || die "\`minikube delete -p $PROFILE\` failed"
     return 0
   fi
