@@ -121,7 +121,7 @@ def test_cli_phase_table_marks_the_target() -> None:
     target = load_stack("indri").target
     marked = [line for line in lines if line.startswith("->")]
     assert len(marked) == 1 and marked[0].split()[1] == target
-    assert any(line.split()[0] == "5.1" and "Docker driver" in line for line in lines)
+    assert any("5.1" in line.split()[:2] and "Docker driver" in line for line in lines)  # "->" may lead
     assert lines[-1].startswith(f"stack indri: target phase {target}")
 
 
