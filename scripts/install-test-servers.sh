@@ -12,6 +12,10 @@
 #   .venv/postgresql-18.6.0 rather than installed; tests/servers/postgres.py runs its initdb/pg_ctl.
 # - borgbackup (borg 1.2) and jq: the real borg under borgmatic (pinned in requirements-dev.txt) in
 #   tests/host/test_borgmatic.py, and the JSON reader of the borgmatic metrics and archive check.
+# - transmission-daemon and transmission-cli (Debian's Transmission 3.00: transmission-remote, -create, -show):
+#   tests/servers/transmission.py runs one transmission-daemon on 127.0.0.1:<free port> and serves .torrent
+#   files made by transmission-create, for the ZIM torrent sidecar (components/apps/scripts/zim-torrents.sh).
+#   Debian's own transmission-daemon service (RPC on 9091) is stopped and disabled where it runs.
 #
 # Does nothing when everything is present. Installing needs root (apt-get); without root it says
 # what to run instead and exits non-zero in CI, zero elsewhere (the tests that need it skip).
@@ -24,6 +28,8 @@ wanted=(
     "borgbackup:/usr/bin/borg"
     "jq:/usr/bin/jq"
     "openssh-server:/usr/sbin/sshd"
+    "transmission-daemon:/usr/bin/transmission-daemon"
+    "transmission-cli:/usr/bin/transmission-remote"
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,6 +96,36 @@ pg18_failed() {
     echo "install-test-servers: $1; the PostgreSQL 18 tests will be skipped" >&2
 }
 
+# quiet_debian_transmission: Debian's transmission-daemon package enables a service of its own (user
+# debian-transmission, RPC on 9091) and starts it where systemd runs; the tests start their own daemon on a free
+# loopback port and need nothing from it, so it is stopped and disabled wherever it runs (in a container
+# without systemd the package cannot start it). Idempotent: nothing happens when it is neither enabled nor up.
+quiet_debian_transmission() {
+    [[ -e /lib/systemd/system/transmission-daemon.service || -e /etc/init.d/transmission-daemon ]] || return 0
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl is-enabled --quiet transmission-daemon.service 2>/dev/null ||
+            systemctl is-active --quiet transmission-daemon.service 2>/dev/null || return 0
+        if [[ "$(id -u)" -ne 0 ]]; then
+            echo "install-test-servers: Debian's transmission-daemon service is enabled; the tests do not need it" \
+                "(run: sudo systemctl disable --now transmission-daemon)" >&2
+            return 0
+        fi
+        if systemctl disable --now transmission-daemon.service >/dev/null 2>&1; then
+            echo "install-test-servers: stopped and disabled Debian's transmission-daemon service"
+        else
+            echo "install-test-servers: could not stop Debian's transmission-daemon service" >&2
+        fi
+    elif command -v pgrep >/dev/null 2>&1 && pgrep -u debian-transmission -x transmission-daemon >/dev/null 2>&1; then
+        if [[ "$(id -u)" -eq 0 ]]; then
+            /etc/init.d/transmission-daemon stop >/dev/null 2>&1 || true
+            update-rc.d transmission-daemon disable >/dev/null 2>&1 || true
+            echo "install-test-servers: stopped Debian's transmission-daemon service"
+        else
+            echo "install-test-servers: Debian's transmission-daemon service runs; the tests do not need it" >&2
+        fi
+    fi
+}
+
 missing=()
 for entry in "${wanted[@]}"; do
     package=${entry%%:*}
@@ -102,6 +138,7 @@ done
 
 if ((${#missing[@]} == 0)); then
     echo "install-test-servers: docker-registry, postgresql, borgbackup and jq already present"
+    quiet_debian_transmission
     install_postgresql_18
     exit 0
 fi
@@ -142,5 +179,6 @@ for entry in "${wanted[@]}"; do
     # shellcheck disable=SC2086
     compgen -G $probe >/dev/null || { echo "install-test-servers: ${entry%%:*} installed but $probe is missing" >&2; exit 1; }
 done
+quiet_debian_transmission
 echo "install-test-servers: installed ${missing[*]}"
 install_postgresql_18
