@@ -16,6 +16,9 @@
 #   tests/servers/transmission.py runs one transmission-daemon on 127.0.0.1:<free port> and serves .torrent
 #   files made by transmission-create, for the ZIM torrent sidecar (components/apps/scripts/zim-torrents.sh).
 #   Debian's own transmission-daemon service (RPC on 9091) is stopped and disabled where it runs.
+# - kiwix-tools (kiwix-serve, kiwix-manage) and zim-tools (zimwriterfs): tests/servers/kiwix.py runs one
+#   `kiwix-serve --library --monitorLibrary` on 127.0.0.1 and makes tiny ZIM files with zimwriterfs, so the
+#   Kiwix library sidecar (components/apps/scripts/kiwix-library.sh) runs against the real kiwix-manage.
 #
 # Does nothing when everything is present. Installing needs root (apt-get); without root it says
 # what to run instead and exits non-zero in CI, zero elsewhere (the tests that need it skip).
@@ -30,6 +33,8 @@ wanted=(
     "openssh-server:/usr/sbin/sshd"
     "transmission-daemon:/usr/bin/transmission-daemon"
     "transmission-cli:/usr/bin/transmission-remote"
+    "kiwix-tools:/usr/bin/kiwix-manage"
+    "zim-tools:/usr/bin/zimwriterfs"
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -137,7 +142,7 @@ for entry in "${wanted[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "install-test-servers: docker-registry, postgresql, borgbackup and jq already present"
+    echo "install-test-servers: ${wanted[*]%%:*} already present"
     quiet_debian_transmission
     install_postgresql_18
     exit 0
@@ -164,11 +169,11 @@ fi
 
 echo "install-test-servers: installing ${missing[*]} with apt-get"
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq; then
+if ! apt-get update -qq -o DPkg::Lock::Timeout=120; then
     echo "install-test-servers: apt-get update failed; cannot install ${missing[*]}" >&2
     exit 1
 fi
-if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+if ! apt-get install -y -qq -o DPkg::Lock::Timeout=120 --no-install-recommends "${missing[@]}" >/dev/null; then
     echo "install-test-servers: apt-get install ${missing[*]} failed" >&2
     exit 1
 fi

@@ -12,7 +12,7 @@ import pytest
 # The test servers' session fixtures, registered once for the whole suite: a module that imported a fixture
 # function would define a copy of its own, and a session-scoped copy starts its server again per module.
 pytest_plugins = ("tests.servers.registry", "tests.servers.postgres", "tests.servers.devpi",
-                  "tests.servers.transmission")
+                  "tests.servers.transmission", "tests.servers.kiwix")
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every plan the tests build renders its Helm charts from the reference copies in ../shared/charts, and a
@@ -53,7 +53,8 @@ _WRITES_BUILD_PLAN = ("foundation/test_plan.py", "foundation/test_policy_gate.py
 # chart diffs, which render whole charts twice. Derived from what a test uses, so a new test joins the right
 # tier by itself; `make test` runs both.
 _SLOW_FIXTURES = frozenset({"postgres_servers", "plain_registry", "token_registry", "sshd", "http_server",
-                            "test_ca", "mounts", "devpi_servers", "transmission_daemon"})
+                            "test_ca", "mounts", "devpi_servers", "transmission_daemon",
+                            "kiwix_tools"})
 _SLOW_FILES = ("charts/test_diff.py",)
 _SLOW_WORDS = ("hang", "hung", "never_answers", "timeout", "killed", "workflow_runs_them")
 
