@@ -115,3 +115,22 @@ def feed_ingress(precondition: bool = False, with_data: bool = False) -> None:
         proxy_class=proxy_class, legacy=legacy_claim(host, "miniflux", "feed", precondition=precondition),
         ready=(workload,), carry=carry if with_data else None,
     ))
+
+
+def media() -> None:
+    """Transmission and Kiwix on the share, as phase 6 will compose them (the share's probe stood in by the
+    PersistentVolume it proves)."""
+    from components.apps.media import Kiwix, KiwixArgs, Transmission, TransmissionArgs
+    from components.cluster.storage import NfsExport, NfsShare, NfsShareArgs
+
+    provider, proxy_class, kept = stand_ins()
+    share = NfsShare("torrents-share", NfsShareArgs(
+        provider=provider, export=NfsExport("sifaka", "/volume1/torrents"), volume_name="torrents-nfs-pv",
+        allowed_networks=("192.168.1.0/24",)))
+    Transmission("transmission", TransmissionArgs(
+        provider=provider, kept=kept, proxy_class=proxy_class, volume_name=share.volume_name,
+        share_ready=(share.probe,),
+        torrents=("https://download.kiwix.org/zim/devdocs/devdocs_en_bash_2026-01.zim.torrent",)))
+    Kiwix("kiwix", KiwixArgs(
+        provider=provider, kept=kept, proxy_class=proxy_class, nfs_server="sifaka", nfs_path="/volume1/torrents",
+        share_ready=(share.probe,)))
