@@ -14,6 +14,7 @@ from components.cluster.cloudnative_pg import ComputeResources
 from components.cluster.objects import (
     KeptState,
     ProxyClassRef,
+    cluster_service,
     kept_claim,
     kubernetes_opts,
     namespace,
@@ -125,14 +126,8 @@ class Devpi(pulumi.ComponentResource):
         self.data = kept_claim(f"{name}-data", name=DATA_CLAIM, namespace=ns, size=args.storage_size,
                                storage_class=args.storage_class, labels=labels, kept=args.kept, parent=self,
                                depends_on=[self.namespace])
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="devpi", namespace=ns, labels=labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP", selector=labels,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port=PORT, protocol="TCP")]),
-            opts=kubernetes_opts(provider, self),
-        )
+        self.service = cluster_service(f"{name}-service", name="devpi", namespace=ns, labels=labels,
+                                       port=PORT, port_name="http", provider=provider, parent=self)
         staged: list[pulumi.Resource] = [self.namespace, self.root, self.data, self.service, *args.image_built]
         self.stateful_set: k8s.apps.v1.StatefulSet | None = None
 

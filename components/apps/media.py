@@ -15,7 +15,16 @@ import pulumi_kubernetes as k8s
 
 from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim
 from components.cluster.cloudnative_pg import ComputeResources
-from components.cluster.objects import ImageRef, KeptState, ProxyClassRef, kept_claim, kubernetes_opts, namespace
+from components.cluster.objects import (
+    ImageRef,
+    KeptState,
+    ProxyClassRef,
+    cluster_service,
+    kept_claim,
+    kubernetes_opts,
+    namespace,
+    single_deployment,
+)
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TRANSMISSION_TYPE = "blumeops:app:Transmission"
@@ -117,13 +126,8 @@ class Transmission(pulumi.ComponentResource):
         )
         self.config = kept_claim(f"{name}-config", name=CONFIG_CLAIM, namespace=ns, size=args.config_size,
                                  labels=labels, kept=args.kept, parent=self, depends_on=[self.namespace])
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="transmission", namespace=ns, labels=labels),
-            spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
-                k8s.core.v1.ServicePortArgs(name="web", port=WEB_PORT, target_port=WEB_PORT, protocol="TCP")]),
-            opts=kubernetes_opts(provider, self),
-        )
+        self.service = cluster_service(f"{name}-service", name="transmission", namespace=ns, labels=labels,
+                                       port=WEB_PORT, port_name="web", provider=provider, parent=self)
         env = {"PUID": str(args.uid), "PGID": str(args.uid), "TZ": args.timezone}
         self.torrents = k8s.core.v1.ConfigMap(
             f"{name}-torrents", metadata=k8s.meta.v1.ObjectMetaArgs(name="zim-torrents", namespace=ns),
@@ -134,54 +138,45 @@ class Transmission(pulumi.ComponentResource):
         sidecar_env = {"TRANSMISSION_HOST": "127.0.0.1", "TRANSMISSION_PORT": str(WEB_PORT),
                        "TORRENT_LIST": "/torrents/torrents.txt", "STATE_FILE": "/config/zim-torrents.state",
                        "INTERVAL": str(args.torrents_interval_seconds)}
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="transmission", namespace=ns, labels=labels),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False,
-                        containers=[k8s.core.v1.ContainerArgs(
-                            name="transmission",
-                            image=args.image.ref,
-                            env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()],
-                            ports=[k8s.core.v1.ContainerPortArgs(name="web", container_port=WEB_PORT),
-                                   k8s.core.v1.ContainerPortArgs(name="peer-tcp", container_port=PEER_PORT,
-                                                                 protocol="TCP"),
-                                   k8s.core.v1.ContainerPortArgs(name="peer-udp", container_port=PEER_PORT,
-                                                                 protocol="UDP")],
-                            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="downloads", mount_path="/downloads"),
-                                           k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config")],
-                            resources=_resources(TRANSMISSION_RESOURCES),
-                            liveness_probe=_probe("/transmission/web/", WEB_PORT, 30, 30),
-                            readiness_probe=_probe("/transmission/web/", WEB_PORT, 10, 10),
-                        ), k8s.core.v1.ContainerArgs(
-                            name="torrents",
-                            image=args.image.ref,
-                            command=["bash", "/scripts/zim-torrents.sh"],
-                            env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sidecar_env.items()],
-                            volume_mounts=[
-                                k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config"),
-                                k8s.core.v1.VolumeMountArgs(name="torrents", mount_path="/torrents", read_only=True),
-                                k8s.core.v1.VolumeMountArgs(name="script", mount_path="/scripts", read_only=True)],
-                            resources=_resources(SIDECAR_RESOURCES),
-                        )],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(name="torrents", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                name="zim-torrents")),
-                            k8s.core.v1.VolumeArgs(name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                name="zim-torrents-script", default_mode=0o555)),
-                            k8s.core.v1.VolumeArgs(name="downloads", persistent_volume_claim=k8s.core.v1.
-                                                   PersistentVolumeClaimVolumeSourceArgs(claim_name=DOWNLOADS_CLAIM)),
-                            k8s.core.v1.VolumeArgs(name="config", persistent_volume_claim=k8s.core.v1.
-                                                   PersistentVolumeClaimVolumeSourceArgs(claim_name=CONFIG_CLAIM)),
-                        ],
-                    ),
-                ),
+        self.deployment = single_deployment(
+            f"{name}-deployment", name="transmission", namespace=ns, labels=labels,
+            pod=k8s.core.v1.PodSpecArgs(
+                automount_service_account_token=False,
+                containers=[k8s.core.v1.ContainerArgs(
+                    name="transmission",
+                    image=args.image.ref,
+                    env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in env.items()],
+                    ports=[k8s.core.v1.ContainerPortArgs(name="web", container_port=WEB_PORT),
+                           k8s.core.v1.ContainerPortArgs(name="peer-tcp", container_port=PEER_PORT,
+                                                         protocol="TCP"),
+                           k8s.core.v1.ContainerPortArgs(name="peer-udp", container_port=PEER_PORT,
+                                                         protocol="UDP")],
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="downloads", mount_path="/downloads"),
+                                   k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config")],
+                    resources=_resources(TRANSMISSION_RESOURCES),
+                    liveness_probe=_probe("/transmission/web/", WEB_PORT, 30, 30),
+                    readiness_probe=_probe("/transmission/web/", WEB_PORT, 10, 10),
+                ), k8s.core.v1.ContainerArgs(
+                    name="torrents",
+                    image=args.image.ref,
+                    command=["bash", "/scripts/zim-torrents.sh"],
+                    env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sidecar_env.items()],
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config"),
+                        k8s.core.v1.VolumeMountArgs(name="torrents", mount_path="/torrents", read_only=True),
+                        k8s.core.v1.VolumeMountArgs(name="script", mount_path="/scripts", read_only=True)],
+                    resources=_resources(SIDECAR_RESOURCES),
+                )],
+                volumes=[
+                    k8s.core.v1.VolumeArgs(name="torrents", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                        name="zim-torrents")),
+                    k8s.core.v1.VolumeArgs(name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                        name="zim-torrents-script", default_mode=0o555)),
+                    k8s.core.v1.VolumeArgs(name="downloads", persistent_volume_claim=k8s.core.v1.
+                                           PersistentVolumeClaimVolumeSourceArgs(claim_name=DOWNLOADS_CLAIM)),
+                    k8s.core.v1.VolumeArgs(name="config", persistent_volume_claim=k8s.core.v1.
+                                           PersistentVolumeClaimVolumeSourceArgs(claim_name=CONFIG_CLAIM)),
+                ],
             ),
             opts=kubernetes_opts(provider, self, [self.downloads, self.config, self.torrents, self.script]),
         )
@@ -237,11 +232,8 @@ class Kiwix(pulumi.ComponentResource):
         data = k8s.core.v1.VolumeMountArgs(name="data", mount_path="/data", read_only=True)
         library = k8s.core.v1.VolumeMountArgs(name="library", mount_path="/library")
         scripts = k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)
-        self.service = k8s.core.v1.Service(
-            f"{name}-service", metadata=k8s.meta.v1.ObjectMetaArgs(name="kiwix", namespace=ns, labels=labels),
-            spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=labels, ports=[
-                k8s.core.v1.ServicePortArgs(name="http", port=80, target_port=KIWIX_PORT, protocol="TCP")]),
-            opts=kubernetes_opts(provider, self))
+        self.service = cluster_service(f"{name}-service", name="kiwix", namespace=ns, labels=labels, port=80,
+                                       target_port=KIWIX_PORT, provider=provider, parent=self)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name="kiwix", namespace=ns, labels=labels),

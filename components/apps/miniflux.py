@@ -16,9 +16,11 @@ from components.cluster.objects import (
     ImageRef,
     KeptState,
     ProxyClassRef,
+    cluster_service,
     kubernetes_opts,
     namespace,
     secret_from_config,
+    single_deployment,
 )
 
 MINIFLUX_TYPE = "blumeops:app:Miniflux"
@@ -158,14 +160,8 @@ class Miniflux(pulumi.ComponentResource):
             parent=self,
         )
         labels = {"app": "miniflux"}
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="miniflux", namespace=ns, labels=labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP", selector=labels,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port=PORT, protocol="TCP")]),
-            opts=kubernetes_opts(provider, self),
-        )
+        self.service = cluster_service(f"{name}-service", name="miniflux", namespace=ns, labels=labels,
+                                       port=PORT, port_name="http", provider=provider, parent=self)
         staged: list[pulumi.Resource] = [self.namespace, self.database_secret, self.service,
                                          *args.database_ready]
         self.deployment: k8s.apps.v1.Deployment | None = None
@@ -205,34 +201,25 @@ class Miniflux(pulumi.ComponentResource):
     def _deployment(self, name: str, args: MinifluxArgs, ns: pulumi.Input[str], labels: dict[str, str],
                     after: Sequence[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         resources = args.resources
-        return k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="miniflux", namespace=ns, labels=labels),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=1,
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS),
-                        containers=[k8s.core.v1.ContainerArgs(
-                            name="miniflux",
-                            image=args.image.ref,
-                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                            env=args.environment(),
-                            resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"memory": resources.requests_memory, "cpu": resources.requests_cpu},
-                                limits={"memory": resources.limits_memory, "cpu": resources.limits_cpu}),
-                            liveness_probe=_probe(10, 30),
-                            readiness_probe=_probe(5, 10),
-                            security_context=k8s.core.v1.SecurityContextArgs(
-                                allow_privilege_escalation=False, read_only_root_filesystem=True,
-                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
-                        )],
-                    ),
-                ),
+        return single_deployment(
+            f"{name}-deployment", name="miniflux", namespace=ns, labels=labels,
+            pod=k8s.core.v1.PodSpecArgs(
+                security_context=k8s.core.v1.PodSecurityContextArgs(
+                    run_as_non_root=True, run_as_user=RUN_AS, run_as_group=RUN_AS),
+                containers=[k8s.core.v1.ContainerArgs(
+                    name="miniflux",
+                    image=args.image.ref,
+                    ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+                    env=args.environment(),
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"memory": resources.requests_memory, "cpu": resources.requests_cpu},
+                        limits={"memory": resources.limits_memory, "cpu": resources.limits_cpu}),
+                    liveness_probe=_probe(10, 30),
+                    readiness_probe=_probe(5, 10),
+                    security_context=k8s.core.v1.SecurityContextArgs(
+                        allow_privilege_escalation=False, read_only_root_filesystem=True,
+                        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"])),
+                )],
             ),
             opts=kubernetes_opts(provider=args.provider, parent=self, depends_on=after),
         )

@@ -221,6 +221,53 @@ def _tag_annotation(tags: Sequence[str]) -> dict[str, str]:
     return {TAGS_ANNOTATION: ",".join(tags)} if tags else {}
 
 
+def cluster_service(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    port: int,
+    provider: pulumi.ProviderResource,
+    parent: pulumi.Resource,
+    port_name: str = "http",
+    target_port: int | None = None,
+) -> k8s.core.v1.Service:
+    """A ClusterIP Service ``name`` for the pods labelled ``labels``, TCP ``port`` (to ``target_port``)."""
+    return k8s.core.v1.Service(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.core.v1.ServiceSpecArgs(type="ClusterIP", selector=dict(labels), ports=[k8s.core.v1.ServicePortArgs(
+            name=port_name, port=port, target_port=target_port or port, protocol="TCP")]),
+        opts=kubernetes_opts(provider, parent),
+    )
+
+
+def single_deployment(
+    resource_name: str,
+    *,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    pod: k8s.core.v1.PodSpecArgs,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.Deployment:
+    """One replica of ``pod``, replaced with ``Recreate`` (never two at once: one database writer, one daemon
+    per config directory)."""
+    return k8s.apps.v1.Deployment(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels)),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=1,
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(labels)),
+            template=k8s.core.v1.PodTemplateSpecArgs(metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
+                                                     spec=pod),
+        ),
+        opts=opts,
+    )
+
+
 def tailscale_ingress(
     resource_name: str,
     *,
