@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from inspect import isawaitable
 from typing import Any, TypeVar
 
+from pulumi_policy.deserialize import _deserialize_property
 from pulumi_policy.proxy import (
     UNKNOWN_ARCHIVE_VALUE,
     UNKNOWN_ARRAY_VALUE,
@@ -63,6 +64,15 @@ def _is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value in _UNKNOWNS
 
 
+def _open(value: Any) -> Any:
+    """A wire-form value as pulumi_policy's `deserialize_properties` gives it, for the one level a rule reads:
+    a secret, asset or archive (a dict with the special signature key) is deserialized whole (it is small);
+    any other dict or list stays wire form, its children opened when they are read."""
+    if isinstance(value, dict) and SIG_KEY in value:
+        return _deserialize_property(value)
+    return value
+
+
 def _wrap(value: Any, path: list[str]) -> Any:
     if isinstance(value, dict):
         return LazyUnknownProxy(value, path)
@@ -76,19 +86,22 @@ class LazyUnknownProxy(Mapping[str, Any]):
     value raises `UnknownValueError` with the same sentinel and path; `["__target"]` is the raw dict. Children
     are wrapped when first read, so a rule pays for what it reads, not for the whole tree."""
 
-    __slots__ = ("_children", "_path", "_target")
+    __slots__ = ("_children", "_opened", "_path", "_target")
 
     def __init__(self, target: dict[str, Any], path: list[str]) -> None:
-        self._target = target
+        self._target = target  # wire form: deserialized as it is read (``_open``), or whole for ``__target``
         self._path = path
         self._children: dict[Any, Any] = {}
+        self._opened: Any = None
 
     def __getitem__(self, key: Any) -> Any:
         if key == "__target":
-            return self._target
+            if self._opened is None:
+                self._opened = _deserialize_property(self._target)
+            return self._opened
         if key in self._children:
             return self._children[key]
-        value = self._target[key]
+        value = _open(self._target[key])
         path = [*self._path, str(key)]
         if _is_unknown(value):
             raise UnknownValueError(value, path)
@@ -97,7 +110,14 @@ class LazyUnknownProxy(Mapping[str, Any]):
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._children.pop(key, None)
+        self._opened = None
         self._target[key] = value
+
+    @property
+    def wire(self) -> dict[str, Any]:
+        """The wire form below this proxy, not deserialized: open each value with ``open_value`` as you read
+        it (what a rule that reads a whole subtree, a CRD's schema, pays no more than the walk does)."""
+        return self._target
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._target)
@@ -109,23 +129,26 @@ class LazyUnknownProxy(Mapping[str, Any]):
 class LazyUnknownList(Sequence[Any]):
     """The list counterpart of `LazyUnknownProxy` (a slice is a list of wrapped items, unchecked, as the SDK's)."""
 
-    __slots__ = ("_children", "_path", "_target")
+    __slots__ = ("_children", "_opened", "_path", "_target")
 
     def __init__(self, target: list[Any], path: list[str]) -> None:
         self._target = target
         self._path = path
         self._children: dict[int, Any] = {}
+        self._opened: Any = None
 
     def __getitem__(self, key: Any) -> Any:
         if key == "__target":
-            return self._target
+            if self._opened is None:
+                self._opened = _deserialize_property(self._target)
+            return self._opened
         if isinstance(key, slice):
-            return [_wrap(item, [*self._path, str(index)])
+            return [_wrap(_open(item), [*self._path, str(index)])
                     for index, item in zip(range(len(self._target))[key], self._target[key], strict=True)]
         index = key + len(self._target) if isinstance(key, int) and key < 0 else key
         if index in self._children:
             return self._children[index]
-        value = self._target[key]
+        value = _open(self._target[key])
         if _is_unknown(value):  # named as asked (-1 stays -1), as pulumi_policy's proxy names it
             raise UnknownValueError(value, [*self._path, str(key)])
         wrapped = self._children[index] = _wrap(value, [*self._path, str(index)])
@@ -133,6 +156,13 @@ class LazyUnknownList(Sequence[Any]):
 
     def __len__(self) -> int:
         return len(self._target)
+
+    @property
+    def wire(self) -> list[Any]:
+        return self._target
+
+
+open_value = _open
 
 
 def struct_to_dict(struct: Any) -> dict[str, Any]:
@@ -240,7 +270,6 @@ def install() -> None:
         raise RuntimeError(f"pulumi_policy's servicer lacks {missing}: pin pulumi-policy==1.21.0 "
                            "(policy/requirements.txt) or adapt policy/rules/wire.py")
     proto = vars(served)["proto"]
-    deserialize = vars(served)["deserialize_properties"]
     policy_types = (vars(served)["ResourceValidationPolicy"], vars(served)["EnforcementLevel"],
                     vars(served)["ResourceValidationArgs"], vars(served)["_NotApplicableError"])
 
@@ -254,7 +283,9 @@ def install() -> None:
             self._configure_runtime_settings()
             response = proto.AnalyzeResponse()
             wire_form = struct_to_dict(request.properties)
-            props = lazy_unknown_checking_proxy(deserialize(wire_form))  # builds new containers: wire_form stays
+            # deserialized as the rules read it (a generic walk reads wire_form, a CRD's schema is never walked):
+            # the cost follows what is read, not the size of the resource
+            props = lazy_unknown_checking_proxy(dict(wire_form))
             opts = self._get_resource_options(request)
             provider = self._get_provider_resource(request)
             with request_properties(wire_form), shared_walks():

@@ -34,7 +34,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from rules.kinds import PAYLOAD_KEYS, PAYLOAD_KINDS, load_yaml_documents, parse_type
 from rules.props import Entry, Path, format_path, get_str, is_list, is_mapping, key_of, walk
-from rules.wire import shared_walk
+from rules.wire import LazyUnknownList, LazyUnknownProxy, open_value, shared_walk
 
 # The container lists of a pod spec (lower-cased key) -> how a message names one of their containers.
 _CONTAINER_KIND = {
@@ -106,10 +106,13 @@ def _crd_schema(entry: Entry, root_kind: str) -> bool:
 
 
 def _raw(value: Any) -> Any:
-    """The plain data behind an unknown-checking proxy (both pulumi_policy's and the pack's answer
-    `["__target"]`); plain data as it is."""
+    """The data behind an unknown-checking proxy: the pack's lazy one gives its wire form (each value is
+    opened as it is read, ``open_value``: a secret's value, an asset), pulumi_policy's eager one (rules called
+    directly, as the tests do) its ``["__target"]``; plain data as it is (opened)."""
+    if isinstance(value, (LazyUnknownProxy, LazyUnknownList)):
+        return value.wire
     if isinstance(value, (dict, list, str)) or not (is_mapping(value) or is_list(value)):
-        return value
+        return open_value(value)
     return value["__target"]
 
 
@@ -131,7 +134,7 @@ def _schema_defaults(node: Any, path: Path) -> Iterator[Entry]:
                     at = (*path, "properties", str(name))
                     if isinstance(definition, dict):
                         if "default" in definition:
-                            default = definition["default"]
+                            default = open_value(definition["default"])
                             yield Entry((*at, "default"), {str(name): default}, str(name), default)
                         yield from _schema_defaults(definition, at)
             elif isinstance(child, (dict, list)):

@@ -149,6 +149,12 @@ def test_a_crd_schema_is_not_walked_but_its_defaults_are_judged(check: Any, cata
     flagged = violations(_crd("docker.io/example/amd64only:1.0"))
     assert flagged and any("amd64only" in message for message in flagged)
     assert violations(_crd("ghcr.io/miniflux/miniflux:2.2.16")) == []
+    if served:
+        # the served pack reads the schema in its wire form (not deserialized whole): a default sent as a
+        # secret is opened where it stands, and judged like any other
+        hidden = {wire.SIG_KEY: wire.SECRET_SIG, "value": "docker.io/example/amd64only:1.0"}
+        flagged = violations(_crd(hidden))
+        assert flagged and any("amd64only" in message for message in flagged)
 
 
 def test_an_unknown_kind_is_still_walked_whole(check: Any, catalog: Any) -> None:
