@@ -60,14 +60,17 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("credentials in a URL (scheme://user:password@)",
      re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
 )
-SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.IGNORECASE)
+# MYSQL_PWD, DB_PASS, REDIS_PASS, linuxserver's PASS: a segment PASS or PWD is a password too; the shell's own
+# PWD/OLDPWD (the working directory) are not (SECRET_ENV_EXEMPT_NAMES).
+SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?"
+                             r"|(?:^|_)(?:PASS|PWD)(?:_|$))", re.IGNORECASE)
 # Names that point at a secret or describe it rather than hold it (DB_PASSWORD_FILE, OAUTH_TOKEN_URL).
 SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME", "_URL", "_URI",
                               "_ENDPOINT", "_HOST", "_PORT", "_USER", "_USERNAME", "_ID", "_TTL", "_LENGTH", "_TYPE",
                               "_MODE")
 # Names that hold the *name* of a Secret, not a secret: tailscale-operator's chart sets OPERATOR_SECRET=operator
 # (the Secret the operator keeps its state in).
-SECRET_ENV_EXEMPT_NAMES = frozenset({"OPERATOR_SECRET"})
+SECRET_ENV_EXEMPT_NAMES = frozenset({"OPERATOR_SECRET", "PWD", "OLDPWD"})
 WELL_KNOWN_DEFAULTS = frozenset(
     {"admin", "changeme", "change-me", "password", "passw0rd", "postgres", "secret", "root", "test", "default",
      "123456"}
@@ -199,7 +202,7 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
 
 
 HELM_KINDS = frozenset({"chart", "release"})
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "privatekey", "credential")
+_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "credential")
 # Keys that name or point at a secret rather than hold one: existingSecret, secretName, passwordKey,
 # tokenSecretRef, passwordFile, createSecret, tokenTTL ...
 _POINTER_PREFIXES = ("existing", "create", "use", "enable", "generate")

@@ -257,3 +257,19 @@ def test_a_secret_in_a_steps_triggers_is_refused(check: Any) -> None:
     assert "`triggers[1]`" in message and "hunter2" not in message
     plain = {**props, "triggers": ["brew", "grafana", "svc:grafana", "/Users/erichblume/.local/state/x"]}
     assert check(no_plaintext_secrets, COMMAND, plain) == []
+
+
+@pytest.mark.parametrize("name", ["MYSQL_PWD", "DB_PASS", "REDIS_PASS", "PASS", "BORG_PASSPHRASE", "mysql_pwd"])
+def test_short_password_names_are_secret_names_too(check: Any, name: str) -> None:
+    """Issue 18: MYSQL_PWD, DB_PASS and linuxserver's PASS hold passwords; a literal one in a pod is refused."""
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "w", "image": "x:1", "env": [
+        {"name": name, "value": "hunter2"}]}]}}}}
+    [message] = check(no_plaintext_secrets, "kubernetes:apps/v1:Deployment", deployment)
+    assert name in message
+
+
+@pytest.mark.parametrize("name", ["PWD", "OLDPWD", "BYPASS_CACHE", "COMPASS_URL", "PASSENGER_HOME"])
+def test_the_working_directory_and_look_alikes_are_not_secrets(check: Any, name: str) -> None:
+    deployment = {"spec": {"template": {"spec": {"containers": [{"name": "w", "image": "x:1", "env": [
+        {"name": name, "value": "/somewhere"}]}]}}}}
+    assert check(no_plaintext_secrets, "kubernetes:apps/v1:Deployment", deployment) == []
