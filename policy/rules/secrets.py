@@ -54,6 +54,16 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a user:password flag (-u/--user user:password)",
      re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?[^\s:\"'$]+:" + _NOT_A_LITERAL + r"[^\s\"']",
                 re.IGNORECASE)),
+    # YAML (`password: x`), JSON (`"password": "x"`), TOML and ini with a quoted value (`password = "x"`): the
+    # unquoted `=` form is the assignment above (one finding per place). An empty value, null, a `$REF`, `<placeholder>` or `{{ tmpl }}`
+    # is not a literal; `passwordKey:`, `password_file:` name one, they do not hold it.
+    ("a password in a config file (password: ..., \"password\": \"...\", password = \"...\")",
+     re.compile(r"""(?:^|[{,])[ \t]*["']?[\w.-]*(?:password|passwd|passphrase)["']?(?:[ \t]*:[ \t]*["']?|[ \t]*=[ \t]*["'])"""
+                + _NOT_A_LITERAL + r"""(?!\{\{)(?!(?:null|~|true|false)\b)[^\s"'#,}{\]\[|>-]""",
+                re.IGNORECASE | re.MULTILINE)),
+    # libpq's password file: host:port:database:user:password (the host names a machine, the port a number or *)
+    ("a .pgpass line (host:port:database:user:password)",
+     re.compile(r"(?m)^(?=[^:\s]*[A-Za-z*])[A-Za-z0-9.*_-]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:\S+$")),
     ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
     ("a Tailscale key (tskey-...)", re.compile(r"\btskey-[A-Za-z0-9-]+")),
     ("a GitHub token", re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}")),

@@ -273,3 +273,26 @@ def test_the_working_directory_and_look_alikes_are_not_secrets(check: Any, name:
     deployment = {"spec": {"template": {"spec": {"containers": [{"name": "w", "image": "x:1", "env": [
         {"name": name, "value": "/somewhere"}]}]}}}}
     assert check(no_plaintext_secrets, "kubernetes:apps/v1:Deployment", deployment) == []
+
+
+@pytest.mark.parametrize("text", [
+    "database:\n  host: pg\n  password: hunter2\n",  # YAML
+    '{"db": {"password": "hunter2"}}',  # JSON
+    'password = "hunter2"\n',  # TOML / ini with a quoted value
+    "[smtp]\nsmtp_passphrase: 'hunter2'\n",
+    "pg.example.net:5432:*:borgmatic:hunter2\n",  # a .pgpass line
+])
+def test_a_password_in_a_config_file_is_refused(check: Any, text: str) -> None:
+    """Issue 18: a password written into a ConfigMap's YAML, JSON, TOML or .pgpass text."""
+    [message] = check(no_plaintext_secrets, "kubernetes:core/v1:ConfigMap", {"data": {"app.conf": text}})
+    assert "data.app.conf" in message and "put it in a Secret" in message
+
+
+@pytest.mark.parametrize("text", [
+    'password: ""\n', "password: null\n", "password: ${DB_PASSWORD}\n", "password: {{ .Values.password }}\n",
+    "password: <password>\n", "passwordKey: admin-password\n", "password_file: /run/secrets/db\n",
+    "# the root's password: see the Secret\n", "ROOT_PASSWORD=${DEVPI_ROOT_PASSWORD:-}\n",
+    "12:30:00:01:02\n", "time: 2026-12-02T01:48:35\n",
+])
+def test_references_and_prose_are_not_passwords(check: Any, text: str) -> None:
+    assert check(no_plaintext_secrets, "kubernetes:core/v1:ConfigMap", {"data": {"app.conf": text}}) == []
