@@ -55,11 +55,12 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
      re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?[^\s:\"'$]+:" + _NOT_A_LITERAL + r"[^\s\"']",
                 re.IGNORECASE)),
     # YAML (`password: x`), JSON (`"password": "x"`), TOML and ini with a quoted value (`password = "x"`): the
-    # unquoted `=` form is the assignment above (one finding per place). An empty value, null, a `$REF`, `<placeholder>` or `{{ tmpl }}`
-    # is not a literal; `passwordKey:`, `password_file:` name one, they do not hold it.
+    # unquoted `=` form is the assignment above (one finding per place). An empty value, null, a `$REF`,
+    # `<placeholder>` or `{{ tmpl }}` is not a literal; `passwordKey:`, `password_file:` name one, they do not hold it.
     ("a password in a config file (password: ..., \"password\": \"...\", password = \"...\")",
-     re.compile(r"""(?:^|[{,])[ \t]*["']?[\w.-]*(?:password|passwd|passphrase)["']?(?:[ \t]*:[ \t]*["']?|[ \t]*=[ \t]*["'])"""
-                + _NOT_A_LITERAL + r"""(?!\{\{)(?!(?:null|~|true|false)\b)[^\s"'#,}{\]\[|>-]""",
+     re.compile(r"""(?:^|[{,])[ \t]*["']?[\w.-]*(?:password|passwd|passphrase)["']?"""
+                r"""(?:[ \t]*:[ \t]*["']?|[ \t]*=[ \t]*["'])""" + _NOT_A_LITERAL
+                + r"""(?!\{\{)(?!(?:null|~|true|false)\b)[^\s"'#,}{\]\[|>-]""",
                 re.IGNORECASE | re.MULTILINE)),
     # libpq's password file: host:port:database:user:password (the host names a machine, the port a number or *)
     ("a .pgpass line (host:port:database:user:password)",
