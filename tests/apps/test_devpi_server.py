@@ -155,6 +155,18 @@ def test_a_second_start_does_not_initialise_again(devpi_servers: DevpiServers) -
     assert fresh.login("root", ROOT_PASSWORD)[0] == 200
 
 
+def test_an_export_offered_to_an_initialised_directory_is_not_imported_and_says_so(
+        devpi_servers: DevpiServers) -> None:
+    """After a rollback and a new cutover the init container is offered a new export: the kept directory is
+    not imported into again (that would overwrite what the cluster's server received), and the log says so."""
+    imported = devpi_servers.imported
+    before = (imported.serverdir / ".serverversion").read_bytes()
+    result = devpi_servers.entrypoint(imported.serverdir, "init",
+                                      env={"DEVPI_IMPORT_DIR": str(devpi_servers.export_dir)}, check=True)
+    assert "WARNING: an export is offered in" in result.stderr and "it is not imported" in result.stderr
+    assert (imported.serverdir / ".serverversion").read_bytes() == before
+
+
 def test_the_entrypoint_passes_shellcheck() -> None:
     shellcheck = Path(sys.executable).parent / "shellcheck"
     result = subprocess.run([str(shellcheck), str(ENTRYPOINT)], capture_output=True, text=True, check=False)

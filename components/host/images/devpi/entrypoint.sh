@@ -119,6 +119,13 @@ esac
 
 if [[ -f "$SERVERDIR/.serverversion" ]]; then
   log "$SERVERDIR is initialised: not initialising again"
+  if [[ -n "$IMPORT_DIR" && -f "$IMPORT_DIR/dataindex.json" ]]; then
+    # a server directory is imported once: after a rollback and a new cutover the export offered now (what the
+    # host server held then) is not merged into the one the cluster kept, and that is said, not done silently
+    log "WARNING: an export is offered in $IMPORT_DIR but $SERVERDIR was initialised before: it is not imported." \
+      "What the host server received since the first import is only in that export (devpi-import it into a" \
+      "scratch server by hand to merge)"
+  fi
 else
   initialise
 fi
