@@ -210,9 +210,6 @@ def build(phase: Phase, handover: Handover) -> None:
                 ManagedRole("borgmatic", postgres.borgmatic_password, in_roles=("pg_read_all_data",)),
                 *handover.amended(PG_APP_ROLES),
             ),
-            # the owner's password from the program's managed role once a phase manages it (phase 4)
-            owner_secret="blumeops-pg-miniflux" if any(
-                role.name == "miniflux" for role in handover.amended(PG_APP_ROLES)) else None,
         ),
         opts=child,
     )

@@ -1,7 +1,8 @@
 """Transmission and Kiwix in the cluster, on the NAS's NFS export: Transmission downloads into it (a sidecar
 keeps the declared ZIM torrents in it), Kiwix serves every finished ZIM from it without a restart.
 
-Phase 6 composes them (not yet wired: see the README). Both take the share phase 5.1 proved mountable.
+Phase 6 composes them (not yet wired: docs/operating.md, "Known limits"). Both take the share phase 5.1
+proved mountable.
 """
 
 from __future__ import annotations
@@ -114,16 +115,10 @@ class Transmission(pulumi.ComponentResource):
         self.namespace = namespace(f"{name}-namespace", args.namespace, provider, self, kept=args.kept)
         ns = self.namespace.metadata.name
         labels = {"app": "transmission"}
-        self.downloads = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-downloads",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=DOWNLOADS_CLAIM, namespace=ns, labels=labels,
-                                                annotations={"blumeops/on-rollback": "keep"}),
-            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                access_modes=["ReadWriteMany"], storage_class_name="", volume_name=args.volume_name,
-                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": args.capacity})),
-            opts=pulumi.ResourceOptions(provider=args.kept.provider, parent=self, retain_on_delete=True,
-                                        depends_on=[self.namespace, *args.share_ready]),
-        )
+        self.downloads = kept_claim(f"{name}-downloads", name=DOWNLOADS_CLAIM, namespace=ns, size=args.capacity,
+                                    storage_class="", volume_name=args.volume_name, labels=labels,
+                                    access_modes=("ReadWriteMany",), kept=args.kept, parent=self,
+                                    depends_on=[self.namespace, *args.share_ready])
         self.config = kept_claim(f"{name}-config", name=CONFIG_CLAIM, namespace=ns, size=args.config_size,
                                  labels=labels, kept=args.kept, parent=self, depends_on=[self.namespace])
         self.service = cluster_service(f"{name}-service", name="transmission", namespace=ns, labels=labels,
@@ -185,7 +180,6 @@ class Transmission(pulumi.ComponentResource):
             proxy_class=args.proxy_class, legacy=args.legacy,
             ready=(self.deployment,) if args.legacy is not None else (),
             health_path="/transmission/web/", tags=args.tags), pulumi.ResourceOptions(parent=self))
-        self.rpc_host = f"transmission.{args.namespace}.svc.cluster.local"
         self.register_outputs({"namespace": ns, "hostname": args.hostname})
 
 

@@ -126,22 +126,25 @@ class PostgresClusterArgs:
     # Tailnet device name of the LoadBalancer (changing it replaces the Service); None: no LoadBalancer here (a
     # later phase serves the database under another name, ``AppLoadBalancer``).
     hostname: str | None
-    database: str  # created by bootstrap.initdb, owned by `owner` (whose password is in <name>-app)
+    database: str  # created by bootstrap.initdb, owned by `owner` (password: see owner_secret)
     owner: str
     namespace: str = "databases"
     instances: int = 1
     image: ImageRef = POSTGRES_IMAGE
     storage_size: str = "10Gi"
     storage_class: str = "standard"
+    # A role named like ``owner`` among them manages the database owner: CloudNativePG sets the owner's password
+    # from the application secret (``bootstrap.initdb.secret``, else the ``-app`` Secret it generated) again
+    # after every instance restart, so that role's Secret becomes the application secret (``owner_secret``):
+    # the program's password is then the only one (phase 4).
     roles: tuple[ManagedRole, ...] = ()
-    # The Secret (a managed role's, ``<name>-<owner>``) that holds the database owner's password. CloudNativePG
-    # sets the owner's password from the application secret (``bootstrap.initdb.secret``, else the ``-app``
-    # Secret it generated) again after every instance restart; naming the managed role's Secret there makes
-    # the program's password the only one (phase 4). None: the operator's generated ``-app`` Secret.
-    owner_secret: str | None = None
     parameters: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PARAMETERS))
     pg_hba: tuple[str, ...] = DEFAULT_PG_HBA
     resources: ComputeResources = field(default_factory=ComputeResources)
+
+    def owner_secret(self, cluster: str) -> str | None:
+        """The managed owner role's Secret (``<cluster>-<owner>``), or None: the operator's ``-app`` Secret."""
+        return f"{cluster}-{self.owner}" if any(role.name == self.owner for role in self.roles) else None
 
 
 class PostgresCluster(pulumi.ComponentResource):
@@ -231,7 +234,7 @@ class PostgresCluster(pulumi.ComponentResource):
         self.namespace_name = args.namespace
         self.cluster_name = name
         # written by the operator (username, password, uri, ...), or the owner's managed-role Secret
-        self.app_secret_name = args.owner_secret or f"{name}-app"
+        self.app_secret_name = args.owner_secret(name) or f"{name}-app"
         self.rw_service = f"{name}-rw"
         self.register_outputs({
             "namespace": ns,
@@ -267,7 +270,7 @@ def cluster_spec(name: str, args: PostgresClusterArgs) -> dict[str, object]:
         "imageName": args.image.ref,
         "storage": {"size": args.storage_size, "storageClass": args.storage_class},
         "bootstrap": {"initdb": {"database": args.database, "owner": args.owner,
-                                 **({"secret": {"name": args.owner_secret}} if args.owner_secret else {})}},
+                                 **({"secret": {"name": owner}} if (owner := args.owner_secret(name)) else {})}},
         "postgresql": {"parameters": dict(args.parameters), "pg_hba": list(args.pg_hba)},
         "resources": {
             "requests": {"memory": resources.requests_memory, "cpu": resources.requests_cpu},

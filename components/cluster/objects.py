@@ -109,10 +109,13 @@ def kept_claim(
     labels: Mapping[str, str] | None = None,
     access_modes: Sequence[str] = ("ReadWriteOnce",),
     depends_on: Sequence[pulumi.Resource] = (),
+    volume_name: str | None = None,
 ) -> k8s.core.v1.PersistentVolumeClaim:
     """A PersistentVolumeClaim that outlives the rollback of the phase that made it, and is taken back when
     the target rises again (its data with it). Its Namespace must be kept too (``namespace(kept=...)``):
-    deleting a Namespace deletes every claim in it."""
+    deleting a Namespace deletes every claim in it. ``volume_name``: bind that PersistentVolume by name (with
+    ``storage_class=""``), e.g. a NAS export; a deleted claim would leave a Retain volume Released and
+    unbindable, which keeping the claim avoids."""
     return k8s.core.v1.PersistentVolumeClaim(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(labels) if labels else None,
@@ -120,6 +123,7 @@ def kept_claim(
         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
             access_modes=list(access_modes),
             storage_class_name=storage_class,
+            volume_name=volume_name,
             resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
         ),
         opts=kept_opts(kept, parent, depends_on),
