@@ -81,6 +81,13 @@ def _wrap(value: Any, path: list[str]) -> Any:
     return value
 
 
+def _whole(proxy: LazyUnknownProxy | LazyUnknownList) -> Any:
+    """``proxy["__target"]``: the subtree deserialized whole, once (what pulumi_policy's proxy hands out)."""
+    if proxy._opened is None:
+        proxy._opened = _deserialize_property(proxy._target)
+    return proxy._opened
+
+
 class LazyUnknownProxy(Mapping[str, Any]):
     """What `pulumi_policy.proxy.unknown_checking_proxy` returns for a dict, built lazily: reading an unknown
     value raises `UnknownValueError` with the same sentinel and path; `["__target"]` is the raw dict. Children
@@ -96,9 +103,7 @@ class LazyUnknownProxy(Mapping[str, Any]):
 
     def __getitem__(self, key: Any) -> Any:
         if key == "__target":
-            if self._opened is None:
-                self._opened = _deserialize_property(self._target)
-            return self._opened
+            return _whole(self)
         if key in self._children:
             return self._children[key]
         value = _open(self._target[key])
@@ -139,9 +144,7 @@ class LazyUnknownList(Sequence[Any]):
 
     def __getitem__(self, key: Any) -> Any:
         if key == "__target":
-            if self._opened is None:
-                self._opened = _deserialize_property(self._target)
-            return self._opened
+            return _whole(self)
         if isinstance(key, slice):
             return [_wrap(_open(item), [*self._path, str(index)])
                     for index, item in zip(range(len(self._target))[key], self._target[key], strict=True)]

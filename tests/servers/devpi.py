@@ -25,7 +25,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.processes import stop_group
 from tests.servers.registry import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,13 +114,7 @@ class DevpiServer:
         raise RuntimeError(f"devpi {self.name} did not answer /+api within {timeout} s:\n{self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_group(self.process)
 
     # ---- devpi's HTTP API (what devpi-client sends) -----------------------------------------------------
 

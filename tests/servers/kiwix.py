@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.processes import stop_group
 from tests.servers.registry import INSTALL_SCRIPT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,13 +179,7 @@ class KiwixTools:
             shutil.copyfile(self.zims[name], self.zim_dir / f"{name}.zim")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_group(self.process)
 
 
 def find_tools() -> dict[str, str]:
