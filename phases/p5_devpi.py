@@ -16,13 +16,13 @@ Takes indri, the cluster's providers (phase 0) and the ProxyClass (phase 1). One
 borgmatic stops backing up ``/Users/erichblume/devpi`` (phase 3's ``RETIRED_SOURCES``) only once the
 StatefulSet, its init container having imported the export, is ready (``BORGMATIC_WAITS``): the directory
 stays on indri untouched, and the repository (append-only) keeps every archive that holds it. The cluster
-server's own data has no backup of its own yet (the claim is on minikube's disk): see the README's limits.
+server's own data has no backup of its own yet (the claim is on minikube's disk): see docs/operating.md, "Known limits".
 
 Lowering the target to 4 undoes it in reverse: the Ingress goes, ``svc:pypi`` is recreated, the StatefulSet
 goes, the export copy on indri is removed, the LaunchAgent is restored and serves ``svc:pypi`` from its own,
 untouched server directory. The namespace and the claim stay with the cluster server's data; raising the
 target again takes them back and the entrypoint finds the server directory initialised (what the host server
-got in between is not carried again: see the README's known limits).
+got in between is not carried again: see docs/operating.md, "Known limits").
 """
 
 from __future__ import annotations
