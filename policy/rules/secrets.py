@@ -52,7 +52,9 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
      re.compile(r"\b(?:sshpass\b[^;|&\n]*?\s-p|redis-cli\b[^;|&\n]*?\s-a)\s*" + _NOT_A_LITERAL + r"[^\s-]",
                 re.IGNORECASE)),
     ("a user:password flag (-u/--user user:password)",
-     re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?[^\s:\"'$]+:" + _NOT_A_LITERAL + r"[^\s\"']",
+     # the user never starts with + or %: `date -u +%Y-%m-%dT%H:%M:%SZ` is a format, not a login
+     re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?(?![+%])[^\s:\"'$]+:" + _NOT_A_LITERAL
+                + r"[^\s\"']",
                 re.IGNORECASE)),
     # YAML (`password: x`), JSON (`"password": "x"`), TOML and ini with a quoted value (`password = "x"`): the
     # unquoted `=` form is the assignment above (one finding per place). An empty value, null, a `$REF`,

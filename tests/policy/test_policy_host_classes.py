@@ -320,6 +320,7 @@ def test_password_flags_in_command_strings(check: Any, command: str) -> None:
         "mkdir -p /Users/me/bin",
         "minikube -p minikube status",
         "curl -u \"$U:$P\" https://x",
+        "date -u +%Y-%m-%dT%H:%M:%SZ",
         "SECRET_NAME=db-creds kubectl get secret",
         "PASSWORD_FILE=/run/pw app",
         CREATE_COMMAND,
