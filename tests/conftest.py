@@ -34,9 +34,10 @@ def indri_plan() -> Callable[[str | None], offline_plan.Plan]:
     """The offline plan of the indri stack for a target phase (None: the stack's own), built once per run."""
 
     def build(phase: str | None = None) -> offline_plan.Plan:
-        key = phase or "<stack>"
+        # the stack's own target and the same target named give one config (ops/stack.py), so one plan
+        key = phase or str(load_stack("indri").config["blumeops:phase"])
         if key not in _PLANS:
-            _PLANS[key] = offline_plan.build_plan(load_stack("indri", phase))
+            _PLANS[key] = offline_plan.build_plan(load_stack("indri", key))
         return _PLANS[key]
 
     return build
