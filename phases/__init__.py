@@ -206,7 +206,8 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("5.1", "docker-driver", "Docker driver and external storage",
               "NFS mount proof; the shared NFS PersistentVolume; legacy-driver clusters refused or migrated", True),
     PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission",
-              "Transmission at torrent, Kiwix at kiwix on the NFS share", False),
+              "downloads moved to the NFS share; Transmission at torrent, Kiwix at kiwix; retire brew "
+              "transmission-cli, the kiwix-serve agent and svc:kiwix", True),
     PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git; data migration; ArgoCD's repo moves to git",
               False),
     PhaseSpec("8", "woodpecker", "Woodpecker CI", "Woodpecker server and agent at ci, authenticated against Forgejo",

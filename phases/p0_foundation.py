@@ -12,6 +12,7 @@ import pulumi_kubernetes as kubernetes
 import pulumi_tailscale as tailscale
 
 from components import health
+from components.apps.base import LegacyClaim
 from components.cluster import KeptState
 from components.host import (
     AgentName,
@@ -29,7 +30,8 @@ from components.host import (
 from components.host.borgmatic import BorgmaticDatabase, BorgRepository
 from components.host.launch_agent import path_problem
 from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY, ClusterBackup, archive_name_problem
-from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailscaleService
+from components.host.retire import LegacyService, LegacyServiceRetirementArgs
+from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailnetNameReleaseArgs, TailscaleService
 from phases import Amendable, Handover, Key, Phase, setting_specs
 from phases import settings as s
 from phases.settings import HOME, IndriSettings, TailnetSettings
@@ -204,6 +206,17 @@ def indri(indri_settings: IndriSettings, tools: HostTools) -> Host:
         private_key=indri_settings.ssh_private_key,
         tools=tools,
     )
+
+
+def legacy_name_claim(handover: Handover, service: LegacyService, tailscale_service: str) -> LegacyClaim:
+    """What holds a tailnet name on indri before a cutover: ``service`` (a brew service or a LaunchAgent) with
+    its serve entry of ``tailscale_service``, and that Tailscale Service, released with the program's OAuth
+    client (phases 2, 5, 6)."""
+    host, tailnet = handover.take(INDRI), handover.settings.tailnet
+    return LegacyClaim(
+        retirement=LegacyServiceRetirementArgs(host=host, service=service, serve_service=tailscale_service),
+        release=TailnetNameReleaseArgs(host=host, service=tailscale_service, oauth_client_id=tailnet.oauth_client_id,
+                                       oauth_client_secret=tailnet.oauth_client_secret))
 
 
 def service_host(service: str, tailnet: str) -> str:

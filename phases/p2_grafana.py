@@ -18,12 +18,11 @@ from typing import Any
 
 import pulumi
 
-from components.apps import Grafana, GrafanaArgs, LegacyClaim
-from components.host import BrewService, LegacyServiceRetirementArgs
-from components.tailnet import TailnetNameReleaseArgs
+from components.apps import Grafana, GrafanaArgs
+from components.host import BrewService
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES
+from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, legacy_name_claim
 from phases.p1_kubernetes import PROXY_CLASS
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -79,14 +78,7 @@ def build(phase: Phase, handover: Handover) -> None:
     host = handover.take(INDRI)
     tailnet = handover.settings.tailnet
     grafana = handover.section(GrafanaSettings)
-    legacy = LegacyClaim(
-        retirement=LegacyServiceRetirementArgs(
-            host=host, service=BrewService(grafana.legacy_formula, host.tools.brew),
-            serve_service=grafana.legacy_service),
-        release=TailnetNameReleaseArgs(
-            host=host, service=grafana.legacy_service, oauth_client_id=tailnet.oauth_client_id,
-            oauth_client_secret=tailnet.oauth_client_secret),
-    )
+    legacy = legacy_name_claim(handover, BrewService(grafana.legacy_formula, host.tools.brew), grafana.legacy_service)
     args = GrafanaArgs(
         provider=handover.take(KUBERNETES),
         kept=handover.take(KEPT_STATE),

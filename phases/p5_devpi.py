@@ -31,19 +31,25 @@ from collections.abc import Sequence
 
 import pulumi
 
-from components.apps import Devpi, DevpiArgs, ImportSource, LegacyClaim
+from components.apps import Devpi, DevpiArgs, ImportSource
 from components.host import (
     DevpiExport,
     DevpiExportArgs,
     DevpiImage,
     DevpiImageArgs,
     LegacyLaunchAgent,
-    LegacyServiceRetirementArgs,
 )
-from components.tailnet import TailnetNameReleaseArgs
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, REGISTRY_SERVICE, ZotSettings, service_host
+from phases.p0_foundation import (
+    INDRI,
+    KEPT_STATE,
+    KUBERNETES,
+    REGISTRY_SERVICE,
+    ZotSettings,
+    legacy_name_claim,
+    service_host,
+)
 from phases.p1_kubernetes import PROXY_CLASS
 from phases.p3_postgres_data import BORGMATIC_WAITS, RETIRED_SOURCES
 from phases.settings import HOME
@@ -103,13 +109,7 @@ def build(phase: Phase, handover: Handover) -> None:
             root_password=devpi.root_password,
             hostname=devpi.hostname,
             storage_size=devpi.storage_size,
-            legacy=LegacyClaim(
-                retirement=LegacyServiceRetirementArgs(host=host, service=LegacyLaunchAgent(devpi.legacy_agent),
-                                                       serve_service=devpi.legacy_service),
-                release=TailnetNameReleaseArgs(host=host, service=devpi.legacy_service,
-                                               oauth_client_id=tailnet.oauth_client_id,
-                                               oauth_client_secret=tailnet.oauth_client_secret),
-            ),
+            legacy=legacy_name_claim(handover, LegacyLaunchAgent(devpi.legacy_agent), devpi.legacy_service),
             data_move=data_move,
         ),
         child,

@@ -350,6 +350,10 @@ component_section(
     borgmatic=_tool("borgmatic", "/opt/homebrew/bin/borgmatic"),
     borg=_tool("borg (borgmatic's local_path)", "/opt/homebrew/bin/borg"),
     jq=_tool("jq (the borgmatic metrics agent reads borg's JSON with it)", "/opt/homebrew/bin/jq"),
+    # macOS's /usr/bin/rsync is openrsync (or 2.6.9): the downloads move needs rsync 3's --partial-dir and --chmod
+    rsync=_tool("rsync 3 (Homebrew's: brew install rsync), which copies the Transmission downloads to the NAS",
+                "/opt/homebrew/bin/rsync"),
+    mount=_tool("mount(8), which lists the NFS mounts", "/sbin/mount"),
 )
 
 

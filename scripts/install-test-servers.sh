@@ -19,6 +19,8 @@
 # - kiwix-tools (kiwix-serve, kiwix-manage) and zim-tools (zimwriterfs): tests/servers/kiwix.py runs one
 #   `kiwix-serve --library --monitorLibrary` on 127.0.0.1 and makes tiny ZIM files with zimwriterfs, so the
 #   Kiwix library sidecar (components/apps/scripts/kiwix-library.sh) runs against the real kiwix-manage.
+# - rsync (3.x, as Homebrew's on indri): the Transmission downloads move (components/host/scripts/
+#   transmission-move.sh) copies a real tree with it.
 #
 # Does nothing when everything is present. Installing needs root (apt-get); without root it says
 # what to run instead and exits non-zero in CI, zero elsewhere (the tests that need it skip).
@@ -35,6 +37,7 @@ wanted=(
     "transmission-cli:/usr/bin/transmission-remote"
     "kiwix-tools:/usr/bin/kiwix-manage"
     "zim-tools:/usr/bin/zimwriterfs"
+    "rsync:/usr/bin/rsync"
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -21,6 +21,7 @@ import pulumi_tailscale as tailscale
 
 import phases
 from components.cluster import KeptState, PostgresCluster, PostgresClusterArgs, ProxyClassRef
+from components.cluster.storage import NfsExport, NfsShare, NfsShareArgs
 from components.host import (
     AgentName,
     BorgmaticArgs,
@@ -104,6 +105,13 @@ def _borgmatic_args() -> BorgmaticArgs:
         log_dir="/Users/erichblume/Library/Logs", metrics=_metrics())
 
 
+def _share() -> NfsShare:
+    """sifaka's export as phase 5.1 gives it (its own stand-in provider)."""
+    return NfsShare("torrents-share", NfsShareArgs(
+        provider=_kubernetes("share-stand-in"), export=NfsExport("sifaka", "/volume1/torrents"),
+        volume_name="torrents-nfs-pv", allowed_networks=("192.168.1.0/24", "100.64.0.0/10")))
+
+
 # A stand-in per kind of thing an earlier phase gives (``Key.kind``): created inside the mock run, outside any
 # phase, when the phase under test takes a key of that kind.
 STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
@@ -120,6 +128,7 @@ STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
     LegacyDatabaseImportArgs: lambda key: _import_args(),
     LegacyDatabaseImport: lambda key: LegacyDatabaseImport("miniflux-import", _import_args()),
     BorgmaticArgs: lambda key: _borgmatic_args(),
+    NfsShare: lambda key: _share(),
 }
 
 

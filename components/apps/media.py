@@ -1,13 +1,12 @@
 """Transmission and Kiwix in the cluster, on the NAS's NFS export: Transmission downloads into it (a sidecar
 keeps the declared ZIM torrents in it), Kiwix serves every finished ZIM from it without a restart.
 
-Phase 6 composes them (not yet wired: docs/operating.md, "Known limits"). Both take the share phase 5.1
-proved mountable.
+Phase 6 composes them. Both take the share phase 5.1 proved mountable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +65,13 @@ def script(name: str) -> str:
     return (SCRIPTS / f"{name}.sh").read_text(encoding="utf-8")
 
 
+# With the brew daemon to carry: given the step that stopped it, registers the move of its downloads and settings
+# onto the share and returns what the Deployment must wait for.
+DataMove = Callable[[Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
+# Where the config-import init container finds the carried settings: the share's root is /downloads.
+CARRIED_CONFIG = "/downloads/.blumeops/transmission-config"
+
+
 @dataclass(frozen=True, slots=True)
 class TransmissionArgs:
     provider: pulumi.ProviderResource
@@ -81,6 +87,11 @@ class TransmissionArgs:
     namespace: str = "torrent"
     hostname: str = "torrent"
     legacy: LegacyClaim | None = None  # the brew transmission-cli (it had no tailnet name of its own)
+    # With a legacy claim: the brew daemon's downloads and settings moved onto the share after it stopped and
+    # before the Deployment starts (the "with data" order); ``carried_from`` is its download-dir, where the
+    # carried torrents say their data is (the torrents sidecar points them at /downloads/complete).
+    data_move: DataMove | None = None
+    carried_from: str = ""
     tags: tuple[str, ...] = ()
     # The declared ZIM torrents (URLs of .torrent files): the sidecar adds the missing ones over the RPC on the
     # pod's loopback (the image's RPC whitelist allows 127.0.0.1), recording them on /config.
@@ -91,6 +102,11 @@ class TransmissionArgs:
         bad = [url for url in self.torrents if not url.startswith("https://") or any(c.isspace() for c in url)]
         if bad:
             raise ValueError(f"Transmission: {bad[:3]} are not https URLs of .torrent files")
+        if self.data_move is not None and self.legacy is None:
+            raise ValueError("Transmission: a data move belongs to a cutover; give the legacy claim")
+        if self.carried_from and (not self.carried_from.startswith("/") or self.carried_from.rstrip("/") !=
+                                  self.carried_from or any(c.isspace() or c == ":" for c in self.carried_from)):
+            raise ValueError(f"Transmission: carried_from {self.carried_from!r} must be an absolute directory")
 
 
 class Transmission(pulumi.ComponentResource):
@@ -99,18 +115,25 @@ class Transmission(pulumi.ComponentResource):
     emptyDir and lost its settings and torrent list on every restart), all three kept by a rollback (a
     deleted claim would leave the Retain volume Released, unbindable when the target rises again); the
     Deployment ``transmission`` (linuxserver image, PUID/PGID, ``/downloads`` on the share, probes
-    ``/transmission/web/``, ``Recreate``: one daemon per config), with the ``torrents`` sidecar adding the
-    declared ZIM torrents (ConfigMaps ``zim-torrents`` and ``zim-torrents-script``); the Service
-    ``transmission`` (9091) and the Tailscale Ingress ``torrent``.
+    ``/transmission/web/``, ``Recreate``: one daemon per config), whose ``config-import`` init container copies
+    the carried settings into an empty ``/config`` (never over a config the cluster's daemon already has), with
+    the ``torrents`` sidecar adding the declared ZIM torrents and pointing carried torrents at their data
+    (ConfigMaps ``zim-torrents`` and ``transmission-scripts``); the Service ``transmission`` (9091) and the
+    Tailscale Ingress ``torrent``.
 
-    Undo: destroying it removes the Ingress, rolls back the retirement of the legacy daemon, then the
-    Deployment and Service; the namespace and both claims stay with their data (the downloads are on the NAS).
+    With a legacy claim and a data move, the "with data" order: staged (namespace, claims, ConfigMaps, Service),
+    then the brew daemon stopped, the move, the Deployment ready, then the Ingress.
+
+    Undo: destroying it removes the Ingress, then the Deployment, then undoes the move (the staged settings go;
+    the downloads stay on the NAS), then restarts the brew daemon on its untouched files; the ConfigMaps and
+    Service go; the namespace and both claims stay with their data.
     """
 
     def __init__(self, name: str, args: TransmissionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TRANSMISSION_TYPE, name, {
             "namespace": args.namespace, "hostname": args.hostname, "volume": args.volume_name,
-            "images": [args.image.ref], "claims": [DOWNLOADS_CLAIM, CONFIG_CLAIM]}, opts)
+            "images": [args.image.ref], "claims": [DOWNLOADS_CLAIM, CONFIG_CLAIM],
+            "order": "with data" if args.data_move is not None else "without data"}, opts)
         provider = args.provider
         self.namespace = namespace(f"{name}-namespace", args.namespace, provider, self, kept=args.kept)
         ns = self.namespace.metadata.name
@@ -123,20 +146,61 @@ class Transmission(pulumi.ComponentResource):
                                  labels=labels, kept=args.kept, parent=self, depends_on=[self.namespace])
         self.service = cluster_service(f"{name}-service", name="transmission", namespace=ns, labels=labels,
                                        port=WEB_PORT, port_name="web", provider=provider, parent=self)
-        env = {"PUID": str(args.uid), "PGID": str(args.uid), "TZ": args.timezone}
         self.torrents = k8s.core.v1.ConfigMap(
             f"{name}-torrents", metadata=k8s.meta.v1.ObjectMetaArgs(name="zim-torrents", namespace=ns),
             data={"torrents.txt": "".join(f"{url}\n" for url in args.torrents)}, opts=kubernetes_opts(provider, self))
         self.script = k8s.core.v1.ConfigMap(
-            f"{name}-script", metadata=k8s.meta.v1.ObjectMetaArgs(name="zim-torrents-script", namespace=ns),
-            data={"zim-torrents.sh": script("zim-torrents")}, opts=kubernetes_opts(provider, self))
+            f"{name}-script", metadata=k8s.meta.v1.ObjectMetaArgs(name="transmission-scripts", namespace=ns),
+            data={"zim-torrents.sh": script("zim-torrents"), "transmission-config.sh": script("transmission-config")},
+            opts=kubernetes_opts(provider, self))
+        staged: list[pulumi.Resource] = [self.namespace, self.downloads, self.config, self.service, self.torrents,
+                                         self.script]
+        self.deployment: k8s.apps.v1.Deployment | None = None
+
+        def start(after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+            self.deployment = self._deployment(name, args, ns, labels, [*staged, *after])
+            return [self.deployment]
+
+        data_move = args.data_move
+        carry = None
+        ready: Sequence[pulumi.Resource] = staged
+        if data_move is not None:
+            def carry(stopped: Sequence[pulumi.Resource]) -> Sequence[pulumi.Resource]:
+                return start(list(data_move(stopped)))
+        else:
+            ready = start([])
+        self.ingress = AppIngress(name, AppIngressArgs(
+            provider=provider, namespace=ns, hostname=args.hostname, backend=IngressBackend("transmission", WEB_PORT),
+            proxy_class=args.proxy_class, legacy=args.legacy,
+            ready=ready if args.legacy is not None else (), carry=carry,
+            health_path="/transmission/web/", tags=args.tags), pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"namespace": ns, "hostname": args.hostname})
+
+    def _deployment(self, name: str, args: TransmissionArgs, ns: pulumi.Input[str], labels: dict[str, str],
+                    after: Sequence[pulumi.Resource]) -> k8s.apps.v1.Deployment:
+        env = {"PUID": str(args.uid), "PGID": str(args.uid), "TZ": args.timezone}
         sidecar_env = {"TRANSMISSION_HOST": "127.0.0.1", "TRANSMISSION_PORT": str(WEB_PORT),
                        "TORRENT_LIST": "/torrents/torrents.txt", "STATE_FILE": "/config/zim-torrents.state",
                        "INTERVAL": str(args.torrents_interval_seconds)}
-        self.deployment = single_deployment(
+        if args.carried_from:
+            sidecar_env |= {"RELOCATE_FROM": args.carried_from, "RELOCATE_TO": "/downloads/complete"}
+        downloads = k8s.core.v1.VolumeMountArgs(name="downloads", mount_path="/downloads")
+        config = k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config")
+        scripts = k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)
+        return single_deployment(
             f"{name}-deployment", name="transmission", namespace=ns, labels=labels,
             pod=k8s.core.v1.PodSpecArgs(
                 automount_service_account_token=False,
+                init_containers=[k8s.core.v1.ContainerArgs(
+                    # the brew daemon's settings and torrents, into a /config that has none yet (first start)
+                    name="config-import", image=args.image.ref,
+                    command=["/bin/sh", "/scripts/transmission-config.sh"],
+                    env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in {
+                        "CARRIED": CARRIED_CONFIG, "CONFIG": "/config", "OWNER": f"{args.uid}:{args.uid}"}.items()],
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="downloads", mount_path="/downloads",
+                                                               read_only=True), config, scripts],
+                    resources=_resources(SIDECAR_RESOURCES),
+                )],
                 containers=[k8s.core.v1.ContainerArgs(
                     name="transmission",
                     image=args.image.ref,
@@ -146,8 +210,7 @@ class Transmission(pulumi.ComponentResource):
                                                          protocol="TCP"),
                            k8s.core.v1.ContainerPortArgs(name="peer-udp", container_port=PEER_PORT,
                                                          protocol="UDP")],
-                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="downloads", mount_path="/downloads"),
-                                   k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config")],
+                    volume_mounts=[downloads, config],
                     resources=_resources(TRANSMISSION_RESOURCES),
                     liveness_probe=_probe("/transmission/web/", WEB_PORT, 30, 30),
                     readiness_probe=_probe("/transmission/web/", WEB_PORT, 10, 10),
@@ -157,30 +220,24 @@ class Transmission(pulumi.ComponentResource):
                     command=["bash", "/scripts/zim-torrents.sh"],
                     env=[k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sidecar_env.items()],
                     volume_mounts=[
-                        k8s.core.v1.VolumeMountArgs(name="config", mount_path="/config"),
+                        config,
                         k8s.core.v1.VolumeMountArgs(name="torrents", mount_path="/torrents", read_only=True),
-                        k8s.core.v1.VolumeMountArgs(name="script", mount_path="/scripts", read_only=True)],
+                        scripts],
                     resources=_resources(SIDECAR_RESOURCES),
                 )],
                 volumes=[
                     k8s.core.v1.VolumeArgs(name="torrents", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                         name="zim-torrents")),
-                    k8s.core.v1.VolumeArgs(name="script", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                        name="zim-torrents-script", default_mode=0o555)),
+                    k8s.core.v1.VolumeArgs(name="scripts", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                        name="transmission-scripts", default_mode=0o555)),
                     k8s.core.v1.VolumeArgs(name="downloads", persistent_volume_claim=k8s.core.v1.
                                            PersistentVolumeClaimVolumeSourceArgs(claim_name=DOWNLOADS_CLAIM)),
                     k8s.core.v1.VolumeArgs(name="config", persistent_volume_claim=k8s.core.v1.
                                            PersistentVolumeClaimVolumeSourceArgs(claim_name=CONFIG_CLAIM)),
                 ],
             ),
-            opts=kubernetes_opts(provider, self, [self.downloads, self.config, self.torrents, self.script]),
+            opts=kubernetes_opts(args.provider, self, list(after)),
         )
-        self.ingress = AppIngress(name, AppIngressArgs(
-            provider=provider, namespace=ns, hostname=args.hostname, backend=IngressBackend("transmission", WEB_PORT),
-            proxy_class=args.proxy_class, legacy=args.legacy,
-            ready=(self.deployment,) if args.legacy is not None else (),
-            health_path="/transmission/web/", tags=args.tags), pulumi.ResourceOptions(parent=self))
-        self.register_outputs({"namespace": ns, "hostname": args.hostname})
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from components.host.retire import (
 )
 from components.host.script import HostStep
 from components.host.serve import TailscaleServe, TailscaleServeArgs
+from components.host.transmission_move import TransmissionMove, TransmissionMoveArgs
 from components.host.zot import MetricsPaths, RegistryMirror, ZotRegistry, ZotRegistryArgs
 
 __all__ = [
@@ -68,6 +69,8 @@ __all__ = [
     "RetirementPrecondition",
     "TailscaleServe",
     "TailscaleServeArgs",
+    "TransmissionMove",
+    "TransmissionMoveArgs",
     "ZotRegistry",
     "ZotRegistryArgs",
     "install_file_step",

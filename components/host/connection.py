@@ -34,6 +34,9 @@ class HostTools:
     borgmatic: str
     borg: str
     jq: str
+    # the Transmission downloads move (phase 6): rsync 3 (Homebrew's), and mount(8), which lists the NFS mounts
+    rsync: str
+    mount: str
 
     def search_path(self) -> str:
         """A PATH for the agents that run these tools (minikube runs ``docker`` by name): the tools'

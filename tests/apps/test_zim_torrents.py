@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -221,3 +222,30 @@ def test_an_unreadable_list_is_reported(tmp_path: Path) -> None:
                             env={"PATH": os.environ["PATH"], "TORRENT_LIST": str(tmp_path / "absent.txt")},
                             capture_output=True, text=True, check=False)
     assert result.returncode == 3 and "cannot read TORRENT_LIST" in result.stdout
+
+
+def test_carried_torrents_are_pointed_at_their_data_on_the_share(sidecar: Sidecar) -> None:
+    """A torrent of the brew daemon still says its data is in its old download-dir: the pass points it at the same
+    place under /downloads/complete (here: directories of the test) with the daemon's own --find, once."""
+    session, daemon = sidecar.session, sidecar.session.daemon
+    old, new = sidecar.tmp / "Users/erichblume/transmission", sidecar.tmp / "downloads/complete"
+    for directory in (old / "devdocs", new / "devdocs"):
+        directory.mkdir(parents=True)
+    torrent = session.files.torrents["alpha.zim"].path
+    carried = daemon.rpc("torrent-add", {"metainfo": base64.b64encode(torrent.read_bytes()).decode(),
+                                         "paused": True, "download-dir": str(old / "devdocs")})
+    info_hash = str((carried.get("torrent-added") or carried["torrent-duplicate"])["hashString"])
+    sidecar.write_list("# nothing listed: only the carried torrent")
+
+    def location() -> str:
+        found = daemon.rpc("torrent-get", {"ids": [info_hash], "fields": ["downloadDir"]})["torrents"]
+        return str(found[0]["downloadDir"])
+
+    first = sidecar.once(RELOCATE_FROM=str(old), RELOCATE_TO=str(new))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"at its data in {new}/devdocs (was {old}/devdocs)" in first.stdout
+    assert location() == f"{new}/devdocs"
+    second = sidecar.once(RELOCATE_FROM=str(old), RELOCATE_TO=str(new))
+    assert second.returncode == 0 and "pointed" not in second.stdout
+    bad = sidecar.once(RELOCATE_FROM=str(old))
+    assert bad.returncode == 64 and "go together" in bad.stderr

@@ -169,6 +169,9 @@ SIMPLE_STUBS: dict[str, str] = {
 if [[ "$url" == http://localhost:5050/* && -f "$S/launchd/mcquack.eblume.zot" ]]; then echo '{}'; exit 0; fi
 echo "curl: (7) Failed to connect to $url" >&2
 exit 7""",
+    # macOS's mount(8) with no arguments: one line per mount, "<device> on <dir> (<type>, <options>)"; the
+    # test writes the table to $STUB_STATE/mounts
+    "mount": 'cat "$S/mounts" 2>/dev/null || true',
     # the zot binary: `verify <file>` accepts a JSON config with a distSpecVersion
     "zot": """case "$1" in
 verify)

@@ -22,6 +22,10 @@
 #                           fetch the .torrent file)
 #   TRANSMISSION_AUTH_FILE  (optional) a file holding user:password; handed to transmission-remote in its
 #                           environment (TR_AUTH, --authenv), never on a command line
+#   RELOCATE_FROM, RELOCATE_TO (optional, together) torrents carried from another daemon whose data Transmission
+#                           still looks for under RELOCATE_FROM (the brew daemon's download-dir) are pointed at
+#                           the same place under RELOCATE_TO (`transmission-remote --find`: the data is not
+#                           moved, it is already there), once each pass finds one
 #   STATE_FILE              (optional) where the info hash of each URL's torrent is recorded (a writable
 #                           volume): a torrent renamed in Transmission is still known by its hash and never
 #                           added twice. Without it a torrent is matched by its name only.
@@ -55,7 +59,12 @@ WAIT_SECONDS=${WAIT_SECONDS:-10}
 RPC_TIMEOUT=${RPC_TIMEOUT:-120}
 TRANSMISSION_AUTH_FILE=${TRANSMISSION_AUTH_FILE:-}
 STATE_FILE=${STATE_FILE:-}
+RELOCATE_FROM=${RELOCATE_FROM:-}
+RELOCATE_TO=${RELOCATE_TO:-}
 
+[[ -z "$RELOCATE_FROM$RELOCATE_TO" || ("$RELOCATE_FROM" == /* && "$RELOCATE_TO" == /*) ]] ||
+    usage "RELOCATE_FROM and RELOCATE_TO go together, as absolute directories"
+RELOCATE_FROM=${RELOCATE_FROM%/} RELOCATE_TO=${RELOCATE_TO%/}
 [[ -n "$TORRENT_LIST" ]] || usage "TORRENT_LIST is not set (the file of .torrent URLs)"
 [[ "$TRANSMISSION_PORT" =~ ^[0-9]+$ ]] || usage "TRANSMISSION_PORT must be a port number, not '$TRANSMISSION_PORT'"
 [[ "$WAIT_TRIES" =~ ^[1-9][0-9]*$ ]] || usage "WAIT_TRIES must be a whole number from 1, not '$WAIT_TRIES'"
@@ -74,7 +83,7 @@ if [[ -n "$TRANSMISSION_AUTH_FILE" ]]; then
 fi
 
 # the pass's view of Transmission and of the state file
-declare -A HAVE_HASH=() STATE=() # hash -> name in Transmission; URL -> hash recorded
+declare -A HAVE_HASH=() STATE=() WHERE=() # hash -> name in Transmission; URL -> hash recorded; hash -> Location
 
 # remote ARGS...: transmission-remote against the server, bounded; the credentials only in its environment.
 remote() {
@@ -133,8 +142,8 @@ wait_for_rpc() {
 # read_torrents: HAVE_HASH (hash -> name) from `transmission-remote -t all -i` (the "Name:" and "Hash:" lines
 # of every torrent; the same in Transmission 3.00 and 4.0).
 read_torrents() {
-    local out line name=""
-    HAVE_HASH=()
+    local out line name="" hash=""
+    HAVE_HASH=() WHERE=()
     if ! out=$(remote -t all -i 2>&1); then
         log "cannot list Transmission's torrents: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
         return 1
@@ -143,8 +152,10 @@ read_torrents() {
         case "$line" in
             "  Name: "*) name=${line#"  Name: "} ;;
             "  Hash: "*)
-                HAVE_HASH[${line#"  Hash: "}]=$name
+                hash=${line#"  Hash: "}
+                HAVE_HASH[$hash]=$name
                 ;;
+            "  Location: "*) [[ -n "$hash" ]] && WHERE[$hash]=${line#"  Location: "} ;;
         esac
     done <<<"$out"
 }
@@ -220,6 +231,26 @@ read_list() {
     done <"$TORRENT_LIST"
 }
 
+# relocate: every torrent whose data Transmission looks for under RELOCATE_FROM is told where it is now.
+# RELOCATE_FAILED: how many could not be.
+RELOCATE_FAILED=0
+relocate() {
+    local hash where to out
+    RELOCATE_FAILED=0
+    [[ -n "$RELOCATE_FROM" ]] || return 0
+    for hash in "${!WHERE[@]}"; do
+        where=${WHERE[$hash]%/}
+        [[ "$where" == "$RELOCATE_FROM" || "$where" == "$RELOCATE_FROM"/* ]] || continue
+        to=$RELOCATE_TO${where#"$RELOCATE_FROM"}
+        if out=$(remote -t "$hash" --find "$to" 2>&1); then
+            log "pointed ${HAVE_HASH[$hash]} ($hash) at its data in $to (was $where)"
+        else
+            log "cannot point ${HAVE_HASH[$hash]} at $to: $(printf '%s' "$out" | tail -n 2 | tr '\n' ' ')"
+            RELOCATE_FAILED=$((RELOCATE_FAILED + 1))
+        fi
+    done
+}
+
 # pass: one reconciliation; its status as documented for `once`.
 pass() {
     local url hash out before new added=0 skipped=0 failed=0
@@ -231,6 +262,8 @@ pass() {
     wait_for_rpc || return 2
     read_torrents || return 2
     read_state
+    relocate
+    failed=$RELOCATE_FAILED
 
     for url in "${LISTED[@]}"; do
         if hash=$(present "$url"); then

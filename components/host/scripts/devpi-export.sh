@@ -27,20 +27,6 @@ EXPORT="$WORK_DIR/export"
 DONE="$WORK_DIR/export.done"
 STAGING="$WORK_DIR/.export-staging"
 
-# legacy_down: nothing answers at LISTEN_URL (curl: connection refused); anything else stops the step.
-legacy_down() {
-  local code status=0
-  code=$(bounded "$BLUMEOPS_QUICK" "$CURL" -sS -o /dev/null -w '%{http_code}' --max-time 10 "$LISTEN_URL/+api" \
-    2>/dev/null) || status=$?
-  case "$status" in
-  0) die "a server answers at $LISTEN_URL/+api (HTTP $code): the legacy devpi-server still runs on $SERVER_DIR;" \
-    "stop it first (its retirement step runs before this one); nothing was exported" ;;
-  7) return 0 ;;
-  *) die "\`curl $LISTEN_URL/+api\` neither answered nor was refused (curl exit $status): cannot tell whether the" \
-    "legacy devpi-server still runs; nothing was exported" ;;
-  esac
-}
-
 # server_fingerprint: shasum -a 256 of SERVER_DIR's top-level files (.sqlite, .serverversion, ...), one per line.
 server_fingerprint() {
   local entry files=()
@@ -97,7 +83,7 @@ take_export() {
 
 step_create() {
   local fingerprint context tag
-  legacy_down
+  legacy_stopped "$LISTEN_URL/+api" "the legacy devpi-server on $SERVER_DIR" exported
   [[ -f "$SERVER_DIR/.serverversion" ]] ||
     die "$SERVER_DIR is not a devpi server directory (no .serverversion); nothing was exported"
   ensure_dir "$WORK_DIR"

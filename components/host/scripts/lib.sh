@@ -99,6 +99,21 @@ bounded() {
   return "$status"
 }
 
+# legacy_stopped URL WHAT CHANGE: nothing answers at URL (curl: connection refused), so the legacy WHAT no longer
+# runs; an answer, or a failure that tells neither, stops the step before CHANGE ("exported", "copied").
+legacy_stopped() {
+  local code status=0
+  code=$(bounded "$BLUMEOPS_QUICK" "$CURL" -sS -o /dev/null -w '%{http_code}' --max-time 10 "$1" 2>/dev/null) ||
+    status=$?
+  case "$status" in
+  0) die "a server answers at $1 (HTTP $code): $2 still runs; stop it first (its retirement step runs before" \
+    "this one); nothing was $3" ;;
+  7) return 0 ;;
+  *) die "\`curl $1\` neither answered nor was refused (curl exit $status): cannot tell whether $2 still runs;" \
+    "nothing was $3" ;;
+  esac
+}
+
 # same_content PATH TEXT: PATH is a file holding exactly TEXT and a final newline.
 same_content() {
   [[ -f "$1" ]] && printf '%s\n' "$2" | cmp -s - "$1"
