@@ -62,6 +62,11 @@ class Amendable(Generic[T]):
     def to(self, value: T | Callable[[Settings], T]) -> Amendment:
         return Amendment(cast("Amendable[Any]", self), value)
 
+    def extend(self, value: T | Callable[[Settings], T]) -> Amendment:
+        """An amendment that adds to the value so far (a tuple point several phases add to: phase 3's
+        ``RETIRED_SOURCES`` gets devpi's directory from phase 5 and the forge's from phase 7)."""
+        return Amendment(cast("Amendable[Any]", self), value, extends=True)
+
 
 @dataclass(frozen=True, slots=True)
 class Amendment:
@@ -69,6 +74,7 @@ class Amendment:
 
     point: Amendable[Any]
     value: Any
+    extends: bool = False  # adds to the value of the phases before (Amendable.extend) instead of replacing it
 
     def resolve(self, settings: Settings) -> Any:
         return self.value(settings) if callable(self.value) else self.value
@@ -208,8 +214,8 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("6", "kiwix-transmission", "Kiwix and Transmission",
               "downloads moved to the NFS share; Transmission at torrent, Kiwix at kiwix; retire brew "
               "transmission-cli, the kiwix-serve agent and svc:kiwix", True),
-    PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git; data migration; ArgoCD's repo moves to git",
-              False),
+    PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git with its data and identity; ArgoCD follows",
+              True),
     PhaseSpec("8", "woodpecker", "Woodpecker CI", "Woodpecker server and agent at ci, authenticated against Forgejo",
               False),
     PhaseSpec("9", "cleanup", "Cleanup", "uninstall retired software, drop legacy tags and serve entries", False),
@@ -313,11 +319,15 @@ class Phase(pulumi.ComponentResource):
 
 def amendments(selected: Sequence[PhaseSpec], definitions: Sequence[PhaseDefinition],
                settings: Settings) -> dict[Amendable[Any], tuple[str, Any]]:
-    """Every amendment of the chain, resolved; a later phase's amendment of the same point wins."""
+    """Every amendment of the chain, resolved; a later phase's amendment of the same point wins, or adds to the
+    value so far when it extends it."""
     found: dict[Amendable[Any], tuple[str, Any]] = {}
     for spec, definition in zip(selected, definitions, strict=True):
         for amendment in definition.amends:
-            found[amendment.point] = (spec.id, amendment.resolve(settings))
+            value = amendment.resolve(settings)
+            if amendment.extends:
+                value = (*found.get(amendment.point, ("", amendment.point.default))[1], *value)
+            found[amendment.point] = (spec.id, value)
     return found
 
 

@@ -5,6 +5,7 @@ Kubernetes provider, which every later phase uses."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -208,13 +209,15 @@ def indri(indri_settings: IndriSettings, tools: HostTools) -> Host:
     )
 
 
-def legacy_name_claim(handover: Handover, service: LegacyService, tailscale_service: str) -> LegacyClaim:
+def legacy_name_claim(handover: Handover, service: LegacyService, tailscale_service: str,
+                      after: Sequence[pulumi.Resource] = ()) -> LegacyClaim:
     """What holds a tailnet name on indri before a cutover: ``service`` (a brew service or a LaunchAgent) with
     its serve entry of ``tailscale_service``, and that Tailscale Service, released with the program's OAuth
-    client (phases 2, 5, 6)."""
+    client (phases 2, 5, 6, 7); ``after``: what the retirement waits for (a backup check)."""
     host, tailnet = handover.take(INDRI), handover.settings.tailnet
     return LegacyClaim(
-        retirement=LegacyServiceRetirementArgs(host=host, service=service, serve_service=tailscale_service),
+        retirement=LegacyServiceRetirementArgs(host=host, service=service, serve_service=tailscale_service,
+                                               after=tuple(after)),
         release=TailnetNameReleaseArgs(host=host, service=tailscale_service, oauth_client_id=tailnet.oauth_client_id,
                                        oauth_client_secret=tailnet.oauth_client_secret))
 

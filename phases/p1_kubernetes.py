@@ -29,7 +29,7 @@ from components.cluster import (
     TailscaleOperator,
     TailscaleOperatorArgs,
 )
-from phases import Amendable, Handover, Key, Phase
+from phases import Amendable, Handover, Key, Later, Phase
 from phases import settings as s
 from phases.p0_foundation import KUBERNETES, TAILNET_ACL, TAILSCALE
 
@@ -134,6 +134,18 @@ class ForgeRepository:
 # through an egress Service; None here means exactly that.
 FORGE_REPOSITORY: Amendable[ForgeRepository | None] = Amendable(
     "argocd.forge", None, "where ArgoCD reads the forge (None: the brew Forgejo on indri, port 2200)")
+# ArgoCD's credentials move to the forge FORGE_REPOSITORY names only once it serves (phase 7's clone check): no
+# cycle, as nothing of phase 7 waits for ArgoCD.
+ARGOCD_FORGE_WAITS = Later("argocd.forgeWaitsFor", "what ArgoCD's repository credentials wait for")
+
+
+def known_host(host: str, port: int, key: str) -> str:
+    """A known_hosts line: OpenSSH writes (and looks up) port 22 as the bare host, any other as [host]:port."""
+    return f"{host} {key}" if port == 22 else f"[{host}]:{port} {key}"
+
+
+def repository_prefix(host: str, port: int) -> str:
+    return f"ssh://forgejo@{host}/{FORGE_OWNER}/" if port == 22 else f"ssh://forgejo@{host}:{port}/{FORGE_OWNER}/"
 
 
 def build(phase: Phase, handover: Handover) -> None:
@@ -175,11 +187,12 @@ def build(phase: Phase, handover: Handover) -> None:
             repo_credentials=(
                 GitRepoCredentials(
                     name="repo-creds-forge",
-                    url_prefix=f"ssh://forgejo@{forge.host}:{forge.port}/{FORGE_OWNER}/",
+                    url_prefix=repository_prefix(forge.host, forge.port),
                     ssh_private_key=argocd_settings.forge_ssh_private_key,
-                    known_hosts=(f"[{forge.host}]:{forge.port} {argocd_settings.forge_host_key}",),
+                    known_hosts=(known_host(forge.host, forge.port, argocd_settings.forge_host_key),),
                 ),
             ),
+            credentials_after=handover.later(ARGOCD_FORGE_WAITS),
         ),
         opts=child,
     )

@@ -77,7 +77,7 @@ class DevpiSettings:
 
 SETTINGS = (DevpiSettings,)
 
-AMENDS = (RETIRED_SOURCES.to(lambda settings: (settings.section(DevpiSettings).legacy_server_dir,)),)
+AMENDS = (RETIRED_SOURCES.extend(lambda settings: (settings.section(DevpiSettings).legacy_server_dir,)),)
 
 
 def build(phase: Phase, handover: Handover) -> None:

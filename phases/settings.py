@@ -354,6 +354,10 @@ component_section(
     rsync=_tool("rsync 3 (Homebrew's: brew install rsync), which copies the Transmission downloads to the NAS",
                 "/opt/homebrew/bin/rsync"),
     mount=_tool("mount(8), which lists the NFS mounts", "/sbin/mount"),
+    sqlite3=_tool("sqlite3, which checks the forge's database before it moves", "/usr/bin/sqlite3"),
+    git=_tool("git, which checks the forge's repositories (fsck) and clones from the cluster forge",
+              "/opt/homebrew/bin/git"),
+    ssh=_tool("ssh (OpenSSH), the client of that clone", "/usr/bin/ssh"),
 )
 
 

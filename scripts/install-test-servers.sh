@@ -21,6 +21,8 @@
 #   Kiwix library sidecar (components/apps/scripts/kiwix-library.sh) runs against the real kiwix-manage.
 # - rsync (3.x, as Homebrew's on indri): the Transmission downloads move (components/host/scripts/
 #   transmission-move.sh) copies a real tree with it.
+# - sqlite3, git and openssh-client: the forge's move checks a real SQLite database and real bare repositories,
+#   and its clone check clones through a real sshd (components/host/scripts/forgejo-*.sh).
 #
 # Does nothing when everything is present. Installing needs root (apt-get); without root it says
 # what to run instead and exits non-zero in CI, zero elsewhere (the tests that need it skip).
@@ -38,6 +40,9 @@ wanted=(
     "kiwix-tools:/usr/bin/kiwix-manage"
     "zim-tools:/usr/bin/zimwriterfs"
     "rsync:/usr/bin/rsync"
+    "sqlite3:/usr/bin/sqlite3"
+    "git:/usr/bin/git"
+    "openssh-client:/usr/bin/ssh"
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -257,6 +257,7 @@ class AppLoadBalancerArgs:
     checks: tuple[health.HealthCheck, ...] = ()
     restored_checks: tuple[health.HealthCheck, ...] = ()
     custom_timeouts: pulumi.CustomTimeouts | None = None
+    target_port: int | None = None  # the pods' port, when it is not ``port`` (the rootless forge's SSH on 2222)
 
     def __post_init__(self) -> None:
         _check_cutover(self.hostname, self.legacy, self.ready, self.carry)
@@ -310,5 +311,6 @@ class AppLoadBalancer(pulumi.ComponentResource):
             depends_on=waits,
             custom_timeouts=args.custom_timeouts,
             tags=args.tags,
+            target_port=args.target_port,
         )
         self.register_outputs({"hostname": args.hostname})

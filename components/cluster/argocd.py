@@ -63,6 +63,9 @@ class ArgoCDArgs:
     namespace: str = "argocd"
     repo_credentials: tuple[GitRepoCredentials, ...] = ()
     images: ArgoCDImages = field(default_factory=ArgoCDImages)
+    # What the credentials (and so the chart, whose known hosts follow them) wait for: the forge they point at
+    # proven serving (phase 7's clone check, given through phases.Later).
+    credentials_after: pulumi.Output[list[pulumi.Resource]] | None = None
 
 
 def _with_final_newline(key: str) -> str:
@@ -122,6 +125,7 @@ class ArgoCD(pulumi.ComponentResource):
                 },
                 provider=provider,
                 parent=self,
+                depends_on=args.credentials_after if args.credentials_after is not None else (),
             )
 
         images = args.images

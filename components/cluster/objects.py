@@ -135,14 +135,15 @@ def helm_chart(name: str, pinned: PinnedChart, version: str, namespace: pulumi.I
     """``pinned`` at ``version`` through ``helm.v4.Chart``, which renders it into real child resources (so
     the policy pack judges every object it deploys); every Chart of the program is made here, and
     ``charts.lock.yaml`` must pin it."""
+    oci = pinned.repository.startswith("oci://")  # an OCI chart is named by its reference, with no repository
     return k8s.helm.v4.Chart(
         name,
         k8s.helm.v4.ChartArgs(
-            chart=pinned.chart,
+            chart=f"{pinned.repository.rstrip('/')}/{pinned.chart}" if oci else pinned.chart,
             version=version,
             name=pinned.release,
             namespace=namespace,
-            repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=pinned.repository),
+            repository_opts=None if oci else k8s.helm.v4.RepositoryOptsArgs(repo=pinned.repository),
             values=values,
         ),
         opts=opts,
@@ -152,7 +153,7 @@ def helm_chart(name: str, pinned: PinnedChart, version: str, namespace: pulumi.I
 def kubernetes_opts(
     provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
-    depends_on: Sequence[pulumi.Resource] = (),
+    depends_on: Sequence[pulumi.Resource] | pulumi.Output[list[pulumi.Resource]] = (),
     *,
     protect: bool = False,
     ignore_changes: Sequence[str] = (),
@@ -160,11 +161,12 @@ def kubernetes_opts(
     delete_before_replace: bool = False,
     custom_timeouts: pulumi.CustomTimeouts | None = None,
 ) -> pulumi.ResourceOptions:
-    """Options of a Kubernetes child: the explicit provider, the component as parent, its dependencies."""
+    """Options of a Kubernetes child: the explicit provider, the component as parent, its dependencies (a list,
+    or an Output of one: what later phases give, ``phases.Later``)."""
     return pulumi.ResourceOptions(
         provider=provider,
         parent=parent,
-        depends_on=list(depends_on) or None,
+        depends_on=depends_on if isinstance(depends_on, pulumi.Output) else (list(depends_on) or None),
         protect=protect or None,
         ignore_changes=list(ignore_changes) or None,
         replace_on_changes=list(replace_on_changes) or None,
@@ -206,7 +208,7 @@ def secret_from_config(
     parent: pulumi.Resource,
     secret_type: str = "Opaque",
     labels: Mapping[str, str] | None = None,
-    depends_on: Sequence[pulumi.Resource] = (),
+    depends_on: Sequence[pulumi.Resource] | pulumi.Output[list[pulumi.Resource]] = (),
 ) -> k8s.core.v1.Secret:
     """A Secret whose every value is sent as a Pulumi secret, whatever the caller passed in."""
     return k8s.core.v1.Secret(
@@ -328,8 +330,10 @@ def tailscale_load_balancer(
     depends_on: Sequence[pulumi.Resource] = (),
     custom_timeouts: pulumi.CustomTimeouts | None = None,
     tags: Sequence[str] = (),
+    target_port: int | None = None,
 ) -> k8s.core.v1.Service:
-    """A LoadBalancer Service the Tailscale operator exposes as the device ``<hostname>`` (TCP ``port``).
+    """A LoadBalancer Service the Tailscale operator exposes as the device ``<hostname>`` (TCP ``port``, to the
+    pods' ``target_port``, default the same).
 
     The operator does not rename a device whose ``tailscale.com/hostname`` changes, so a new hostname
     replaces the Service, deleting the old one first (same Kubernetes name). Pulumi waits for a Pod behind
@@ -346,7 +350,8 @@ def tailscale_load_balancer(
             type="LoadBalancer",
             load_balancer_class=TAILSCALE,
             selector=dict(selector),
-            ports=[k8s.core.v1.ServicePortArgs(name=f"tcp-{port}", port=port, target_port=port, protocol="TCP")],
+            ports=[k8s.core.v1.ServicePortArgs(name=f"tcp-{port}", port=port, target_port=target_port or port,
+                                               protocol="TCP")],
         ),
         opts=kubernetes_opts(
             provider,

@@ -37,6 +37,10 @@ class HostTools:
     # the Transmission downloads move (phase 6): rsync 3 (Homebrew's), and mount(8), which lists the NFS mounts
     rsync: str
     mount: str
+    # the forge's move (phase 7): checks of the copied database and repositories, and the clone through ssh
+    sqlite3: str
+    git: str
+    ssh: str
 
     def search_path(self) -> str:
         """A PATH for the agents that run these tools (minikube runs ``docker`` by name): the tools'

@@ -130,6 +130,11 @@ class ClusterBackup:
             raise ValueError("ClusterBackup: " + "; ".join(problems))
 
 
+def kubeconfig_path(host: Host) -> str:
+    """Where minikube writes the profile's kubeconfig on the host (and the host steps read it)."""
+    return f"{host.home}/.kube/config"
+
+
 @dataclass(frozen=True, slots=True)
 class MinikubeDockerClusterArgs:
     host: Host
@@ -182,7 +187,7 @@ class MinikubeDockerClusterArgs:
 
     @property
     def kubeconfig_path(self) -> str:
-        return f"{self.host.home}/.kube/config"
+        return kubeconfig_path(self.host)
 
     @property
     def api_server_url(self) -> str:

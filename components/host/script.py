@@ -62,6 +62,13 @@ _GLOBAL = re.compile(r"^([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 Value = str | int | bool
 
 
+def require_absolute(component: str, label: str, path: str) -> None:
+    """A path a host step reads or writes: absolute, no trailing /, no .., no ~ (neither SSH nor launchd
+    expands it), or a ValueError naming the component and the argument."""
+    if not path.startswith("/") or path.rstrip("/") != path or "/../" in f"{path}/" or "~" in path:
+        raise ValueError(f"{component}: {label} {path!r} must be an absolute path (no trailing /, no .., no ~)")
+
+
 def secret_placeholder(name: str) -> str:
     return f"<secret {name}: sent on stdin at run time, never rendered>"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 
 from components.host.connection import Host
-from components.host.script import HostStep
+from components.host.script import HostStep, require_absolute
 
 TRANSMISSION_MOVE_TYPE = "blumeops:host:TransmissionMove"
 # Where the cluster's Transmission finds the carried settings: the share's root is its /downloads.
@@ -41,10 +41,6 @@ COPY_ATTEMPTS = 3
 MOVE_TIMEOUT_MINUTES = 240
 
 
-def _absolute(label: str, path: str) -> None:
-    if not path.startswith("/") or path.rstrip("/") != path or "/../" in f"{path}/" or "~" in path:
-        raise ValueError(f"TransmissionMove: {label} {path!r} must be an absolute path (no trailing /, no .., no ~)")
-
 
 @dataclass(frozen=True, slots=True)
 class TransmissionMoveArgs:
@@ -61,7 +57,7 @@ class TransmissionMoveArgs:
         if not self.state_dir:
             object.__setattr__(self, "state_dir", f"{self.host.home}/.local/state/blumeops/transmission-move")
         for label in ("source_dir", "config_dir", "mount_point", "state_dir"):
-            _absolute(label, getattr(self, label))
+            require_absolute("TransmissionMove", label, getattr(self, label))
         server, _, path = self.export.partition(":")
         if not server or not path.startswith("/"):
             raise ValueError(f"TransmissionMove: export {self.export!r} is not <server>:/<path>")

@@ -46,11 +46,14 @@ def test_unimplemented_phase_fails_loudly() -> None:
 
 
 def test_the_message_names_the_target_and_what_is_missing_on_the_way() -> None:
-    pending = [s for s in phases.REGISTRY if not s.implemented]
-    assert len(pending) >= 3
+    # the last three phases as not built yet, whatever the registry says now
+    last = len(phases.REGISTRY) - 3
+    registry = [dataclasses.replace(s, implemented=False) if i >= last else s for i, s in enumerate(phases.REGISTRY)]
+    pending = [s for s in registry if not s.implemented]
+    assert len(pending) == 3
     target = pending[2]
     with pytest.raises(phases.PhaseError) as caught:
-        phases.check_target(target.id)
+        phases.check_target(target.id, registry=registry)
     message = str(caught.value)
     assert message.startswith(f"phase {target.id} ({target.title}) is not implemented yet (nor are phases "
                               f"{pending[0].id}, {pending[1].id} on the way to it)")
@@ -130,6 +133,8 @@ def test_cli_phase_table_marks_the_target() -> None:
 RETIRED_BY = {
     # phase 4 gives blumeops-pg the name pg with a LoadBalancer of its own; phase 1's k8s-pg goes
     "4": {"blumeops-pg-tailscale"},
+    # phase 7 moves the forge into the cluster: ArgoCD reaches it by cluster DNS, phase 1's egress Service goes
+    "7": {"tailscale-operator-egress-forge"},
 }
 
 

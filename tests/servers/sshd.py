@@ -88,7 +88,7 @@ class LoopbackSshd:
             self.process.wait(timeout=10)
 
 
-def start_sshd(directory: Path) -> LoopbackSshd:
+def start_sshd(directory: Path, extra_config: tuple[str, ...] = ()) -> LoopbackSshd:
     host_key = directory / "host_key"
     identity = directory / "client_key"
     for key in (host_key, identity):
@@ -107,7 +107,8 @@ def start_sshd(directory: Path) -> LoopbackSshd:
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}", f"PidFile {directory / 'sshd.pid'}",
         f"AuthorizedKeysFile {directory / 'authorized_keys'}", "StrictModes no", "UsePAM no",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password", f"SetEnv PATH={stubs}:/usr/bin:/bin", "LogLevel ERROR", "",
+        "PermitRootLogin prohibit-password", f"SetEnv PATH={stubs}:/usr/bin:/bin", "LogLevel ERROR",
+        *extra_config, "",
     ]))
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory

@@ -114,6 +114,17 @@ legacy_stopped() {
   esac
 }
 
+# require_rsync_3: RSYNC is rsync 3.x (macOS's /usr/bin/rsync is openrsync or 2.6.9, without --partial-dir,
+# --chmod and the itemized output the copies read).
+require_rsync_3() {
+  local version
+  version=$(bounded "$BLUMEOPS_QUICK" "$RSYNC" --version 2>&1) ||
+    die "\`$RSYNC --version\` failed: set blumeops:tools.rsync to Homebrew's rsync (brew install rsync)"
+  version=${version%%$'\n'*}
+  [[ "$version" =~ ^rsync\ +version\ v?3\. ]] || die "$RSYNC is '$version', not rsync 3: set blumeops:tools.rsync" \
+    "to Homebrew's rsync (brew install rsync; /opt/homebrew/bin/rsync); nothing was copied"
+}
+
 # same_content PATH TEXT: PATH is a file holding exactly TEXT and a final newline.
 same_content() {
   [[ -f "$1" ]] && printf '%s\n' "$2" | cmp -s - "$1"

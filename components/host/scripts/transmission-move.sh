@@ -50,16 +50,6 @@ share_mounted() {
     "the export must allow writes from this host; nothing was copied"
 }
 
-# rsync_3: RSYNC is rsync 3.x (openrsync and 2.6.9 lack what the copy needs).
-rsync_3() {
-  local version
-  version=$(bounded "$BLUMEOPS_QUICK" "$RSYNC" --version 2>&1) ||
-    die "\`$RSYNC --version\` failed: set blumeops:tools.rsync to Homebrew's rsync (brew install rsync)"
-  version=${version%%$'\n'*}
-  [[ "$version" =~ ^rsync\ +version\ v?3\. ]] || die "$RSYNC is '$version', not rsync 3: set blumeops:tools.rsync" \
-    "to Homebrew's rsync (brew install rsync; /opt/homebrew/bin/rsync); nothing was copied"
-}
-
 # pairs: "FROM TO" of the two copies (the incomplete one only when SOURCE_DIR holds it).
 pairs() {
   printf '%s\t%s\n' "$SOURCE_DIR/" "$MOUNT_POINT/complete/"
@@ -205,7 +195,7 @@ carry_settings() {
 step_create() {
   legacy_stopped "$RPC_URL" "the brew transmission-daemon (it would change files under the copy)" copied
   share_mounted
-  rsync_3
+  require_rsync_3
   move_downloads
   carry_settings
 }
