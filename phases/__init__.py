@@ -217,7 +217,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
     PhaseSpec("7", "forgejo", "Forgejo", "Forgejo at forge and git with its data and identity; ArgoCD follows",
               True),
     PhaseSpec("8", "woodpecker", "Woodpecker CI", "Woodpecker server and agent at ci, authenticated against Forgejo",
-              False),
+              True),
     PhaseSpec("9", "cleanup", "Cleanup", "uninstall retired software, drop legacy tags and serve entries", False),
 )
 

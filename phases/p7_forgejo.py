@@ -39,12 +39,13 @@ from components.host.forgejo_move import (
     ForgejoMove,
     ForgejoMoveArgs,
 )
-from phases import Handover, Phase
+from phases import Handover, Key, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, MinikubeSettings, legacy_name_claim
 from phases.p1_kubernetes import ARGOCD_FORGE_WAITS, FORGE_REPOSITORY, PROXY_CLASS, ArgoCDSettings, ForgeRepository
 from phases.p3_postgres_data import BORGMATIC, BORGMATIC_WAITS, RETIRED_SOURCES
 
+FORGE = Key("forge", Forgejo, "the cluster's forge: its names and the Ingress that serves forge")
 # In-cluster clients (ArgoCD) reach the forge by the chart's SSH Service, not through the tailnet.
 CLUSTER_FORGE = ForgeRepository("forgejo-ssh.forgejo.svc.cluster.local", 22, egress=False)
 
@@ -144,6 +145,7 @@ def build(phase: Phase, handover: Handover) -> None:
         child,
     )
     handover.endpoints["forgejo"] = app.root_url
+    handover.give(FORGE, app)
     # ArgoCD and borgmatic follow only once the cluster forge served a clone with the old host keys
     handover.wait_also(ARGOCD_FORGE_WAITS, app.verified)
     handover.wait_also(BORGMATIC_WAITS, app.verified)

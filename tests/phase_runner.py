@@ -20,6 +20,8 @@ import pulumi_kubernetes as k8s
 import pulumi_tailscale as tailscale
 
 import phases
+from components.apps.base import LegacyClaim
+from components.apps.forgejo import Forgejo, ForgejoArgs, ForgejoIdentity
 from components.cluster import KeptState, PostgresCluster, PostgresClusterArgs, ProxyClassRef
 from components.cluster.storage import NfsExport, NfsShare, NfsShareArgs
 from components.host import (
@@ -27,10 +29,12 @@ from components.host import (
     BorgmaticArgs,
     BorgmaticDatabase,
     BorgRepository,
+    BrewService,
     Host,
     HostTools,
     LegacyDatabaseImport,
     LegacyDatabaseImportArgs,
+    LegacyServiceRetirementArgs,
     MetricsPaths,
     PostgresEndpoint,
 )
@@ -112,6 +116,19 @@ def _share() -> NfsShare:
         volume_name="torrents-nfs-pv", allowed_networks=("192.168.1.0/24", "100.64.0.0/10")))
 
 
+def _forge() -> Forgejo:
+    """The cluster's forge as phase 7 gives it (its move and checks stood in by nothing)."""
+    host = _host()
+    kept = KeptState(k8s.Provider("forge-kept-stand-in", kubeconfig=pulumi.Output.secret(harness.fake_kubeconfig()),
+                                  upsert_existing_objects=True))
+    return Forgejo("forgejo", ForgejoArgs(
+        provider=_kubernetes("forge-stand-in"), kept=kept, proxy_class=_proxy_class(), tailnet="tail8d86e.ts.net",
+        chart_version="15.0.3", identity=ForgejoIdentity(*(pulumi.Output.secret(f"stand-in-{n}") for n in "abc")),
+        legacy=LegacyClaim(retirement=LegacyServiceRetirementArgs(
+            host=host, service=BrewService("forgejo", "/opt/homebrew/bin/brew"), serve_service="svc:forge")),
+        data_move=lambda stopped: list(stopped), verify=lambda chart: list(chart)))
+
+
 # A stand-in per kind of thing an earlier phase gives (``Key.kind``): created inside the mock run, outside any
 # phase, when the phase under test takes a key of that kind.
 STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
@@ -129,6 +146,7 @@ STAND_INS: dict[type, Callable[[Key[Any]], Any]] = {
     LegacyDatabaseImport: lambda key: LegacyDatabaseImport("miniflux-import", _import_args()),
     BorgmaticArgs: lambda key: _borgmatic_args(),
     NfsShare: lambda key: _share(),
+    Forgejo: lambda key: _forge(),
 }
 
 
@@ -202,6 +220,10 @@ class Run:
     def of_type(self, type_token: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_token]
 
+    def waits_for(self, name: str, target: str) -> bool:
+        """The resource ``name`` depends on ``target``, directly or through others (``waits_for``)."""
+        return waits_for(self.resources, self.named(name), self.named(target))
+
     def named(self, name: str) -> dict[str, Any]:
         found = [r for r in self.resources if r["name"] == name]
         assert len(found) == 1, f"{len(found)} resources named {name!r}: {[r['type'] for r in found]}"
@@ -220,11 +242,15 @@ def run_phase(
     target: str | None = None,
     provided: Mapping[Key[Any], Callable[[], Any]] | None = None,
     registry: Sequence[phases.PhaseSpec] = phases.REGISTRY,
+    secret_overrides: Mapping[str, str] | None = None,
 ) -> Run:
-    """Build phase ``phase_id`` of the indri stack (config ``overrides`` on top; ``target`` defaults to the
-    phase itself) on stand-ins for every key the earlier phases declare (``provided`` adds or replaces)."""
+    """Build phase ``phase_id`` of the indri stack (config ``overrides`` on top, and ``secret_overrides`` as the
+    engine hands over secret config; ``target`` defaults to the phase itself) on stand-ins for every key the
+    earlier phases declare (``provided`` adds or replaces)."""
     config = stack.load_stack("indri", target or phase_id, registry=registry)
     config.config.update(overrides or {})
+    config.config.update(secret_overrides or {})
+    config.secret_keys.extend(key for key in (secret_overrides or {}) if key not in config.secret_keys)
     factories: dict[str, tuple[Key[Any], Callable[[], Any]]] = {}
     for key in phases.keys_given_before(phase_id, registry):
         factories[key.name] = (key, stand_in_factory(key))

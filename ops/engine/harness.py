@@ -162,6 +162,9 @@ def fake_kubeconfig(server: str = "https://k8s.tail8d86e.ts.net") -> str:
 # What devpi's export step prints (the import image it pushed, tagged with a content hash only the host can
 # compute): offline, a stand-in of the same form (a real preview shows it unknown until the update).
 FAKE_IMPORT_IMAGE = "registry.tail8d86e.ts.net/blumeops/devpi-import:0ff11e0ff11e0ff1"
+# What the forge's OAuth2 application step prints (the forge issues them): offline stand-ins of the same form.
+FAKE_OAUTH_APPLICATION = ('{"id":1,"client_id":"offline-oauth-client-id",'
+                          '"client_secret":"offline-oauth-client-secret-never-real"}')
 
 
 def _remote_command_outputs(args: mocks.MockResourceArgs) -> dict[str, Any]:
@@ -170,6 +173,8 @@ def _remote_command_outputs(args: mocks.MockResourceArgs) -> dict[str, Any]:
     stdout = fake_kubeconfig() if args.name.endswith("-kubeconfig") else ""
     if args.name.endswith("-export"):
         stdout = FAKE_IMPORT_IMAGE + "\n"
+    if args.name.endswith("-oauth-app"):
+        stdout = FAKE_OAUTH_APPLICATION + "\n"
     return {"stdout": stdout, "stderr": ""}
 
 

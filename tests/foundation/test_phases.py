@@ -64,8 +64,10 @@ def test_the_message_names_the_target_and_what_is_missing_on_the_way() -> None:
 
 
 def test_an_implemented_target_behind_an_unimplemented_one_names_the_gap() -> None:
+    # the second-to-last phase not built yet, the last one built: whatever the registry says now
     registry = list(phases.REGISTRY)
-    index = next(i for i, s in enumerate(registry) if not s.implemented)
+    index = len(registry) - 2
+    registry[index] = dataclasses.replace(registry[index], implemented=False)
     registry[index + 1] = dataclasses.replace(registry[index + 1], implemented=True)
     with pytest.raises(phases.PhaseError, match=rf"^phase {registry[index + 1].id} .* needs phase "
                                                 rf"{registry[index].id} .*, which is not implemented yet"):

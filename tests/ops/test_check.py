@@ -43,6 +43,7 @@ EXPECTED_CHECKS: dict[str, list[str]] = {
     "5.1": [],  # its proof is the nfs-probe Job the update waits for
     "6": ["torrent /transmission/web/", "kiwix /"],
     "7": ["forge /api/healthz"],
+    "8": ["ci /healthz"],
 }
 # Checks an earlier phase declares that a later phase's amendment retires (phase 4: k8s-pg becomes pg).
 RETIRED_CHECKS: dict[str, list[str]] = {"4": ["postgres k8s-pg:5432"]}

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import phase_runner
 import pytest
 from phase_runner import Run, run_phase
 
@@ -29,19 +28,16 @@ def phase6() -> Run:
     return run_phase("6")
 
 
-def waits_for(run: Run, name: str, target: str) -> bool:
-    return phase_runner.waits_for(run.resources, run.named(name), run.named(target))
-
 
 def test_transmission_moves_with_its_data_before_anything_serves_torrent(phase6: Run) -> None:
     order = ["transmission-cutover-retirement-retire", "transmission-move-copy", "transmission-deployment",
              "transmission-ingress"]
     for earlier, later in itertools.pairwise(order):
-        assert waits_for(phase6, later, earlier), f"{later} must wait for {earlier}"
+        assert phase6.waits_for(later, earlier), f"{later} must wait for {earlier}"
     for staged in ("transmission-downloads", "transmission-config", "transmission-service", "transmission-torrents",
                    "transmission-namespace"):
-        assert waits_for(phase6, "transmission-cutover-retirement-retire", staged)
-    assert not waits_for(phase6, "transmission-cutover-retirement-retire", "transmission-deployment")
+        assert phase6.waits_for("transmission-cutover-retirement-retire", staged)
+    assert not phase6.waits_for("transmission-cutover-retirement-retire", "transmission-deployment")
     retire = phase6.named("transmission-cutover-retirement-retire")["revealed"]["stdin"]
     assert "readonly KIND=brew" in retire and "readonly NAME=transmission-cli" in retire
     assert "readonly SERVE_SERVICE=''" in retire or "readonly SERVE_SERVICE=\n" in retire \
@@ -57,8 +53,8 @@ def test_kiwix_waits_for_the_zims_then_takes_the_name_from_the_host(phase6: Run)
     order = ["transmission-move-copy", "kiwix-deployment", "kiwix-cutover-retirement-retire",
              "kiwix-cutover-release-service", "kiwix-ingress"]
     for earlier, later in itertools.pairwise(order):
-        assert waits_for(phase6, later, earlier), f"{later} must wait for {earlier}"
-    assert waits_for(phase6, "kiwix-deployment", "torrents-share-probe")
+        assert phase6.waits_for(later, earlier), f"{later} must wait for {earlier}"
+    assert phase6.waits_for("kiwix-deployment", "torrents-share-probe")
     retire = phase6.named("kiwix-cutover-retirement-retire")["revealed"]["stdin"]
     assert "readonly NAME=mcquack.eblume.kiwix-serve" in retire and "readonly SERVE_SERVICE=svc:kiwix" in retire
     ingress = phase6.named("kiwix-ingress")["inputs"]

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import phase_runner
 import pulumi
 import pytest
 from phase_runner import Run, run_phase
@@ -30,20 +29,17 @@ def phase7() -> Run:
     return run_phase("7")
 
 
-def waits_for(run: Run, name: str, target: str) -> bool:
-    return phase_runner.waits_for(run.resources, run.named(name), run.named(target))
-
 
 def test_the_forge_moves_in_the_with_data_order(phase7: Run) -> None:
     order = ["forgejo-backup-check", "forgejo-cutover-retirement-retire", "forgejo-move-copy", "forgejo-chart",
              "forgejo-clone-check", "forgejo-cutover-release-service", "forgejo-ingress"]
     for earlier, later in itertools.pairwise(order):
-        assert waits_for(phase7, later, earlier), f"{later} must wait for {earlier}"
-    assert waits_for(phase7, "forgejo-ssh-load-balancer", "forgejo-clone-check")
-    assert waits_for(phase7, "forgejo-ssh-load-balancer", "forgejo-cutover-release-service")
+        assert phase7.waits_for(later, earlier), f"{later} must wait for {earlier}"
+    assert phase7.waits_for("forgejo-ssh-load-balancer", "forgejo-clone-check")
+    assert phase7.waits_for("forgejo-ssh-load-balancer", "forgejo-cutover-release-service")
     for staged in ("forgejo-namespace", "forgejo-data", "forgejo-identity"):
-        assert waits_for(phase7, "forgejo-cutover-retirement-retire", staged)
-    assert not waits_for(phase7, "forgejo-cutover-retirement-retire", "forgejo-chart")
+        assert phase7.waits_for("forgejo-cutover-retirement-retire", staged)
+    assert not phase7.waits_for("forgejo-cutover-retirement-retire", "forgejo-chart")
     retire = phase7.named("forgejo-cutover-retirement-retire")["revealed"]["stdin"]
     assert "readonly NAME=forgejo" in retire and "readonly SERVE_SERVICE=svc:forge" in retire
     check = phase7.named("forgejo-backup-check")["revealed"]["stdin"]
