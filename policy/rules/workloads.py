@@ -109,6 +109,11 @@ def _raw(value: Any) -> Any:
     """The data behind an unknown-checking proxy: the pack's lazy one gives its wire form (each value is
     opened as it is read, ``open_value``: a secret's value, an asset), pulumi_policy's eager one (rules called
     directly, as the tests do) its ``["__target"]``; plain data as it is (opened)."""
+    kind = type(value)
+    if kind is list or kind is str:  # the common case first: a CRD schema is ~10,000 plain nodes
+        return value
+    if kind is dict:
+        return open_value(value)
     if isinstance(value, (LazyUnknownProxy, LazyUnknownList)):
         return value.wire
     if isinstance(value, (dict, list, str)) or not (is_mapping(value) or is_list(value)):
@@ -124,26 +129,39 @@ def schema_defaults(schema: Any, path: Path) -> Iterator[Entry]:
 
 def _schema_defaults(node: Any, path: Path) -> Iterator[Entry]:
     # the pack's lazy proxy holds plain data below it; pulumi_policy's eager one (rules called directly, as
-    # the tests do) holds proxies: each child is unwrapped
-    if isinstance(node, dict):
-        for key, value in node.items():
-            child = _raw(value)
-            if key == "properties" and isinstance(child, dict):
-                for name, raw_definition in child.items():
-                    definition = _raw(raw_definition)
-                    at = (*path, "properties", str(name))
-                    if isinstance(definition, dict):
-                        if "default" in definition:
-                            default = open_value(definition["default"])
-                            yield Entry((*at, "default"), {str(name): default}, str(name), default)
-                        yield from _schema_defaults(definition, at)
-            elif isinstance(child, (dict, list)):
-                yield from _schema_defaults(child, (*path, str(key)))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            item = _raw(value)
-            if isinstance(item, (dict, list)):
-                yield from _schema_defaults(item, (*path, index))
+    # the tests do) holds proxies: each child is unwrapped. Iterative, in the order of a depth-first walk: a
+    # schema nests 35 deep, and nested generators made every node pay for its depth.
+    found: list[Entry] = []
+    # (node, its path, the default its property declares: yielded when the node's turn comes, as the
+    # recursive walk yielded it just before descending)
+    stack: list[tuple[Any, Path, Entry | None]] = [(node, path, None)]
+    while stack:
+        current, at_path, declared = stack.pop()
+        if declared is not None:
+            found.append(declared)
+        later: list[tuple[Any, Path, Entry | None]] = []
+        if type(current) is dict or isinstance(current, dict):
+            for key, value in current.items():
+                child = _raw(value)
+                if key == "properties" and isinstance(child, dict):
+                    for name, raw_definition in child.items():
+                        definition = _raw(raw_definition)
+                        at = (*at_path, "properties", str(name))
+                        if isinstance(definition, dict):
+                            entry = None
+                            if "default" in definition:
+                                default = open_value(definition["default"])
+                                entry = Entry((*at, "default"), {str(name): default}, str(name), default)
+                            later.append((definition, at, entry))
+                elif isinstance(child, (dict, list)):
+                    later.append((child, (*at_path, str(key)), None))
+        elif isinstance(current, list):
+            for index, value in enumerate(current):
+                item = _raw(value)
+                if isinstance(item, (dict, list)):
+                    later.append((item, (*at_path, index), None))
+        stack.extend(reversed(later))
+    return iter(found)
 
 
 def _fields(value: Any, path: Path, root_is_payload: bool, root_kind: str) -> Iterator[Entry]:
