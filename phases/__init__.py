@@ -99,6 +99,9 @@ class Handover:
     settings: Settings
     amendments: Mapping[Amendable[Any], tuple[str, Any]] = field(default_factory=dict)  # point -> (phase, value)
     endpoints: dict[str, str] = field(default_factory=dict)
+    # The step that stopped each brew formula a cutover retired, by formula: phase 9 uninstalls a formula only
+    # after it (and its delete reinstalls the formula before that step's delete restarts the service).
+    retired: dict[str, pulumi.Resource] = field(default_factory=dict)
     included: list[str] = field(default_factory=list)
     _given: dict[str, tuple[Key[Any], Any]] = field(default_factory=dict)
     _waits: dict[str, list[pulumi.Resource]] = field(default_factory=dict)
@@ -218,7 +221,7 @@ REGISTRY: tuple[PhaseSpec, ...] = (
               True),
     PhaseSpec("8", "woodpecker", "Woodpecker CI", "Woodpecker server and agent at ci, authenticated against Forgejo",
               True),
-    PhaseSpec("9", "cleanup", "Cleanup", "uninstall retired software, drop legacy tags and serve entries", False),
+    PhaseSpec("9", "cleanup", "Cleanup", "uninstall retired software, drop legacy tags and serve entries", True),
 )
 
 

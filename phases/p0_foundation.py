@@ -176,7 +176,8 @@ KEPT_STATE = Key("kubernetes.kept", KeptState, "the provider of the cluster's ke
 METRICS = Key("metrics", MetricsPaths, "where the host metrics agents put scripts, textfiles and logs")
 
 # What a later phase changes here, in its own module: phase 9 drops the legacy service tags from indri.
-KEEP_LEGACY_TAGS = Amendable("tailnet.keepLegacyTags", True, "indri keeps blumeops:tailnet.legacyServiceTags")
+KEEP_LEGACY_TAGS = Amendable("tailnet.keepLegacyTags", True,
+                             "indri keeps blumeops:tailnet.legacyServiceTags, the policy its legacy lines")
 
 CHECK_AGENT = AgentName("mcquack.eblume.blumeops-check", "mcquack.blumeops-check")
 
@@ -349,6 +350,7 @@ def build(phase: Phase, handover: Handover) -> None:
             ),
             services=(REGISTRY_SERVICE, K8S_SERVICE),
             provider=provider,
+            legacy=handover.amended(KEEP_LEGACY_TAGS),
         ),
         opts=pulumi.ResourceOptions(parent=phase),
     )

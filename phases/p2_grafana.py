@@ -94,5 +94,7 @@ def build(phase: Phase, handover: Handover) -> None:
         dashboards_dir=grafana.dashboards_dir,
         legacy=legacy,
     )
-    Grafana("grafana", args, pulumi.ResourceOptions(parent=phase))
+    app = Grafana("grafana", args, pulumi.ResourceOptions(parent=phase))
+    assert app.ingress.cutover is not None and app.ingress.cutover.retirement is not None
+    handover.retired[grafana.legacy_formula] = app.ingress.cutover.retirement.retire
     handover.endpoints["grafana"] = args.root_url

@@ -191,3 +191,6 @@ def build(phase: Phase, handover: Handover) -> None:
     )
     assert pg.cutover is not None and pg.cutover.retirement is not None
     handover.wait_also(BORGMATIC_WAITS, [pg.cutover.retirement.retire])
+    assert app.ingress.cutover is not None and app.ingress.cutover.retirement is not None
+    handover.retired[miniflux.legacy_formula] = app.ingress.cutover.retirement.retire
+    handover.retired[pg_name.legacy_formula] = pg.cutover.retirement.retire

@@ -126,7 +126,7 @@ def build(phase: Phase, handover: Handover) -> None:
 
     listed = torrent_list(ZIM_TORRENTS.read_text(encoding="utf-8"))
     torrents = (*listed, *(url for url in transmission.extra_torrents if url not in listed))
-    Transmission(
+    torrent = Transmission(
         "transmission",
         TransmissionArgs(
             provider=provider, kept=kept, proxy_class=proxy_class, volume_name=share.volume_name,
@@ -148,5 +148,7 @@ def build(phase: Phase, handover: Handover) -> None:
         ),
         pulumi.ResourceOptions(parent=phase),
     )
+    assert torrent.ingress.cutover is not None and torrent.ingress.cutover.retirement is not None
+    handover.retired[transmission.legacy_formula] = torrent.ingress.cutover.retirement.retire
     handover.endpoints["transmission"] = f"https://{transmission.hostname}.{tailnet.name}/transmission/web/"
     handover.endpoints["kiwix"] = f"https://{kiwix.hostname}.{tailnet.name}/"

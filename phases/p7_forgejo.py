@@ -146,6 +146,8 @@ def build(phase: Phase, handover: Handover) -> None:
     )
     handover.endpoints["forgejo"] = app.root_url
     handover.give(FORGE, app)
+    assert app.ingress.cutover is not None and app.ingress.cutover.retirement is not None
+    handover.retired[forgejo.legacy_formula] = app.ingress.cutover.retirement.retire
     # ArgoCD and borgmatic follow only once the cluster forge served a clone with the old host keys
     handover.wait_also(ARGOCD_FORGE_WAITS, app.verified)
     handover.wait_also(BORGMATIC_WAITS, app.verified)

@@ -178,6 +178,20 @@ def stand_in_factory(key: Key[Any]) -> Callable[[], Any]:
     return missing
 
 
+def ops_diff(high: Mapping[str, Any], low: Mapping[str, Any], directory: Any) -> Any:
+    """``python -m ops diff`` from the plan document ``high`` to ``low`` (written into ``directory``), as the
+    rollback check runs it."""
+    import subprocess
+    import sys
+    paths = []
+    for label, document in (("high", high), ("low", low)):
+        path = directory / f"{label}.json"
+        path.write_text(json.dumps(document))
+        paths.append(str(path))
+    return subprocess.run([sys.executable, "-m", "ops", "diff", *paths], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
 def waits_for(resources: Sequence[Mapping[str, Any]], resource: Mapping[str, Any],
               target: Mapping[str, Any]) -> bool:
     """``resource`` waits for ``target``: directly, through its dependencies' dependencies, by depending on

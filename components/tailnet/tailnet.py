@@ -35,6 +35,9 @@ class TailnetArgs:
     devices: tuple[DeviceTagging, ...]
     services: tuple[TailscaleService, ...]
     provider: pulumi.ProviderResource
+    # the policy's legacy lines (indri's native services' tags, Services and the brew forge's egress): off
+    # from phase 9 on (acl.LEGACY_MARK)
+    legacy: bool = True
 
 
 class Tailnet(pulumi.ComponentResource):
@@ -52,7 +55,7 @@ class Tailnet(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        policy = render_policy(args.admins, args.members)
+        policy = render_policy(args.admins, args.members, legacy=args.legacy)
         super().__init__(
             "blumeops:tailnet:Tailnet",
             name,

@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pulumi
 import pytest
-from phase_runner import Run, run_phase
+from phase_runner import Run, ops_diff, run_phase
 
 from components.apps.forgejo import FORGEJO_IMAGE, ForgejoArgs, ForgejoIdentity, chart_values
 from ops import plan as offline_plan
 from ops import runbook
-from ops.stack import ROOT
 
 PlanOf = Callable[[str | None], offline_plan.Plan]
 IDENTITY_KEYS = ("blumeops:forgejo.secretKey", "blumeops:forgejo.internalToken", "blumeops:forgejo.jwtSecret")
@@ -128,10 +125,6 @@ def test_one_name_for_web_and_ssh_or_a_root_image_is_refused() -> None:
 
 
 def test_ops_diff_7_to_6_exits_0_and_lists_the_kept_claim(indri_plan: PlanOf, tmp_path: Path) -> None:
-    six, seven = tmp_path / "6.json", tmp_path / "7.json"
-    six.write_text(json.dumps(indri_plan("6").document))
-    seven.write_text(json.dumps(indri_plan("7").document))
-    back = subprocess.run([sys.executable, "-m", "ops", "diff", str(seven), str(six)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    back = ops_diff(indri_plan("7").document, indri_plan("6").document, tmp_path)
     assert back.returncode == 0, back.stdout + back.stderr
     assert "forgejo-data" in back.stdout and "forgejo-namespace" in back.stdout

@@ -5,17 +5,14 @@ random one) and the Kubernetes backend on one node, the Ingress ci; or the clien
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from phase_runner import Run, run_phase
+from phase_runner import Run, ops_diff, run_phase
 
 from ops import plan as offline_plan
 from ops.engine.harness import FAKE_OAUTH_APPLICATION
-from ops.stack import ROOT
 
 PlanOf = Callable[[str | None], offline_plan.Plan]
 
@@ -72,10 +69,6 @@ def test_the_client_can_come_from_config_and_then_nothing_touches_the_forge() ->
 
 
 def test_ops_diff_8_to_7_exits_0_and_keeps_the_ci_namespace(indri_plan: PlanOf, tmp_path: Path) -> None:
-    seven, eight = tmp_path / "7.json", tmp_path / "8.json"
-    seven.write_text(json.dumps(indri_plan("7").document))
-    eight.write_text(json.dumps(indri_plan("8").document))
-    back = subprocess.run([sys.executable, "-m", "ops", "diff", str(eight), str(seven)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    back = ops_diff(indri_plan("8").document, indri_plan("7").document, tmp_path)
     assert back.returncode == 0, back.stdout + back.stderr
     assert "woodpecker-namespace" in back.stdout

@@ -113,3 +113,23 @@ def test_the_acl_resource_sends_the_rendered_policy(indri_plan) -> None:  # type
     services = {r["inputs"]["name"]: r for r in plan.resources if r["type"] == "tailscale:index/service:Service"}
     assert set(services) >= {"svc:registry", "svc:k8s"}
     assert services["svc:k8s"]["inputs"]["ports"] == ["tcp:443"]
+
+
+@pytest.fixture(scope="module")
+def policy_at_9() -> dict[str, Any]:
+    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"], legacy=False))
+    return parsed
+
+
+def test_without_the_legacy_the_policy_is_whole_and_has_none_of_it(policy: dict[str, Any],
+                                                                    policy_at_9: dict[str, Any]) -> None:
+    # the same structural checks as the full policy: every tag it mentions is defined
+    test_every_tag_in_grants_and_tests_is_defined(policy_at_9)
+    assert set(policy_at_9["autoApprovers"]["services"]) == {"svc:registry", "svc:k8s"}
+    assert "tag:grafana" not in policy_at_9["tagOwners"] and "tag:grafana" in policy["tagOwners"]
+    assert grant(policy_at_9, "tag:k8s", "tag:homelab") == set()  # the brew forge's egress
+    # the tags the cluster's proxies carry stay, with the grants members had
+    for tag in ("tag:kiwix", "tag:forge", "tag:feed", "tag:pg", "tag:devpi", "tag:ci"):
+        assert tag in policy_at_9["tagOwners"], tag
+    assert grant(policy_at_9, "autogroup:member", "tag:forge") == {"tcp:443", "tcp:22"}
+    assert len(policy_at_9["tests"]) == len(policy["tests"]) - 3
