@@ -33,6 +33,7 @@ from components.host.launch_agent import path_problem
 from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY, ClusterBackup, archive_name_problem
 from components.host.retire import LegacyService, LegacyServiceRetirementArgs
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailnetNameReleaseArgs, TailscaleService
+from components.tailnet.acl import PolicyPart
 from phases import Amendable, Handover, Key, Phase, setting_specs
 from phases import settings as s
 from phases.settings import HOME, IndriSettings, TailnetSettings
@@ -176,6 +177,39 @@ KEPT_STATE = Key("kubernetes.kept", KeptState, "the provider of the cluster's ke
 METRICS = Key("metrics", MetricsPaths, "where the host metrics agents put scripts, textfiles and logs")
 
 # What a later phase changes here, in its own module: phase 9 drops the legacy service tags from indri.
+# What the later phases add to the tailnet policy (each its PolicyPart, in its own module's AMENDS).
+TAILNET_POLICY: Amendable[tuple[PolicyPart, ...]] = Amendable(
+    "tailnet.policyParts", (), "the policy parts the phases of the chain declare")
+_OWNED = ("autogroup:admin", "tag:blumeops")
+_MEMBERS = "autogroup:member"
+# indri's legacy world, as the homelab runs it before the migration: its native services' tags (indri carries
+# them), the Tailscale Services they were served as, the grants members have on them, and the cluster reading
+# the brew forge (HTTP 3001, SSH 2200: ArgoCD's egress from phase 1 until phase 7). Phase 9 leaves it out.
+INDRI_LEGACY_POLICY = PolicyPart(
+    "P0 legacy",
+    tag_owners={tag: _OWNED for tag in ("tag:grafana", "tag:kiwix", "tag:forge", "tag:devpi", "tag:pg", "tag:feed")},
+    services={"svc:grafana": ("tag:grafana",), "svc:feed": ("tag:feed",), "svc:pg": ("tag:pg",),
+              "svc:pypi": ("tag:devpi",)},
+    grants=({"src": [_MEMBERS], "dst": ["tag:kiwix"], "ip": ["tcp:443"]},
+            {"src": [_MEMBERS], "dst": ["tag:forge"], "ip": ["tcp:443", "tcp:22"]},
+            {"src": [_MEMBERS], "dst": ["tag:devpi"], "ip": ["tcp:443"]},
+            {"src": [_MEMBERS], "dst": ["tag:feed"], "ip": ["tcp:443"]},
+            {"src": [_MEMBERS], "dst": ["tag:pg"], "ip": ["tcp:5432"]},
+            {"src": ["tag:k8s"], "dst": ["tag:homelab"], "ip": ["tcp:3001", "tcp:2200"]}),
+    tests=({"src": "tag:k8s", "accept": ["tag:homelab:3001", "tag:homelab:2200"]},
+           {"src": "<admin-user>", "accept": ["tag:grafana:443", "tag:kiwix:443", "tag:feed:443", "tag:pg:5432"]},
+           {"src": "<member-user>", "accept": ["tag:kiwix:443", "tag:forge:443", "tag:feed:443", "tag:pg:5432"],
+            "deny": ["tag:grafana:443"]}),
+    legacy=True,
+)
+
+
+def proxy_tag_part(phase: str, tag: str, *grants: dict[str, Any], tests: tuple[dict[str, Any], ...] = ()) -> PolicyPart:
+    """A cutover's part: the name's tag, owned by the operator too (it tags the proxy with it), and the grants
+    that keep reaching the service through it."""
+    return PolicyPart(phase, tag_owners={tag: (*_OWNED, "tag:k8s-operator")}, grants=grants, tests=tests)
+
+
 KEEP_LEGACY_TAGS = Amendable("tailnet.keepLegacyTags", True,
                              "indri keeps blumeops:tailnet.legacyServiceTags, the policy its legacy lines")
 
@@ -350,6 +384,7 @@ def build(phase: Phase, handover: Handover) -> None:
             ),
             services=(REGISTRY_SERVICE, K8S_SERVICE),
             provider=provider,
+            policy_parts=(INDRI_LEGACY_POLICY, *handover.amended(TAILNET_POLICY)),
             legacy=handover.amended(KEEP_LEGACY_TAGS),
         ),
         opts=pulumi.ResourceOptions(parent=phase),

@@ -49,7 +49,7 @@ from components.host import BorgmaticDatabase, BrewService, LegacyDatabaseImport
 from components.tailnet import TailnetNameReleaseArgs
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES
+from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, TAILNET_POLICY, proxy_tag_part
 from phases.p1_kubernetes import PG_APP_ROLES, PG_HOSTNAME, PG_OWN_LOAD_BALANCER, POSTGRES, PROXY_CLASS
 from phases.p3_postgres_data import BORGMATIC, BORGMATIC_WAITS, IMPORT, IMPORT_ARGS, LEGACY_POSTGRES_SERVING
 
@@ -85,6 +85,14 @@ class PostgresNameSettings:
 SETTINGS = (MinifluxSettings, PostgresNameSettings)
 
 AMENDS = (
+    # the proxies of feed and pg carry the names' tags: members' grants, and borgmatic on indri reaching pg
+    TAILNET_POLICY.extend((
+        proxy_tag_part("P4", "tag:feed", {"src": ["autogroup:member"], "dst": ["tag:feed"], "ip": ["tcp:443"]},
+                       tests=({"src": "<member-user>", "accept": ["tag:feed:443"]},)),
+        proxy_tag_part("P4", "tag:pg", {"src": ["autogroup:member"], "dst": ["tag:pg"], "ip": ["tcp:5432"]},
+                       {"src": ["tag:homelab"], "dst": ["tag:pg"], "ip": ["tcp:5432"]},
+                       tests=({"src": "tag:homelab", "accept": ["tag:pg:5432"]},)),
+    )),
     PG_HOSTNAME.to(lambda settings: settings.section(PostgresNameSettings).hostname),
     PG_OWN_LOAD_BALANCER.to(False),
     PG_APP_ROLES.to(lambda settings: (ManagedRole("miniflux", settings.section(MinifluxSettings).database_password),)),

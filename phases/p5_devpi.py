@@ -46,8 +46,10 @@ from phases.p0_foundation import (
     KEPT_STATE,
     KUBERNETES,
     REGISTRY_SERVICE,
+    TAILNET_POLICY,
     ZotSettings,
     legacy_name_claim,
+    proxy_tag_part,
     service_host,
 )
 from phases.p1_kubernetes import PROXY_CLASS
@@ -77,7 +79,12 @@ class DevpiSettings:
 
 SETTINGS = (DevpiSettings,)
 
-AMENDS = (RETIRED_SOURCES.extend(lambda settings: (settings.section(DevpiSettings).legacy_server_dir,)),)
+AMENDS = (
+    RETIRED_SOURCES.extend(lambda settings: (settings.section(DevpiSettings).legacy_server_dir,)),
+    TAILNET_POLICY.extend((proxy_tag_part(
+        "P5", "tag:devpi", {"src": ["autogroup:member"], "dst": ["tag:devpi"], "ip": ["tcp:443"]},
+        tests=({"src": "<member-user>", "accept": ["tag:devpi:443"]},)),)),
+)
 
 
 def build(phase: Phase, handover: Handover) -> None:

@@ -41,7 +41,7 @@ from components.host import (
 )
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, legacy_name_claim
+from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, TAILNET_POLICY, legacy_name_claim, proxy_tag_part
 from phases.p1_kubernetes import PROXY_CLASS
 from phases.p5_1_docker_driver import TORRENTS_SHARE, NfsSettings
 from phases.settings import HOME
@@ -102,6 +102,11 @@ class KiwixSettings:
 
 
 SETTINGS = (TransmissionSettings, KiwixSettings)
+
+# kiwix's proxy carries tag:kiwix, members' grant reaches it (torrent had no tailnet name: no grant)
+AMENDS = (TAILNET_POLICY.extend((proxy_tag_part(
+    "P6", "tag:kiwix", {"src": ["autogroup:member"], "dst": ["tag:kiwix"], "ip": ["tcp:443"]},
+    tests=({"src": "<member-user>", "accept": ["tag:kiwix:443"]},)),)),)
 
 
 def build(phase: Phase, handover: Handover) -> None:

@@ -41,7 +41,15 @@ from components.host.forgejo_move import (
 )
 from phases import Handover, Key, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, MinikubeSettings, legacy_name_claim
+from phases.p0_foundation import (
+    INDRI,
+    KEPT_STATE,
+    KUBERNETES,
+    TAILNET_POLICY,
+    MinikubeSettings,
+    legacy_name_claim,
+    proxy_tag_part,
+)
 from phases.p1_kubernetes import ARGOCD_FORGE_WAITS, FORGE_REPOSITORY, PROXY_CLASS, ArgoCDSettings, ForgeRepository
 from phases.p3_postgres_data import BORGMATIC, BORGMATIC_WAITS, RETIRED_SOURCES
 
@@ -96,6 +104,10 @@ class ForgejoSettings:
 SETTINGS = (ForgejoSettings,)
 
 AMENDS = (
+    # forge (web) and git (SSH) both carry tag:forge: members' grants reach both
+    TAILNET_POLICY.extend((proxy_tag_part(
+        "P7", "tag:forge", {"src": ["autogroup:member"], "dst": ["tag:forge"], "ip": ["tcp:443", "tcp:22"]},
+        tests=({"src": "<member-user>", "accept": ["tag:forge:443", "tag:forge:22"]},)),)),
     FORGE_REPOSITORY.to(CLUSTER_FORGE),
     RETIRED_SOURCES.extend(lambda settings: (settings.section(ForgejoSettings).legacy_var,)),
 )

@@ -20,7 +20,7 @@ from components.apps.woodpecker import OAuthClient, Woodpecker, WoodpeckerArgs
 from components.host.forgejo_oauth import ForgejoOAuthApp, ForgejoOAuthAppArgs
 from phases import Handover, Phase
 from phases import settings as s
-from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES
+from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, TAILNET_POLICY, proxy_tag_part
 from phases.p1_kubernetes import PROXY_CLASS
 from phases.p7_forgejo import FORGE
 
@@ -62,6 +62,13 @@ class WoodpeckerSettings:
 
 
 SETTINGS = (WoodpeckerSettings,)
+
+# ci's proxy carries tag:ci: it pulls from and pushes its images to zot, and reaches the forge
+AMENDS = (TAILNET_POLICY.extend((proxy_tag_part(
+    "P8", "tag:ci", {"src": ["tag:ci"], "dst": ["tag:registry", "svc:registry"], "ip": ["tcp:443"]},
+    {"src": ["tag:ci"], "dst": ["tag:forge"], "ip": ["tcp:443", "tcp:22"]},
+    tests=({"src": "tag:ci", "accept": ["tag:registry:443", "tag:forge:443", "tag:forge:22"],
+            "deny": ["tag:homelab:22", "tag:nas:445", "tag:pg:5432"]},)),)),)
 
 
 def build(phase: Phase, handover: Handover) -> None:

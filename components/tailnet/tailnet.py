@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tailscale as tailscale
 
-from components.tailnet.acl import render_policy
+from components.tailnet.acl import PolicyPart, render_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +35,9 @@ class TailnetArgs:
     devices: tuple[DeviceTagging, ...]
     services: tuple[TailscaleService, ...]
     provider: pulumi.ProviderResource
-    # the policy's legacy lines (indri's native services' tags, Services and the brew forge's egress): off
-    # from phase 9 on (acl.LEGACY_MARK)
+    # what the phases add to the policy file's base (acl.PolicyPart), and whether the legacy parts (indri's
+    # native services' tags, Services, the brew forge's egress) are in: off from phase 9 on
+    policy_parts: tuple[PolicyPart, ...] = ()
     legacy: bool = True
 
 
@@ -55,7 +56,7 @@ class Tailnet(pulumi.ComponentResource):
     """
 
     def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        policy = render_policy(args.admins, args.members, legacy=args.legacy)
+        policy = render_policy(args.admins, args.members, parts=args.policy_parts, legacy=args.legacy)
         super().__init__(
             "blumeops:tailnet:Tailnet",
             name,

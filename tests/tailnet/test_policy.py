@@ -7,12 +7,25 @@ from typing import Any
 import json5
 import pytest
 
-from components.tailnet.acl import PolicyError, render_policy
+import phases
+from components.tailnet.acl import PolicyError, PolicyPart, render_policy
+from phases.p0_foundation import INDRI_LEGACY_POLICY, TAILNET_POLICY
+
+
+def every_part() -> list[PolicyPart]:
+    """indri's legacy part and every part a phase module declares (AMENDS of TAILNET_POLICY): the policy at 8."""
+    parts = [INDRI_LEGACY_POLICY]
+    for spec in phases.REGISTRY:
+        for amendment in spec.load().amends:
+            if amendment.point is TAILNET_POLICY:
+                parts.extend(amendment.value)
+    return parts
 
 
 @pytest.fixture(scope="module")
 def policy() -> dict[str, Any]:
-    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"]))
+    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"],
+                                                       parts=every_part()))
     return parsed
 
 
@@ -117,7 +130,8 @@ def test_the_acl_resource_sends_the_rendered_policy(indri_plan) -> None:  # type
 
 @pytest.fixture(scope="module")
 def policy_at_9() -> dict[str, Any]:
-    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"], legacy=False))
+    parsed: dict[str, Any] = json5.loads(render_policy(["admin@example.com"], ["member@example.com"],
+                                                       parts=every_part(), legacy=False))
     return parsed
 
 
@@ -133,3 +147,29 @@ def test_without_the_legacy_the_policy_is_whole_and_has_none_of_it(policy: dict[
         assert tag in policy_at_9["tagOwners"], tag
     assert grant(policy_at_9, "autogroup:member", "tag:forge") == {"tcp:443", "tcp:22"}
     assert len(policy_at_9["tests"]) == len(policy["tests"]) - 3
+
+
+@pytest.mark.parametrize("target", ["0", "4", "9"])
+def test_at_each_target_the_policy_defines_every_tag_it_and_the_program_use(indri_plan, target: str) -> None:  # type: ignore[no-untyped-def]
+    plan = indri_plan(target)
+    acl = next(r for r in plan.resources if r["type"] == "tailscale:index/acl:Acl")
+    sent = json5.loads(acl["inputs"]["acl"])
+    test_every_tag_in_grants_and_tests_is_defined(sent)
+    owners = sent["tagOwners"]
+    for tag in program_tags(plan):
+        assert tag in owners, f"at {target}: {tag} is used but not defined"
+    # a proxy the operator tags with a name's tag: the operator must own it, or the proxy never joins
+    for resource in plan.resources:
+        annotation = ((resource["inputs"].get("metadata") or {}).get("annotations") or {}).get("tailscale.com/tags")
+        for tag in _tags_in(annotation or ""):
+            assert "tag:k8s-operator" in owners[tag], f"at {target}: the operator cannot tag {tag} ({resource['name']})"
+
+
+def test_a_target_has_only_the_parts_of_its_phases(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    def owners(target: str) -> dict[str, Any]:
+        acl = next(r for r in indri_plan(target).resources if r["type"] == "tailscale:index/acl:Acl")
+        return dict(json5.loads(acl["inputs"]["acl"])["tagOwners"])
+
+    assert "tag:ci" not in owners("7") and "tag:ci" in owners("8")
+    assert owners("5")["tag:kiwix"] == ["autogroup:admin", "tag:blumeops"]  # indri's, before its cutover
+    assert "tag:k8s-operator" in owners("6")["tag:kiwix"]
