@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import phases as phase_engine
-from ops import bench, charts, check, console, images, review, runbook
+from ops import adopt, bench, charts, check, console, images, review, runbook
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.engine import analyzer, harness
@@ -146,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     runbook.add_parser(sub, runbook.command)
     review.add_parser(sub, review.command)
     bench.add_parser(sub, bench.command)
+    adopt.add_parser(sub, adopt.command)
     return root
 
 
