@@ -17,7 +17,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from rules.kinds import K8sObject, objects, parse_type
 from rules.props import Entry, Path, describe, format_path, get_str, is_list, is_mapping, key_of, truthy
-from rules.workloads import fields
+from rules.workloads import containers, fields, pod_specs, pod_volumes
 
 TAILSCALE = "tailscale"
 DEFAULT_NFS_SERVERS = ("sifaka",)
@@ -361,4 +361,63 @@ nfs_allowed_servers = ResourceValidationPolicy(
     ),
 )
 
-POLICIES = [protect_stateful_resources, tailscale_only_exposure, nfs_allowed_servers]
+# Capabilities that give a container the node (or every other container on it).
+DANGEROUS_CAPABILITIES = frozenset({"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "NET_ADMIN",
+                                    "DAC_READ_SEARCH", "SYS_BOOT", "BPF", "PERFMON"})
+HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+
+
+def workload_problems(resource_type: str, props: Any) -> Iterator[str]:
+    """What in a resource reaches past its own pod: a host namespace, a privileged or over-capable container,
+    a volume of the node's own files, a binding to cluster-admin; at any depth (chart children, List items,
+    templates of Deployments, Jobs, CronJobs and custom resources alike)."""
+    for path, spec in pod_specs(resource_type, props):
+        for key in HOST_NAMESPACES:
+            if truthy(key_of(spec, key)):
+                yield f"the pod spec at {format_path(path)} shares the node's {key[4:]} namespace ({key}: true)"
+    for label, container in containers(resource_type, props):
+        context = key_of(container, "securityContext")
+        if truthy(key_of(context, "privileged")):
+            yield f"{label} runs privileged (securityContext.privileged: true)"
+        added = key_of(key_of(context, "capabilities"), "add")
+        for capability in (added if is_list(added) else []):
+            name = str(capability).upper().removeprefix("CAP_")
+            if name in DANGEROUS_CAPABILITIES:
+                yield f"{label} adds the capability {name}"
+    for name, volume in pod_volumes(resource_type, props):
+        host_path = key_of(volume, "hostPath")
+        if host_path is not None:
+            yield f"the volume '{name}' mounts the node's {get_str(host_path, 'path') or '(unnamed path)'} (hostPath)"
+    for obj in objects(resource_type, props):
+        if obj.is_kind("clusterrolebinding", "rolebinding"):
+            role = key_of(obj.props, "roleRef")
+            if get_str(role, "name") == "cluster-admin" and get_str(role, "kind") in (None, "ClusterRole"):
+                yield f"the {obj.label} binds cluster-admin"
+
+
+def validate_workload_security(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    allowed = {str(name) for name in (args.get_config() or {}).get("allowedResources") or ()}
+    if args.name in allowed:
+        return
+    subject = describe(args.resource_type, args.name, args.props)
+    for problem in workload_problems(args.resource_type, args.props):
+        report_violation(
+            f"{subject}: {problem}, which gives it the node or the cluster: drop it; a workload that truly needs it "
+            "is named in the `workload-security` policy config `allowedResources` (reviewed by a human).",
+            None,
+        )
+
+
+workload_security = ResourceValidationPolicy(
+    name="workload-security",
+    description=("No workload reaches past its pod: no host network, PID or IPC namespace, no privileged container "
+                 "or node-level capability (SYS_ADMIN, NET_ADMIN, ALL, ...), no hostPath volume, no binding to "
+                 "cluster-admin."),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=validate_workload_security,
+    config_schema=PolicyConfigSchema(properties={"allowedResources": {
+        "type": "array", "items": {"type": "string"}, "default": [],
+        "description": "Pulumi names of resources allowed to (a driver that must, reviewed)."}}),
+)
+
+POLICIES = [protect_stateful_resources, tailscale_only_exposure, nfs_allowed_servers, workload_security]

@@ -31,6 +31,7 @@ EXPECTED_LEVELS = {
     "protect-stateful-resources": proto.MANDATORY,
     "tailscale-only-exposure": proto.MANDATORY,
     "nfs-allowed-servers": proto.MANDATORY,
+    "workload-security": proto.MANDATORY,
     "ssh-pinned-host-key": proto.MANDATORY,
     "constant-command-strings": proto.MANDATORY,
     "no-plaintext-secrets": proto.MANDATORY,
