@@ -70,6 +70,17 @@ class LegacyClaim:
 CarryData = Callable[[Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
 
 
+def start_order(staged: Sequence[pulumi.Resource], start: CarryData,
+                data_move: CarryData | None) -> tuple[Sequence[pulumi.Resource], CarryData | None]:
+    """The ``ready`` and ``carry`` of a cutover for a workload that ``start(after)`` registers: without a data
+    move it starts now and the legacy service stops after it; with one, the legacy service stops after the
+    ``staged`` objects, and the workload starts after the move (the "with data" order)."""
+    if data_move is None:
+        return start([]), None
+    move = data_move
+    return staged, lambda stopped: start(list(move(stopped)))
+
+
 class LegacyCutover(pulumi.ComponentResource):
     """Hands a tailnet name the host held to a new workload, in the order the module docstring gives:
     ``<name>-retirement`` (the legacy service stopped, its serve entry cleared) after ``ready``; then, with data

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim
+from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim, start_order
 from components.cluster.cloudnative_pg import ComputeResources
 from components.cluster.objects import (
     KeptState,
@@ -131,19 +131,23 @@ class Devpi(pulumi.ComponentResource):
         staged: list[pulumi.Resource] = [self.namespace, self.root, self.data, self.service, *args.image_built]
         self.stateful_set: k8s.apps.v1.StatefulSet | None = None
 
-        def start(after: Sequence[pulumi.Resource], source: ImportSource | None) -> list[pulumi.Resource]:
-            self.stateful_set = self._stateful_set(name, args, ns, labels, [*staged, *after], source)
+        sources: list[ImportSource] = []  # what the data move exported, for the StatefulSet's import
+
+        def start(after: Sequence[pulumi.Resource]) -> list[pulumi.Resource]:
+            self.stateful_set = self._stateful_set(name, args, ns, labels, [*staged, *after],
+                                                   sources[0] if sources else None)
             return [self.stateful_set]
 
-        data_move = args.data_move
-        carry = None
-        ready: Sequence[pulumi.Resource] = staged
-        if data_move is not None:
-            def carry(stopped: Sequence[pulumi.Resource]) -> Sequence[pulumi.Resource]:
+        move = None
+        if args.data_move is not None:
+            data_move = args.data_move
+
+            def move(stopped: Sequence[pulumi.Resource]) -> Sequence[pulumi.Resource]:
                 moved, source = data_move(stopped)
-                return start(list(moved), source)
-        else:
-            ready = start([], None)
+                sources.extend([source] if source is not None else [])
+                return moved
+
+        ready, carry = start_order(staged, start, move)
         self.ingress = AppIngress(
             name,
             AppIngressArgs(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim
+from components.apps.base import AppIngress, AppIngressArgs, IngressBackend, LegacyClaim, start_order
 from components.cluster.cloudnative_pg import ComputeResources
 from components.cluster.objects import (
     ImageRef,
@@ -25,6 +25,7 @@ from components.cluster.objects import (
     namespace,
     single_deployment,
 )
+from components.host.transmission_move import CARRIED_DIR
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TRANSMISSION_TYPE = "blumeops:app:Transmission"
@@ -68,8 +69,9 @@ def script(name: str) -> str:
 # With the brew daemon to carry: given the step that stopped it, registers the move of its downloads and settings
 # onto the share and returns what the Deployment must wait for.
 DataMove = Callable[[Sequence[pulumi.Resource]], Sequence[pulumi.Resource]]
-# Where the config-import init container finds the carried settings: the share's root is /downloads.
-CARRIED_CONFIG = "/downloads/.blumeops/transmission-config"
+# Where the config-import init container finds the carried settings the move staged: the share's root is
+# /downloads.
+CARRIED_CONFIG = f"/downloads/{CARRIED_DIR}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,14 +163,7 @@ class Transmission(pulumi.ComponentResource):
             self.deployment = self._deployment(name, args, ns, labels, [*staged, *after])
             return [self.deployment]
 
-        data_move = args.data_move
-        carry = None
-        ready: Sequence[pulumi.Resource] = staged
-        if data_move is not None:
-            def carry(stopped: Sequence[pulumi.Resource]) -> Sequence[pulumi.Resource]:
-                return start(list(data_move(stopped)))
-        else:
-            ready = start([])
+        ready, carry = start_order(staged, start, args.data_move)
         self.ingress = AppIngress(name, AppIngressArgs(
             provider=provider, namespace=ns, hostname=args.hostname, backend=IngressBackend("transmission", WEB_PORT),
             proxy_class=args.proxy_class, legacy=args.legacy,

@@ -16,7 +16,7 @@ import pulumi
 
 from components.host.connection import Host
 from components.host.devpi_image import TAG_LENGTH, DevpiImageArgs
-from components.host.script import HostStep
+from components.host.script import HostStep, require_absolute
 
 DEVPI_EXPORT_TYPE = "blumeops:host:DevpiExport"
 IMPORT_PATH = "/import"  # where the import image holds the export (the init container copies it from there)
@@ -69,8 +69,7 @@ class DevpiExportArgs:
             object.__setattr__(self, "work_dir", f"{self.host.home}/.local/state/blumeops/devpi-export")
         for label, path in (("server_dir", self.server_dir), ("devpi_export", self.devpi_export),
                             ("work_dir", self.work_dir)):
-            if not path.startswith("/") or path.rstrip("/") != path or "/../" in f"{path}/":
-                raise ValueError(f"DevpiExport: {label} {path!r} must be an absolute path (no trailing /, no ..)")
+            require_absolute("DevpiExport", label, path)
         inside = (f"{self.server_dir}/", f"{self.work_dir}/")
         if inside[0].startswith(inside[1]) or inside[1].startswith(inside[0]):
             raise ValueError(f"DevpiExport: work_dir {self.work_dir!r} and server_dir {self.server_dir!r} must not "

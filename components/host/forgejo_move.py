@@ -38,6 +38,7 @@ class ForgejoMoveArgs:
     db_file: str = "forgejo.db"  # relative to legacy_data, as in the cluster forge's APP_DATA_PATH
     repo_dir: str = "forgejo-repositories"
     reimport: str = "refuse"  # a claim that holds a forge already: refuse | keep | replace (see the script)
+    shasum: str = "/usr/bin/shasum"  # macOS's own (the node checks with GNU sha256sum, in the same format)
     work_dir: str = ""  # default <home>/.local/state/blumeops/forgejo-move
 
     def __post_init__(self) -> None:
@@ -73,7 +74,7 @@ class ForgejoMoveArgs:
                 "NAMESPACE": self.namespace, "CLAIM": self.claim, "OWNER_UID": self.owner_uid,
                 "REIMPORT": self.reimport, "DOCKER": tools.docker, "KUBECTL": tools.kubectl,
                 "KUBECONFIG_PATH": kubeconfig_path(self.host), "CURL": tools.curl, "RSYNC": tools.rsync,
-                "SQLITE3": tools.sqlite3, "GIT": tools.git, "SHASUM": "/usr/bin/shasum",
+                "SQLITE3": tools.sqlite3, "GIT": tools.git, "SHASUM": self.shasum,
             },
             does=(f"snapshots {self.legacy_data} (refused while the brew forge answers), checks it (sqlite "
                   f"integrity, every repository of the database present and fsck-clean) and copies it into the "

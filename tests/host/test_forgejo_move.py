@@ -77,14 +77,13 @@ class Forge:
         tools = dataclasses.replace(host.tools, git=str(GIT), sqlite3=str(SQLITE3), rsync=str(RSYNC),
                                     curl=shutil.which("curl") or "curl")
         values: dict[str, object] = {"host": dataclasses.replace(host, tools=tools), "legacy_data": str(self.data),
-                                     "profile": "minikube", "legacy_url": "http://127.0.0.1:9"}
+                                     "profile": "minikube", "legacy_url": "http://127.0.0.1:9",
+                                     "shasum": shutil.which("shasum") or "shasum"}
         values.update(changes)
         return ForgejoMoveArgs(**values)  # type: ignore[arg-type]
 
     def run(self, action: str = "create", check: bool = True, **changes: object) -> subprocess.CompletedProcess[str]:
-        step = self.args(**changes).step("forgejo-move-copy")
-        step = dataclasses.replace(step, variables={**step.variables, "SHASUM": shutil.which("shasum") or "shasum"})
-        return self.machine.run(step, action, check=check)
+        return self.machine.run(self.args(**changes).step("forgejo-move-copy"), action, check=check)
 
     def claimed(self) -> dict[str, bytes]:
         return {str(p.relative_to(self.claim)): p.read_bytes() for p in sorted(self.claim.rglob("*"))
