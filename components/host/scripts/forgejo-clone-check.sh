@@ -19,6 +19,7 @@ stop_forward() {
 # FORWARD_PID, stopped on exit; its port in FORWARD_PORT). Not in a subshell: the pid must reach the trap.
 forward() {
   local out="$1/forward.log" try
+  : >"$out" # before the background job: the loop reads it at once, whether or not kubectl wrote yet
   "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" --context "$PROFILE" -n "$NAMESPACE" port-forward \
     "svc/$SERVICE" ":$SERVICE_PORT" --address 127.0.0.1 </dev/null >"$out" 2>&1 9>&- &
   FORWARD_PID=$!
@@ -33,21 +34,26 @@ forward() {
 }
 
 step_create() {
-  local scratch port key known wrapper pub keys=0 out type blob
+  local scratch port key known wrapper pub keys out type blob
   scratch=$(blumeops_tmpdir)
   trap stop_forward EXIT
   known="$scratch/known_hosts" key="$scratch/clone-key" wrapper="$scratch/ssh"
-  forward "$scratch"
-  port=$FORWARD_PORT
-  : >"$known"
+  # the brew forge's keys first: without them there is nothing to check against, and no need of the cluster
+  local found=()
   for pub in "$KEYS_DIR"/*.pub; do
     [[ -f "$pub" ]] || continue
     read -r type blob _ <"$pub" || continue
-    printf '[127.0.0.1]:%s %s %s\n' "$port" "$type" "$blob" >>"$known"
-    keys=$((keys + 1))
+    found+=("$type $blob")
   done
+  keys=${#found[@]}
   ((keys > 0)) || die "no host key of the brew forge in $KEYS_DIR (*.pub of its built-in SSH server): cannot tell" \
     "whether the cluster forge presents the same one"
+  forward "$scratch"
+  port=$FORWARD_PORT
+  : >"$known"
+  for pub in "${found[@]}"; do
+    printf '[127.0.0.1]:%s %s\n' "$port" "$pub" >>"$known"
+  done
   (umask 077 && printf '%s\n' "$CLONE_KEY" >"$key")
   # A constant wrapper: the values reach ssh as arguments from its environment, never as command text.
   printf '%s\n' '#!/bin/bash' 'exec "$BLUMEOPS_SSH" -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes \' \
