@@ -18,7 +18,8 @@ Plan JSON contract (tools and tests read it; keys and types are stable)::
                                           # unknowns "[unknown]", resource references their URN
          "options": {"protect": bool, "dependsOn": [urn, ...], "deleteBeforeReplace": bool,
                      "ignoreChanges": [str, ...], "retainOnDelete": bool,
-                     "replaceOnChanges": [str, ...]}}, ...],   # inputs whose change replaces the resource
+                     "replaceOnChanges": [str, ...],   # inputs whose change replaces the resource
+                     "import": str | null}}, ...],     # the ID it adopts (blumeops:adopt), else null
      "exports": {...},                    # the stack outputs, secrets "[secret]"
      "secretScripts": {urn: str, ...}}    # each host step whose stdin is secret ("[secret]" above): its script
                                           # with the secrets as placeholders, so ops diff/review see a change
@@ -137,6 +138,7 @@ def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any
             "ignoreChanges": list(record.ignore_changes),
             "retainOnDelete": record.retain_on_delete,
             "replaceOnChanges": list(record.replace_on_changes),
+            "import": record.import_id or None,
         },
     }
 
@@ -410,6 +412,8 @@ def tree_lines(plan: Plan, expand_charts: bool = False) -> list[str]:
 
     def walk(resource: dict[str, Any], depth: int) -> None:
         marks = " [protected]" if resource["options"]["protect"] else ""
+        if resource["options"].get("import"):
+            marks += f" [import {resource['options']['import']}]"
         lines.append(f"{'  ' * depth}{resource['type']}  {resource['name']}{marks}")
         below = children.get(resource["urn"], [])
         if resource["type"] == charts_render.CHART_TYPE:

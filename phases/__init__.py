@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar, cast
 
 import pulumi
 
+from phases import adoption
 from phases import settings as stack_settings
 from phases.settings import PHASE_IDS, Settings
 
@@ -342,6 +343,7 @@ def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY,
     definitions = [spec.load() for spec in selected]
     handover = handover or Handover(settings)
     handover.amendments = amendments(selected, definitions, settings)
+    importing = adoption.start(settings.adoption) if settings.adoption and only is None else None
     for spec, definition in zip(selected, definitions, strict=True):
         if only is not None and spec.id != only:
             continue
@@ -350,6 +352,11 @@ def deploy(settings: Settings, registry: Sequence[PhaseSpec] = REGISTRY,
         phase.register_outputs({})
         handover.included.append(spec.id)
     handover.settle()
+    if importing and importing.unmatched():
+        raise PhaseError(
+            f"blumeops:adopt ({importing.adoption.path}) lists what the program does not register at target "
+            f"{settings.phase}: {', '.join(importing.unmatched())}; make the document again with `python -m ops "
+            f"adopt --at <the homelab's phase> --cluster <snapshot> --out {importing.adoption.path}`")
     return handover
 
 

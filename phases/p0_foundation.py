@@ -413,9 +413,13 @@ def build(phase: Phase, handover: Handover) -> None:
             host=host, checks=[c for c in declared if c.side == health.HOST_SIDE],
             textfile_dir=metrics.textfile_dir, script_dir=metrics.script_dir, log_dir=metrics.log_dir,
             agent_name=CHECK_AGENT, interval_seconds=metrics_settings.check_interval_seconds), on_phase)
+    # Adopting the live homelab (blumeops:adopt), a chart's objects already exist and cannot be imported one by
+    # one: the provider takes them over (server-side apply of the chart's fields) instead of failing with
+    # AlreadyExists, for as long as the setting is set (phases/adoption.py).
     k8s_provider = kubernetes.Provider(
         "minikube",
         kubeconfig=cluster.kubeconfig,
+        upsert_existing_objects=True if handover.settings.adoption else None,
         opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
     )
     handover.give(KUBERNETES, k8s_provider)

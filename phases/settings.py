@@ -33,6 +33,7 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 
 from components.host import HostTools
+from phases.adoption import Adoption, adoption_document
 from phases.parsers import (  # re-exported (`as`): phase modules declare settings with s.<parser>
     HOST_KEY_TYPES as HOST_KEY_TYPES,
 )
@@ -397,7 +398,11 @@ PHASE = Spec("phase", "phase", phase_id, "target phase: `pulumi up` converges ev
              required=True, example="'1'", section="phases.settings")
 BLOCKED = Spec("blockedPhases", "blocked_phases", blocked, "phases that must not be targeted, with the reason",
                default={}, example="'{\"6\": \"sifaka NFS export not ready\"}'", section="phases.settings")
-STACK_SPECS: tuple[Spec, ...] = (PHASE, BLOCKED)
+ADOPT = Spec("adopt", "adoption", adoption_document,
+             "the adoption document `python -m ops adopt` wrote: the next `pulumi up` imports what it lists "
+             "(phases/adoption.py); remove the setting after that run", example="adopt/indri.json",
+             section="phases.settings")
+STACK_SPECS: tuple[Spec, ...] = (PHASE, BLOCKED, ADOPT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -415,6 +420,7 @@ class Settings:
     blocked_phases: Mapping[str, str]
     phases: tuple[str, ...]  # every phase id up to and including the target
     sections: Mapping[type, Any]
+    adoption: Adoption | None = None  # blumeops:adopt: what the next `pulumi up` imports (phases/adoption.py)
 
     def section(self, cls: type[S]) -> S:
         """The section ``cls``, complete: it is declared by a phase of the chain (or shared)."""
@@ -614,6 +620,7 @@ def load(declared: Declared, project: str | None = None, stack: str | None = Non
         blocked_phases=dict(blocked_phases),
         phases=tuple(ids)[: phase_index(target, ids) + 1],
         sections=sections,
+        adoption=values.get(ADOPT.key),
     )
 
 

@@ -155,7 +155,9 @@ class AppIngressArgs:
     backend: IngressBackend
     proxy_class: ProxyClassRef
     legacy: LegacyClaim | None = None  # what held the name before, released first
-    ingress_name: str | None = None  # the Ingress object's name; default <hostname>-tailscale
+    # The Ingress object's name; default <backend Service>-tailscale, the homelab's own (miniflux-tailscale serves
+    # feed), so a first `pulumi up` over the live cluster imports the Ingress that holds the name (ops adopt)
+    ingress_name: str | None = None
     # The new workload deployed and ready (without data to carry), or staged but not serving (with data): the
     # legacy service is stopped only after it (the chart or the Deployment that makes the backend).
     ready: Sequence[pulumi.Resource] = ()
@@ -174,7 +176,7 @@ class AppIngressArgs:
 
     @property
     def object_name(self) -> str:
-        return self.ingress_name or f"{self.hostname}-tailscale"
+        return self.ingress_name or f"{self.backend.service_name}-tailscale"
 
 
 def _check_cutover(hostname: str, legacy: LegacyClaim | None, ready: Sequence[pulumi.Resource],

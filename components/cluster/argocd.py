@@ -150,7 +150,7 @@ class ArgoCD(pulumi.ComponentResource):
 
         self.ingress = tailscale_ingress(
             f"{name}-ingress",
-            name=args.hostname,
+            name=f"{SERVER_SERVICE}-tailscale",  # the homelab's own name for it (ops adopt imports it)
             namespace=ns,
             hostname=args.hostname,
             service_name=SERVER_SERVICE,

@@ -62,6 +62,7 @@ class Registration:
     retain_on_delete: bool
     replace_on_changes: tuple[str, ...]
     custom_timeouts: tuple[str, str, str] = ("", "", "")  # create, update, delete ("" = the provider's)
+    import_id: str = ""  # the ``import`` option: the ID of the live resource this registration adopts
 
 
 @dataclass(slots=True)
@@ -114,6 +115,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 replace_on_changes=tuple(request.replaceOnChanges),
                 custom_timeouts=(request.customTimeouts.create, request.customTimeouts.update,
                                  request.customTimeouts.delete),
+                import_id=request.importId,
             )
         )
         return response

@@ -57,7 +57,8 @@ def test_the_ingress_waits_for_its_proxy_class(feed_run: MockRun) -> None:
 
 def test_the_ingress_is_a_tailscale_ingress_for_the_short_name(feed_run: MockRun) -> None:
     ingress = feed_run.named("feed-ingress")["inputs"]
-    assert ingress["metadata"]["name"] == "feed-tailscale" and ingress["metadata"]["namespace"] == "miniflux"
+    # the homelab's own name (<backend Service>-tailscale), so adopting the live cluster imports it
+    assert ingress["metadata"]["name"] == "miniflux-tailscale" and ingress["metadata"]["namespace"] == "miniflux"
     assert ingress["metadata"]["annotations"] == {"tailscale.com/proxy-class": "default"}
     assert ingress["spec"]["ingressClassName"] == "tailscale"
     assert ingress["spec"]["tls"] == [{"hosts": ["feed"]}]
@@ -145,4 +146,4 @@ def test_a_wrong_claim_is_refused_before_anything_registers(build: Any, message:
 def test_a_claim_without_a_serve_entry_may_release_any_service() -> None:
     claim = LegacyClaim(retirement(None), release("svc:feed"))
     assert claim.released_name == "feed"
-    assert ingress_args("feed", claim).object_name == "feed-tailscale"
+    assert ingress_args("feed", claim).object_name == "miniflux-tailscale"

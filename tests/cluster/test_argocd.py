@@ -50,7 +50,7 @@ def test_forge_repo_credential_template(phase1: Run) -> None:
 def test_ingress_serves_argocd_server_on_the_tailnet(phase1: Run) -> None:
     ingress = phase1.named("argocd-ingress")
     inputs = ingress["inputs"]
-    assert inputs["metadata"]["name"] == "argocd"
+    assert inputs["metadata"]["name"] == "argocd-server-tailscale"  # the homelab's own name (facts §3.3)
     assert inputs["metadata"]["namespace"] == "argocd"
     assert inputs["metadata"]["labels"] == {"tailscale.com/proxy-class": "default"}
     assert inputs["metadata"]["annotations"] == {"tailscale.com/proxy-class": "default"}

@@ -194,7 +194,7 @@ def test_offline_plan_renders_the_platform(indri_plan: Callable[[str | None], An
     plan = indri_plan("1")
     artifacts = set(plan.artifacts)
     for path in ("k8s/_cluster/proxyclass-default.yaml", "k8s/_cluster/dnsconfig-ts-dns.yaml",
-                 "k8s/databases/cluster-blumeops-pg.yaml", "k8s/argocd/ingress-argocd.yaml",
+                 "k8s/databases/cluster-blumeops-pg.yaml", "k8s/argocd/ingress-argocd-server-tailscale.yaml",
                  "k8s/tailscale/service-forge.yaml"):
         assert path in artifacts, sorted(artifacts)
     kubernetes_provider = [r for r in plan.resources if r["type"] == "pulumi:providers:kubernetes"

@@ -13,7 +13,8 @@ from ops.engine import harness
 from ops.stack import ROOT, fake_secret, load_stack
 
 RESOURCE_KEYS = {"urn", "type", "name", "custom", "parent", "phase", "provider", "inputs", "options"}
-OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "replaceOnChanges"}
+OPTION_KEYS = {"protect", "dependsOn", "deleteBeforeReplace", "ignoreChanges", "retainOnDelete", "replaceOnChanges",
+               "import"}
 
 
 def test_plan_json_matches_the_contract(indri_plan) -> None:  # type: ignore[no-untyped-def]
