@@ -28,6 +28,7 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import pkgutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -618,8 +619,31 @@ def _side(stack: str, phase: str, path: str | None) -> tuple[dict[str, Any], dic
     return (plan_diff.load_plan(Path(path)), {}) if path else plan_at(stack, phase)
 
 
+def adoption_command(args: argparse.Namespace, out: TextIO) -> int:
+    """``--adopt N``: the adoption's runbook (ops/adopt.py), from the live homelab when ``--cluster`` is given."""
+    from ops import adopt, tailnet_api
+
+    if args.source or args.target:
+        raise RunbookError("--adopt N is a runbook of its own: give it without --from/--to")
+    document = offline_plan.build_plan(load_stack(args.stack, args.adopt)).document
+    adoption = None
+    if args.cluster:
+        try:
+            text = sys.stdin.read() if args.cluster == "-" else Path(args.cluster).read_text()
+            live = adopt.read_live_tailnet(document, args.tailscale_api, "-", os.environ)
+            adoption = adopt.build_adoption(document, args.adopt, None, adopt.read_cluster(text), live)
+        except (adopt.AdoptError, tailnet_api.TailnetApiError, OSError) as err:
+            raise RunbookError(str(err)) from None
+    out.write(adopt.runbook(document, args.adopt, args.stack, adoption))
+    return 0
+
+
 def command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if getattr(args, "adopt", None):
+        return adoption_command(args, out)
+    if not args.source or not args.target:
+        raise RunbookError("give --from A --to B (a phase change), or --adopt N (taking over the homelab at N)")
     if args.source == args.target:
         raise RunbookError(f"--from and --to are both {args.source}: a runbook goes from one target to another")
     if args.target == NONE:
@@ -643,12 +667,17 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m ops runbook --from 0 --to 1\n  python -m ops runbook --from 1 --to 0 --json\n"
-               "  python -m ops runbook --from none --to 0 > first-up.md",
+               "  python -m ops runbook --from none --to 0 > first-up.md\n  python -m ops runbook --adopt 6",
     )
     phases: Sequence[str] = (NONE, *stack_settings.PHASE_IDS)
-    runbook.add_argument("--from", dest="source", required=True, choices=phases, help="the target it starts at")
-    runbook.add_argument("--to", dest="target", required=True, choices=stack_settings.PHASE_IDS,
+    runbook.add_argument("--from", dest="source", choices=phases, help="the target it starts at")
+    runbook.add_argument("--to", dest="target", choices=stack_settings.PHASE_IDS,
                          help="the target it ends at (lower than --from: a rollback)")
+    runbook.add_argument("--adopt", choices=stack_settings.PHASE_IDS,
+                         help="instead: the runbook that takes over the homelab as it runs at phase N (ops adopt)")
+    runbook.add_argument("--cluster", help="with --adopt: the live cluster's snapshot (a file, or - for stdin); the "
+                                           "tailnet is then read through the Tailscale API")
+    runbook.add_argument("--tailscale-api", default="https://api.tailscale.com", help=argparse.SUPPRESS)
     runbook.add_argument("--stack", default="indri")
     runbook.add_argument("--from-plan", help="use this plan JSON for --from instead of planning it")
     runbook.add_argument("--to-plan", help="use this plan JSON for --to instead of planning it")

@@ -19,6 +19,8 @@
 # - kiwix-tools (kiwix-serve, kiwix-manage) and zim-tools (zimwriterfs): tests/servers/kiwix.py runs one
 #   `kiwix-serve --library --monitorLibrary` on 127.0.0.1 and makes tiny ZIM files with zimwriterfs, so the
 #   Kiwix library sidecar (components/apps/scripts/kiwix-library.sh) runs against the real kiwix-manage.
+#   Debian's kiwix-tools is 3.3.0; the image runs kiwix-serve 3.8.1, whose library reload and
+#   `kiwix-manage show` format are the same.
 # - rsync (3.x, as Homebrew's on indri): the Transmission downloads move (components/host/scripts/
 #   transmission-move.sh) copies a real tree with it.
 # - sqlite3, git and openssh-client: the forge's move checks a real SQLite database and real bare repositories,
