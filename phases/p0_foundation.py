@@ -29,13 +29,13 @@ from components.host import (
     ZotRegistryArgs,
 )
 from components.host.borgmatic import BorgmaticDatabase, BorgRepository
-from components.host.launch_agent import path_problem
 from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY, ClusterBackup, archive_name_problem
 from components.host.retire import LegacyService, LegacyServiceRetirementArgs
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailnetNameReleaseArgs, TailscaleService
 from components.tailnet.acl import PolicyPart
 from phases import Amendable, Handover, Key, Phase, setting_specs
 from phases import settings as s
+from phases.parsers import passcommand
 from phases.settings import HOME, IndriSettings, TailnetSettings
 
 INDRI_TAGS = ("tag:homelab", "tag:blumeops", "tag:registry", "tag:k8s-api")
@@ -94,12 +94,8 @@ def _borg_repository(raw: Any) -> str:
 
 
 def _passcommand(raw: Any) -> str:
-    """A command whose program is an absolute path (the SSH shell has no Homebrew on PATH)."""
-    value = s.text(raw)
-    problem = path_problem(value.split(" ", 1)[0])
-    if problem:
-        raise s.InvalidValueError(f"its program {problem}: write it as an absolute path (e.g. /bin/cat <file>)")
-    return value
+    """A command that reads the passphrase, its program an absolute path (the SSH shell has no Homebrew on PATH)."""
+    return passcommand(raw)
 
 
 @s.section("minikube")

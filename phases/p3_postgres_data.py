@@ -35,6 +35,7 @@ from phases import Amendable, Handover, Key, Later, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, METRICS
 from phases.p1_kubernetes import K8S_PG, PG_HOSTNAME, POSTGRES, PostgresSettings
+from phases.parsers import passcommand, within
 from phases.settings import HOME
 
 PG_PORT = 5432
@@ -95,13 +96,23 @@ class BorgmaticSettings:
     repository: str = s.setting(_directory, "the borg repository (sifaka's SMB share mounted on indri)",
                                 default="/Volumes/backups/borg/")
     repository_label: str = s.setting(s.text, "the repository's label", default="sifaka-borg-backups")
-    encryption_passcommand: str = s.setting(s.text, "command that prints the repository's passphrase",
+    encryption_passcommand: str = s.setting(passcommand, "command that prints the repository's passphrase",
                                             default=f"/bin/cat {HOME}/.borg/config.yaml")
     keep_daily: int = s.setting(s.count(0, 10_000), "daily archives kept", default=7, example="7")
     keep_monthly: int = s.setting(s.count(0, 10_000), "monthly archives kept", default=12, example="12")
     keep_yearly: int = s.setting(s.count(0, 10_000), "yearly archives kept", default=1000, example="1000")
     log_dir: str = s.setting(s.owned_dir, "log directory of the nightly backup agent",
                              default=f"{HOME}/Library/Logs")
+
+    def __post_init__(self) -> None:
+        for source in self.source_directories:
+            if within(self.repository, source) or within(source, self.repository):
+                where = "is inside" if within(self.repository, source) else "holds"
+                raise ValueError(
+                    f"blumeops:borgmatic.repository {self.repository!r} {where} the source directory {source!r} "
+                    "(blumeops:borgmatic.sourceDirectories): every archive would back up the repository itself. "
+                    "Put the repository outside every source (`pulumi config set blumeops:borgmatic.repository "
+                    "<dir>`), or drop that source from sourceDirectories")
 
 
 SETTINGS = (PostgresImportSettings, BorgmaticSettings)

@@ -54,6 +54,7 @@ from phases.p0_foundation import (
 )
 from phases.p1_kubernetes import PROXY_CLASS
 from phases.p3_postgres_data import BORGMATIC_WAITS, RETIRED_SOURCES
+from phases.parsers import copied_dir
 from phases.settings import HOME
 
 
@@ -70,7 +71,7 @@ class DevpiSettings:
                                   default="mcquack.eblume.devpi")
     legacy_service: str = s.setting(s.tailscale_service, "the Tailscale Service that holds the name before",
                                     default="svc:pypi")
-    legacy_server_dir: str = s.setting(s.absolute_path, "the host devpi-server's --serverdir (exported, never changed)",
+    legacy_server_dir: str = s.setting(copied_dir, "the host devpi-server's --serverdir (exported, never changed)",
                                        default=f"{HOME}/devpi")
     devpi_export: str = s.setting(s.tool_path,
                                   "devpi-export beside the host's devpi-server (`mise which devpi-export`)",

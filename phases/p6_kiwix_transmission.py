@@ -44,6 +44,7 @@ from phases import settings as s
 from phases.p0_foundation import INDRI, KEPT_STATE, KUBERNETES, TAILNET_POLICY, legacy_name_claim, proxy_tag_part
 from phases.p1_kubernetes import PROXY_CLASS
 from phases.p5_1_docker_driver import TORRENTS_SHARE, NfsSettings
+from phases.parsers import copied_dir
 from phases.settings import HOME
 
 # The homelab's declared ZIM torrents (a copy of its list: tests/phases/test_phase6_media.py checks it against
@@ -79,9 +80,9 @@ class TransmissionSettings:
                                  example="1Gi")
     legacy_formula: str = s.setting(s.text, "the Homebrew formula of the daemon indri runs",
                                     default="transmission-cli")
-    legacy_downloads: str = s.setting(s.absolute_path, "the brew daemon's download-dir (copied, never changed)",
+    legacy_downloads: str = s.setting(copied_dir, "the brew daemon's download-dir (copied, never changed)",
                                       default=f"{HOME}/transmission")
-    legacy_config: str = s.setting(s.absolute_path, "the brew daemon's config directory (read, never changed)",
+    legacy_config: str = s.setting(copied_dir, "the brew daemon's config directory (read, never changed)",
                                    default="/opt/homebrew/var/transmission")
     share_mount: str = s.setting(s.absolute_path, "where indri mounts the NAS export for the move",
                                  default="/Volumes/torrents")

@@ -52,6 +52,7 @@ from phases.p0_foundation import (
 )
 from phases.p1_kubernetes import ARGOCD_FORGE_WAITS, FORGE_REPOSITORY, PROXY_CLASS, ArgoCDSettings, ForgeRepository
 from phases.p3_postgres_data import BORGMATIC, BORGMATIC_WAITS, RETIRED_SOURCES
+from phases.parsers import copied_dir
 
 FORGE = Key("forge", Forgejo, "the cluster's forge: its names and the Ingress that serves forge")
 # In-cluster clients (ArgoCD) reach the forge by the chart's SSH Service, not through the tailnet.
@@ -90,9 +91,9 @@ class ForgejoSettings:
     legacy_formula: str = s.setting(s.text, "the Homebrew formula of the forge indri runs", default="forgejo")
     legacy_service: str = s.setting(s.tailscale_service, "the Tailscale Service that holds the name before",
                                     default="svc:forge")
-    legacy_var: str = s.setting(s.absolute_path, "the brew forge's directory (backed up by borgmatic until now)",
+    legacy_var: str = s.setting(copied_dir, "the brew forge's directory (backed up by borgmatic until now)",
                                 default="/opt/homebrew/var/forgejo")
-    legacy_data: str = s.setting(s.absolute_path, "the brew forge's APP_DATA_PATH (copied, never changed)",
+    legacy_data: str = s.setting(copied_dir, "the brew forge's APP_DATA_PATH (copied, never changed)",
                                  default="/opt/homebrew/var/forgejo/data")
     clone_repository: str = s.setting(s.text, "the repository the clone check clones (owner/name.git)",
                                       default="eblume/blumeops.git")

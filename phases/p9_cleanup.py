@@ -37,6 +37,7 @@ from phases import Handover, Phase
 from phases import settings as s
 from phases.p0_foundation import INDRI, KEEP_LEGACY_TAGS
 from phases.p3_postgres_data import BORGMATIC
+from phases.parsers import removable_dir
 
 
 def _data_dirs(raw: object) -> tuple[str, ...]:
@@ -44,7 +45,7 @@ def _data_dirs(raw: object) -> tuple[str, ...]:
     found = []
     for item in s.json_list(raw):
         try:
-            found.append(s.owned_dir(item))
+            found.append(removable_dir(item))
         except s.InvalidValueError as err:
             raise s.InvalidValueError(f"{item!r}: {err}") from None
     return tuple(found)

@@ -9,11 +9,13 @@ import base64
 import binascii
 import json
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from components.host import RegistryMirror
+from components.host.launch_agent import path_problem
 
 # The migration's phase ids, in order. The registry in phases/__init__.py carries their titles and
 # modules; settings only needs to know which ids exist and how they are ordered.
@@ -69,7 +71,13 @@ def _structured(value: str) -> str | None:
     return None
 
 
+def _segments(value: str) -> list[str]:
+    """A path's segments, ``//`` and ``/.`` dropped: how the kernel reads it."""
+    return [part for part in value.split("/") if part not in ("", ".")]
+
+
 def absolute_path(raw: Any) -> str:
+    """An absolute path, normalised (``//`` collapsed, ``/.`` and a trailing ``/`` dropped); ``..`` is refused."""
     value = text(raw)
     shape = _structured(value)
     if shape is not None:
@@ -83,10 +91,13 @@ def absolute_path(raw: Any) -> str:
         raise InvalidValueError(f"{value!r} is relative; write the absolute path")
     if ".." in value.split("/"):
         raise InvalidValueError(f"{value!r} contains '..'; write the path without it")
-    return value.rstrip("/") or "/"
+    return "/" + "/".join(_segments(value))
 
 
 _TOOL_PATH = re.compile(r"^(/[A-Za-z0-9._+@-]+)+$")
+# Directories of programs: a tool path naming one is missing its program's name.
+_BIN_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/opt/homebrew/bin",
+                       "/opt/homebrew/sbin"})
 
 
 def tool_path(raw: Any) -> str:
@@ -95,40 +106,96 @@ def tool_path(raw: Any) -> str:
     PATH (so no ':'), and the argv of the operator's own tools; a space, a quote, ``;|&`` or a second word
     would make it something else."""
     value = text(raw)
-    if value.endswith("/"):
+    if value.endswith("/") or value.endswith("/."):
         raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
-    value = absolute_path(value)
+    normal = absolute_path(value)
     if ":" in value:
         raise InvalidValueError(f"{value!r} contains ':', which separates entries of PATH; "
                                 "install or link the tool where its path has none")
-    if value == "/" or "//" in value or not _TOOL_PATH.match(value):
+    if normal != value or not _TOOL_PATH.match(value):
         raise InvalidValueError(
             f"{value!r} is not a plain path of a program (only letters, digits and ._+@- between slashes; no "
             "spaces, quotes, ;|&$` or arguments): link the tool from such a path (`ln -s`) and name the link")
+    if _key(value) in _BIN_DIRS or _shared(value, home_shared=False) is not None:
+        raise InvalidValueError(f"{value!r} is a directory; write the path of the program")
     return value
 
 
-# What a step must never write, replace or chmod, whatever a setting says: the operator's keys and credentials,
-# the shells' startup files, the system's directories.
-_SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".kube", ".password-store"})
-_SHELL_FILES = frozenset({".zshrc", ".zshenv", ".zprofile", ".zlogin", ".bashrc", ".bash_profile", ".profile",
-                          ".login", ".bash_login"})
+# What a step must never write, replace, chmod, remove or copy elsewhere, whatever a setting says: the operator's
+# keys and credentials, the shells' and launchd's startup files, the system's directories. Compared case-folded:
+# APFS, indri's disk, ignores case (~/.SSH is ~/.ssh).
+_SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".kube", ".minikube", ".docker", ".borg", ".password-store",
+                          ".netrc", ".git-credentials"})
+_SHELL_FILES = frozenset({".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout", ".bashrc", ".bash_profile",
+                          ".bash_login", ".bash_logout", ".profile", ".login", ".cshrc", ".tcshrc", ".kshrc"})
+# Below a home directory (case-folded segments -> what lives there).
+_HOME_SECRETS: Mapping[tuple[str, ...], str] = {
+    ("library", "launchagents"): "where launchd finds the programs it starts at login",
+    ("library", "keychains"): "where the operator's keychains live",
+    (".config", "gh"): "where the GitHub CLI keeps its token",
+    (".config", "fish"): "fish's startup files",
+    (".config", "nushell"): "nushell's startup files",
+    (".config", "powershell"): "PowerShell's startup files",
+}
+# A home directory's own directories, which every program of the user shares (and which hold the above).
+_HOME_SHARED = frozenset({"applications", "desktop", "documents", "downloads", "library", "movies", "music",
+                          "pictures", "public", ".config", ".local", ".cache"})
+_HOME_ANCESTORS = frozenset(entry[:length] for entry in _HOME_SECRETS for length in range(1, len(entry)))
 _SYSTEM_DIRS = ("/etc", "/private", "/System", "/usr", "/bin", "/sbin", "/var", "/dev", "/tmp", "/Library",
                 "/Applications", "/cores")
 _SHARED_DIRS = frozenset({"/", "/Users", "/home", "/opt", "/Volumes", "/tmp", "/private/tmp", "/var/tmp",
-                          "/opt/homebrew", "/usr/local"})
+                          "/opt/homebrew", "/usr/local", "/opt/homebrew/var", "/usr/local/var"})
+_PACKAGE_PREFIXES = ("/usr/local", "/opt/homebrew")
+
+
+def _key(value: str) -> str:
+    """What the path is on indri's disk: normalised and case-folded (for comparisons only)."""
+    return "/" + "/".join(part.casefold() for part in _segments(value))
+
+
+def _below_home(value: str) -> tuple[str, ...] | None:
+    """The case-folded segments below a home directory (/Users/<name>/...), None outside one."""
+    parts = _key(value).split("/")[1:]
+    return tuple(parts[2:]) if len(parts) >= 2 and parts[0] in ("users", "home") else None
+
+
+def within(inner: str, outer: str) -> bool:
+    """Whether ``inner`` is ``outer`` or below it, as the disk sees them (normalised, case-folded)."""
+    inner_key, outer_key = _key(inner), _key(outer)
+    return inner_key == outer_key or inner_key.startswith(outer_key.rstrip("/") + "/")
 
 
 def _sensitive(value: str) -> str | None:
-    parts = value.split("/")
+    parts = _key(value).split("/")[1:]
     hidden = next((part for part in parts if part in _SECRET_DIRS), None)
     if hidden is not None:
-        return f"it is inside {hidden}, where the operator's keys and credentials live"
+        where = hidden if parts[-1] == hidden else f"inside {hidden}"
+        return f"it is {where}, where the operator's keys and credentials live"
+    below = _below_home(value)
+    entry = next((entry for entry in _HOME_SECRETS if below is not None and below[:len(entry)] == entry), None)
+    if entry is not None:
+        spelled = "/".join(_segments(value)[2:2 + len(entry)])
+        return f"it is inside ~/{spelled}, {_HOME_SECRETS[entry]}"
     if parts[-1] in _SHELL_FILES:
-        return f"{parts[-1]} is a shell's startup file"
-    system = next((prefix for prefix in _SYSTEM_DIRS if value == prefix or value.startswith(prefix + "/")), None)
-    if system is not None and not value.startswith(("/usr/local/", "/opt/homebrew/")):
+        return f"{_segments(value)[-1]} is a shell's startup file"
+    key = _key(value)
+    system = next((prefix for prefix in _SYSTEM_DIRS if within(key, prefix)), None)
+    if system is not None and not any(within(key, prefix) for prefix in _PACKAGE_PREFIXES):
         return f"it is under {system}, the system's own"
+    return None
+
+
+def _shared(value: str, home_shared: bool = True) -> str | None:
+    """Why ``value`` is a directory others share (None when it is not): ``/``, ``/tmp``, a home directory or
+    one of its own directories (``home_shared``; those above the operator's keys always)."""
+    below = _below_home(value)
+    if _key(value) in {path.casefold() for path in _SHARED_DIRS}:
+        return "a directory other programs share"
+    if below == ():
+        return "a home directory itself"
+    if below is not None and (below in _HOME_ANCESTORS or (home_shared and below[0] in _HOME_SHARED
+                                                              and len(below) == 1)):
+        return f"~/{'/'.join(_segments(value)[2:])} is a directory every program of the user shares"
     return None
 
 
@@ -136,26 +203,88 @@ def owned_file(raw: Any) -> str:
     """The absolute path of a file a step writes (and its delete removes): never the operator's keys, a
     shell's startup file or a system file."""
     value = absolute_path(raw)
-    problem = _sensitive(value)
-    if problem is not None or value in _SHARED_DIRS:
-        raise InvalidValueError(f"{value!r} is not a file blumeops may write: {problem or 'it is a directory'}; "
+    shared = _shared(value)
+    problem = _sensitive(value) or (shared and f"it is {shared}")
+    if problem:
+        raise InvalidValueError(f"{value!r} is not a file blumeops may write: {problem}; "
                                 "name a path of its own (the default shows where)")
     return value
 
 
 def owned_dir(raw: Any) -> str:
     """The absolute path of a directory a step creates, writes into or chmods: never a shared directory
-    (``/``, ``/tmp``, a home directory itself: a step's ``chmod 0700`` would lock others out), the operator's
-    keys or a system directory."""
+    (``/``, ``/tmp``, a home directory itself or its Documents: a step's ``chmod 0700`` would lock others out),
+    the operator's keys or a system directory."""
     value = absolute_path(raw)
-    parts = value.split("/")
-    home = len(parts) == 3 and parts[1] in ("Users", "home")
-    problem = _sensitive(value) if value not in ("/tmp", "/private/tmp") else "it is shared by every user"
-    if value in _SHARED_DIRS or home:
-        problem = "a home directory itself" if home else "a directory other programs share"
+    problem = _shared(value) or _sensitive(value)
     if problem is not None:
         raise InvalidValueError(f"{value!r} is not a directory blumeops may own: {problem}; name a directory of "
                                 "its own below it (the default shows where)")
+    return value
+
+
+def removable_dir(raw: Any) -> str:
+    """A directory a step removes (``rm -rf``): one it may own (``owned_dir``), and a service's own: not a
+    directory that holds every program's (``~/Library/Logs``, ``~/.local/share``) nor, under Homebrew's
+    prefix, anything but a service's directory below ``var/`` (``/opt/homebrew/var/forgejo``)."""
+    value = owned_dir(raw)
+    below, key = _below_home(value), _key(value)
+    prefix = next((prefix for prefix in _PACKAGE_PREFIXES if within(key, prefix)), None)
+    problem = None
+    if below is not None and len(below) == 2 and below[0] in ("library", ".local"):
+        problem = f"~/{'/'.join(_segments(value)[2:])} holds every program's files"
+    elif prefix is not None:
+        rest = key[len(prefix) + 1:].split("/")
+        if len(rest) < 2 or rest[0] != "var" or rest[1] in ("log", "run", "homebrew"):
+            problem = (f"under {prefix} only a service's own directory below var/ is data "
+                       f"(e.g. {prefix}/var/forgejo)")
+    if problem is not None:
+        raise InvalidValueError(f"{value!r} is not a directory blumeops may remove: {problem}; name the retired "
+                                "service's own data directory")
+    return value
+
+
+def copied_dir(raw: Any) -> str:
+    """A directory a step reads and copies elsewhere (to the NAS, into a cluster claim or an image): never one
+    that holds the operator's keys or others' files (``/``, ``/tmp``, a home directory itself, ``~/Library``,
+    ``/opt/homebrew``), nor the keys themselves: a copy would carry them out (to the NAS world-readable)."""
+    value = absolute_path(raw)
+    problem = _shared(value, home_shared=False) or _sensitive(value)
+    if problem is not None:
+        raise InvalidValueError(f"{value!r} is not a directory blumeops may copy: {problem}; name the legacy "
+                                "service's own directory (the default shows where)")
+    return value
+
+
+_PRINTERS = frozenset({"echo", "printf"})
+_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh"})
+
+
+def passcommand(raw: Any) -> str:
+    """A command that prints a passphrase it READS (a 0600 file, the keychain, a password manager), its program
+    an absolute path (the SSH shell has no Homebrew on PATH). Never one that prints a literal (echo, printf,
+    a here-string): the passphrase would sit in the stack config, the plan and borgmatic's config."""
+    value = text(raw)
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        raise InvalidValueError("is not one command line (an unbalanced quote)") from None
+    problem = path_problem(words[0]) if words else "is empty"
+    if problem:
+        raise InvalidValueError(f"its program {problem}: write it as an absolute path (e.g. /bin/cat <file>)")
+    name = words[0].rsplit("/", 1)[-1]
+    if name == "env":  # /usr/bin/env [-i] [NAME=value ...] program ...
+        name = next((word for word in words[1:] if "=" not in word and not word.startswith("-")), "")
+        name = name.rsplit("/", 1)[-1]
+    scripts = " ".join(words[1:]) if name in _SHELLS else ""
+    in_script = {word.rsplit("/", 1)[-1] for word in re.split(r"[\s;|&()]+", scripts)}
+    if "<<" in value or name in _PRINTERS or in_script & _PRINTERS:
+        # the value is not quoted: it holds the passphrase
+        raise InvalidValueError(
+            "prints a passphrase written in the command (echo, printf or a here-string), which would sit in the "
+            "stack config, the plan and borgmatic's config: store it in the keychain (`security "
+            "add-generic-password -s borg -w`) and read it with `/usr/bin/security find-generic-password -s borg "
+            "-w`, or in a 0600 file read with `/bin/cat <file>`")
     return value
 
 
@@ -413,7 +542,16 @@ def upstreams(raw: Any) -> tuple[RegistryMirror, ...]:
             )
         if parts.query or parts.fragment:
             raise InvalidValueError(f"upstream of {host} must have no query or fragment, got {url!r}")
+        if host.split(":")[0].endswith(".ts.net"):
+            raise InvalidValueError(
+                f"{host} is a tailnet's name: the homelab's own registry (registry.<tailnet>) is zot itself, and an "
+                "upstream for it would send the homelab's own images outside; remove it from the map")
         result.append(RegistryMirror(registry=host, url=url.rstrip("/")))
+    if "docker.io" not in value:
+        raise InvalidValueError(
+            "has no docker.io: every image named without a registry (nginx) is a Docker Hub image, and the pack's "
+            "registries.mirrored (policy/images.yaml) counts on zot mirroring it: add "
+            '"docker.io": "https://registry-1.docker.io"')
     return tuple(sorted(result, key=lambda upstream: upstream.registry))
 
 

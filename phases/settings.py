@@ -386,6 +386,18 @@ class TailnetSettings:
         default=("tag:grafana", "tag:kiwix", "tag:devpi", "tag:pg", "tag:feed", "tag:forge"),
         example="'[\"tag:forge\"]'")
 
+    def __post_init__(self) -> None:
+        # indri's own tags are phase 0's (it imports this module: read when the section is built, not at import)
+        from phases.p0_foundation import INDRI_TAGS
+
+        own = [tag for tag in self.legacy_service_tags if tag in INDRI_TAGS]
+        if own:
+            kept = [tag for tag in self.legacy_service_tags if tag not in INDRI_TAGS]
+            raise ValueError(
+                f"blumeops:tailnet.legacyServiceTags holds {', '.join(own)}, which indri carries as its own "
+                f"({', '.join(INDRI_TAGS)}), not a legacy service's: the list is what phase 9 takes off indri. "
+                f"Remove it: `pulumi config set blumeops:tailnet.legacyServiceTags '{json.dumps(kept)}'`")
+
 
 SHARED_SECTIONS: tuple[type, ...] = (IndriSettings, HostTools, TailnetSettings)
 
