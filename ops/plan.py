@@ -68,7 +68,7 @@ UNKNOWN = "[unknown]"
 PHASE_TYPE = "blumeops:phase:Phase"
 # libyaml when PyYAML has it: rendered CRDs make the manifests large (the pure-Python emitter takes seconds)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-MANIFEST_CACHE = ROOT / "build" / "manifest-cache.json"
+MANIFEST_CACHE = ROOT / "build" / "manifest-cache"
 
 
 class PlanError(Exception):
@@ -327,49 +327,59 @@ def indented_json(document: Mapping[str, Any], cache: ManifestCache) -> str:
 
 class ManifestCache:
     """YAML text of Kubernetes objects (and indented JSON of plan resources) by the sha256 of their compact,
-    sorted JSON, kept across runs in ``build/manifest-cache.json``: PyYAML's representer and the indenting
-    JSON encoder are pure Python, and rendered CRDs are large."""
+    sorted JSON, kept across runs in ``build/manifest-cache/``, one file per entry named by that hash: PyYAML's
+    representer and the indenting JSON encoder are pure Python and rendered CRDs are large, so a warm run reads
+    the entries it needs (a few hundred small files) instead of decoding one file that holds every entry."""
 
-    LIMIT = 1000  # entries kept (the oldest go first)
+    LIMIT = 4000  # files kept: past that, a run that wrote new entries removes the oldest
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.entries: dict[str, str] = {}
-        self.changed = False
-        if path is not None and path.is_file():
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.entries: dict[str, str] = {}  # read or made by this run
+        self.new: dict[str, str] = {}  # made by this run, written by save()
+
+    def _lookup(self, key: str) -> str | None:
+        found = self.entries.get(key)
+        if found is None and self.directory is not None:
             try:
-                loaded = json.loads(path.read_text())
-                self.entries = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
-            except (OSError, ValueError):
-                self.entries = {}
+                found = (self.directory / key).read_text()
+            except (OSError, UnicodeDecodeError):
+                return None
+            self.entries[key] = found
+        return found
+
+    def _keep(self, key: str, text: str) -> str:
+        self.entries[key] = self.new[key] = text
+        return text
 
     def text(self, body: Mapping[str, Any]) -> str:
-        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        found = self.entries.get(key)
+        key = "yaml-" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        found = self._lookup(key)
         if found is None:
-            found = yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False)
-            self.entries[key] = found
-            self.changed = True
+            found = self._keep(key, yaml.dump(body, Dumper=DUMPER, sort_keys=True, default_flow_style=False))
         return found
 
     def json_text(self, value: Any) -> str:
-        key = "json:" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
-        found = self.entries.get(key)
+        key = "json-" + hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+        found = self._lookup(key)
         if found is None:
-            found = json.dumps(value, indent=2, sort_keys=True)
-            self.entries[key] = found
-            self.changed = True
+            found = self._keep(key, json.dumps(value, indent=2, sort_keys=True))
         return found
 
     def save(self) -> None:
-        if self.path is None or not self.changed:
+        if self.directory is None or not self.new:
             return
-        kept = dict(list(self.entries.items())[-self.LIMIT:])
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self.path.with_suffix(f".{os.getpid()}.tmp")
-        scratch.write_text(json.dumps(kept))
-        scratch.replace(self.path)
-        self.changed = False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for key, text in self.new.items():
+            scratch = self.directory / f".{key}.{os.getpid()}.tmp"
+            scratch.write_text(text)
+            scratch.replace(self.directory / key)  # atomic: a concurrent run reads the old file or the new one
+        self.new = {}
+        entries = [entry for entry in os.scandir(self.directory) if not entry.name.startswith(".")]
+        if len(entries) > self.LIMIT:
+            entries.sort(key=lambda entry: entry.stat().st_mtime)
+            for entry in entries[: len(entries) - self.LIMIT]:
+                Path(entry.path).unlink(missing_ok=True)
 
 
 def write_artifacts(plan: Plan, directory: Path) -> None:

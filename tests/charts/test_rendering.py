@@ -206,9 +206,10 @@ def test_the_plan_json_is_the_plain_indented_dump(phase1_plan: offline_plan.Plan
 
     expected = json.dumps(phase1_plan.document, indent=2, sort_keys=True) + "\n"
     assert phase1_plan.text() == expected
-    cache = offline_plan.ManifestCache(tmp_path / "cache.json")
+    cache = offline_plan.ManifestCache(tmp_path / "cache")
     assert offline_plan.indented_json(phase1_plan.document, cache) == expected
-    again = offline_plan.ManifestCache(tmp_path / "cache.json")  # read back from disk
-    assert again.entries and offline_plan.indented_json(phase1_plan.document, again) == expected
+    again = offline_plan.ManifestCache(tmp_path / "cache")  # read back from disk
+    assert offline_plan.indented_json(phase1_plan.document, again) == expected
+    assert again.entries and not again.new  # every piece came from the files the first one wrote
     empty = {"stack": "s", "resources": [], "exports": {}}
     assert offline_plan.indented_json(empty, again) == json.dumps(empty, indent=2, sort_keys=True) + "\n"
