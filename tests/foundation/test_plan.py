@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +79,15 @@ def test_a_leaked_secret_fails_the_plan(indri_plan) -> None:  # type: ignore[no-
     leaky.artifacts["host/leak.txt"] = f"token={fake_secret(key)}"
     with pytest.raises(offline_plan.PlanError, match=r"blumeops:tailnet\.oauthClientSecret appears in host/leak\.txt"):
         offline_plan.check_secrets(leaky, {key: fake_secret(key)})
+    # several fakes (their shared prefix filters the texts first): the one that leaked is named, alone
+    other = "blumeops:grafana.adminPassword"
+    with pytest.raises(offline_plan.PlanError) as raised:
+        offline_plan.check_secrets(leaky, {key: fake_secret(key), other: fake_secret(other)})
+    assert "oauthClientSecret appears in host/leak.txt" in str(raised.value) and other not in str(raised.value)
+    # fakes that share no prefix are each looked for everywhere
+    leaky.artifacts["host/other.txt"] = "pw=hunter2-unlike-the-rest"
+    with pytest.raises(offline_plan.PlanError, match=r"k appears in host/other\.txt"):
+        offline_plan.check_secrets(leaky, {"k": "hunter2-unlike-the-rest", "j": "zz-nothing-in-common"})
 
 
 @pytest.mark.slow  # runs the whole CLI (or Helm) again in a subprocess
@@ -202,3 +213,39 @@ def test_what_the_program_logs_as_a_warning_is_shown(tmp_path, capsys, monkeypat
 def test_replace_on_changes_reaches_the_plan(indri_plan) -> None:  # type: ignore[no-untyped-def]
     [service] = [r for r in indri_plan("1").resources if r["name"] == "blumeops-pg-tailscale"]
     assert service["options"]["replaceOnChanges"], "changing the tailnet hostname must replace the Service"
+
+
+def test_artifacts_are_rewritten_only_where_they_changed_and_stale_ones_go(tmp_path: Path) -> None:
+    plan = offline_plan.Plan(document={"stack": "s", "resources": [], "exports": {}},
+                             artifacts={"host/a.sh": "a\n", "k8s/x/b.yaml": "b\n"})
+    out = tmp_path / "plan"
+    offline_plan.write_artifacts(plan, out)
+    kept = out / "host" / "a.sh"
+    os.utime(kept, (1_000_000, 1_000_000))
+    (out / "k8s" / "old").mkdir()
+    (out / "k8s" / "old" / "gone.yaml").write_text("stale\n")
+    plan.artifacts["k8s/x/b.yaml"] = "b2\n"
+    offline_plan.write_artifacts(plan, out)
+    assert kept.stat().st_mtime == 1_000_000  # the same text: not rewritten
+    assert (out / "k8s" / "x" / "b.yaml").read_text() == "b2\n"
+    assert not (out / "k8s" / "old").exists()  # no artifact names it: removed, with its empty directory
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
+        "host/a.sh", "k8s/x/b.yaml", "plan.json"]
+    with pytest.raises(offline_plan.PlanError, match="escapes"):
+        offline_plan.write_artifacts(offline_plan.Plan(document=plan.document, artifacts={"../x": "x"}), out)
+
+
+def test_the_manifest_cache_keeps_a_few_whole_plans_and_a_bounded_number_of_entries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offline_plan.ManifestCache, "PLANS", 2)
+    monkeypatch.setattr(offline_plan.ManifestCache, "LIMIT", 5)
+    for number in range(4):
+        cache = offline_plan.ManifestCache(tmp_path / "cache")
+        document = {"stack": f"s{number}", "resources": [{"n": number}], "exports": {}}
+        assert offline_plan.indented_json(document, cache) == json.dumps(document, indent=2, sort_keys=True) + "\n"
+    names = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    assert len([n for n in names if n.startswith("plan-")]) == 2 and len(names) <= 5
+    again = offline_plan.ManifestCache(tmp_path / "cache")
+    last = {"stack": "s3", "resources": [{"n": 3}], "exports": {}}
+    assert offline_plan.indented_json(last, again) == json.dumps(last, indent=2, sort_keys=True) + "\n"
+    assert not again.new  # the newest whole plan was kept: read, not made
