@@ -27,6 +27,46 @@ from ops import plan as offline_plan  # noqa: E402
 from ops.stack import load_stack  # noqa: E402
 
 _PLANS: dict[str, offline_plan.Plan] = {}
+# Under `pytest -n 2` the workers of one run share each plan: the first worker to need a target builds it (about
+# a second) while holding that target's lock, and the other loads it (pickled, milliseconds). Keyed by the run.
+_SHARED_PLANS = ROOT / "build" / "tests" / f"plans-{os.environ.get('PYTEST_XDIST_TESTRUNUID', '')}"
+
+
+def _plan_of_this_run(key: str) -> offline_plan.Plan:
+    if not os.environ.get("PYTEST_XDIST_TESTRUNUID"):
+        return offline_plan.build_plan(load_stack("indri", key))
+    import fcntl
+    import pickle
+
+    _SHARED_PLANS.mkdir(parents=True, exist_ok=True)
+    stored = _SHARED_PLANS / f"{key}.pickle"
+    with open(_SHARED_PLANS / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stored.exists():
+            with open(stored, "rb") as handle:
+                plan: offline_plan.Plan = pickle.load(handle)
+            return plan
+        plan = offline_plan.build_plan(load_stack("indri", key))
+        scratch = stored.with_suffix(f".{os.getpid()}.tmp")
+        with open(scratch, "wb") as handle:
+            pickle.dump(plan, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        scratch.replace(stored)
+        return plan
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (not a worker) removes its run's shared plans once every worker is done (and any a crashed
+    run left behind a day ago)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    import shutil
+    import time
+
+    dsession = session.config.pluginmanager.getplugin("dsession")
+    uid = getattr(getattr(dsession, "nodemanager", None), "testrunuid", None)
+    for shared in (ROOT / "build" / "tests").glob("plans-*"):
+        if shared.name == f"plans-{uid}" or shared.stat().st_mtime < time.time() - 86400:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @pytest.fixture
@@ -37,7 +77,7 @@ def indri_plan() -> Callable[[str | None], offline_plan.Plan]:
         # the stack's own target and the same target named give one config (ops/stack.py), so one plan
         key = phase or str(load_stack("indri").config["blumeops:phase"])
         if key not in _PLANS:
-            _PLANS[key] = offline_plan.build_plan(load_stack("indri", key))
+            _PLANS[key] = _plan_of_this_run(key)
         return _PLANS[key]
 
     return build

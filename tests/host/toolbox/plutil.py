@@ -6,8 +6,10 @@ to `-o`'s path when given, else in place; a key path that does not exist is an e
 
 import json
 import os
-import plistlib
 import sys
+
+# plistlib (with its XML parser) is imported only where a plist is read or written: most calls extract from JSON,
+# and a stub runs once per call of the real tool, dozens of times per step
 
 state = os.environ["STUB_STATE"]
 args = sys.argv[1:]
@@ -36,6 +38,8 @@ def load(path):
     try:
         value = json.loads(data)
     except ValueError:
+        import plistlib
+
         return plistlib.loads(data)
     if has_null(value):
         print(f"{path}: Property List error: JSON null has no plist type / JSON error: Invalid object",
@@ -46,6 +50,8 @@ def load(path):
 
 if sub == "lint":
     path = args[1]
+    import plistlib
+
     try:
         with open(path, "rb") as handle:
             plistlib.load(handle)
@@ -101,6 +107,8 @@ elif sub == "remove":
         if is_json:
             handle.write(json.dumps(document, separators=(",", ":")).replace("/", "\\/").encode())
         else:
+            import plistlib
+
             plistlib.dump(document, handle)
 else:
     print(f"stub plutil: unsupported {' '.join(args)}", file=sys.stderr)
