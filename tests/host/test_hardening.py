@@ -137,6 +137,49 @@ def test_a_hung_tool_that_forked_is_killed_with_every_process_it_started(machine
         assert _left(f"sleep {marker}") == [], "a process the tool started outlived the bound"
 
 
+@pytest.mark.parametrize(("leave", "status"), [
+    ("sleep {m} &", 0),
+    ("sleep {m} &", 5),
+    ("(trap '' TERM; exec sleep {m}) &", 0),  # a child deaf to TERM: KILL after the grace
+    ("bash -c 'sleep {m} & sleep {m}' &", 0),  # a grandchild too
+])
+def test_a_tool_that_exits_leaving_a_child_behind_takes_it_along(machine: Machine, leave: str,
+                                                                 status: int) -> None:
+    """A tool whose leader exits (whatever its status) while a child it started runs on: the call returns at
+    once with the leader's status, and nothing of the tool's process group outlives it. Left running, the
+    child would hold the step's stdout (the SSH session) or the pipe of a $(...) open until it ended."""
+    # a sleep of its own, to find what is left (the pid: another run of this test may be going on beside it)
+    marker = f"36{len(leave):02d}.{os.getpid()}{status}"
+    tool = machine.bin / "leaver"
+    tool.write_text("#!/bin/bash\n" + leave.format(m=marker) + f"\necho answer\nexit {status}\n")
+    tool.chmod(0o755)
+    lib = "readonly STEP=bounded-test\n" + library_for("bounded")
+    forms = {
+        f"code=0; bounded 30 {tool} || code=$?\n": "answer\n",
+        f"code=0; out=$(bounded 30 {tool}) || code=$?\necho \"got $out\"\n": "got answer\n",
+    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(machine.root / "tmp"), "LANG": "C"}
+    (machine.root / "tmp").mkdir(exist_ok=True)
+    try:
+        for form, output in forms.items():
+            started = time.monotonic()
+            try:  # a bound of its own: a child holding the output open would keep machine.run_text for minutes
+                result = subprocess.run([BASH, "-euo", "pipefail", "-s", "--", "create"],
+                                        input=lib + form + 'echo "status $code"\n', text=True, capture_output=True,
+                                        env=env, timeout=10, check=False)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{form!r}: the step did not end within 10 s: a child the tool left kept its output open")
+            elapsed = time.monotonic() - started
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == output + f"status {status}\n", form
+            assert elapsed < 5, f"the step took {elapsed:.1f}s: a child the tool left kept its output open"
+            assert _left(f"sleep {marker}") == [], "a process the tool started outlived the call"
+            assert not list((machine.root / "tmp").iterdir()), "no scratch left"
+    finally:
+        for pid in _left(f"sleep {marker}"):  # what a failed run left: by pid, nothing else
+            os.kill(int(pid), signal.SIGKILL)
+
+
 def test_a_step_killed_from_outside_takes_its_running_tool_along(machine: Machine) -> None:
     marker = "33.07"
     tool = machine.bin / "forker"

@@ -55,11 +55,18 @@ blumeops_tmpdir() {
 # it outlives SECONDS it is killed and the step stops (a call that did not answer is never read as "no").
 # COMMAND runs in a process group of its own (job control, `set -m`, for the launch only), and the bound
 # kills the whole group: a tool that forked (a child holding the step's stdout, and so the SSH session, open)
-# goes with it. The group is recorded in the scratch directory while it runs, so a step killed from outside
-# kills it on exit too. bash 3.2 safe: macOS has no `timeout` nor `setsid`. A COMMAND given by absolute path
-# that is not executable stops the step: the tool is missing.
+# goes with it. Nothing of a bounded call outlives the call: once COMMAND itself has ended (whatever its
+# status), what is left of its group (a child it started and did not wait for, holding the step's stdout or
+# the pipe of a $(...) open) gets TERM, and KILL after a grace of a second; COMMAND's status is returned.
+# Limit: a process that left the group itself (setsid, setpgid: what a daemon does, e.g. `git gc --auto` in
+# the background) is out of reach of both kills; none of the tools bounded here leaves one on purpose (they
+# ask a daemon instead: launchd, tailscaled, Docker Desktop). What a tool leaves in its group without waiting
+# for it is cut short (Homebrew's analytics ping, a curl it spawns and detaches: harmless, a ping lost).
+# The group is recorded in the scratch directory until it is gone, so a step killed from outside kills it on
+# exit too. bash 3.2 safe: macOS has no `timeout` nor `setsid`. A COMMAND given by absolute path that is not
+# executable stops the step: the tool is missing.
 bounded() {
-  local limit=$1 pid watchdog status=0 fired=0 monitor=0 running
+  local limit=$1 pid watchdog status=0 fired=0 monitor=0 running grace
   shift
   if [[ "$1" == /* && ! -x "$1" ]]; then
     die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
@@ -91,11 +98,21 @@ bounded() {
   wait "$pid" || status=$?
   kill -TERM "$watchdog" 2>/dev/null || true
   wait "$watchdog" || fired=$?
-  rm -f "$running/group.$pid"
   if ((fired == 3)); then
     kill -KILL -- "-$pid" 2>/dev/null || true # what of the group outlived its leader
+    rm -f "$running/group.$pid"
     die "\`$*\` did not finish within ${limit}s: killed; nothing was decided on its answer, the next run retries"
   fi
+  # COMMAND is gone; what it left in its group goes too (the group's id stays taken while any of it lives)
+  if kill -TERM -- "-$pid" 2>/dev/null; then
+    grace=10
+    while ((grace > 0)) && kill -0 -- "-$pid" 2>/dev/null; do
+      sleep 0.1
+      grace=$((grace - 1))
+    done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$running/group.$pid"
   return "$status"
 }
 
