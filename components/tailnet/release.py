@@ -97,10 +97,18 @@ class TailnetNameRelease(pulumi.ComponentResource):
     client secret on stdin), keeping its definition on the host under ``state_dir`` first; a Service that
     does not exist is left alone. Whatever claims the name next (an Ingress, a LoadBalancer) depends on it.
 
-    Undo: deleting it recreates the Service from the kept definition unless it exists again: same name, ports,
-    tags and comment (checked after the call), its IPv4 address asked back (the API allocates the IPv6 one:
-    it refuses one on creation). Give it the retirement of the host's serve entry in ``after``: then the
-    Service is back before the rollback of that retirement serves it again.
+    A create that finds the Service again (made again by hand after an earlier release) compares it with the
+    kept copy (comment, ports, tags, annotations, IPv4 address): the same, it stays the record and the Service
+    is deleted once more; different, the new definition becomes the record (the older one kept aside as
+    ``service.json.<UTC time>.prev``), so the rollback restores what was there last.
+
+    Undo: deleting it recreates the Service from the kept definition: same name, comment, ports, tags and
+    annotations (checked after the call), its IPv4 address asked back (the API allocates the IPv6 one: it
+    refuses one on creation). A Service of that name that exists already is never overwritten: matching the
+    kept definition, it is left as it is; differing from it (redefined by hand since), the undo fails and
+    changes nothing, naming the fixes (delete it in the admin console, or move the kept copy away). Give it
+    the retirement of the host's serve entry in ``after``: then the Service is back before the rollback of
+    that retirement serves it again.
     """
 
     def __init__(self, name: str, args: TailnetNameReleaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:

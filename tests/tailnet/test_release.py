@@ -116,7 +116,72 @@ def test_create_twice_deletes_once(curl_machine: Machine, api: FakeTailscaleApi)
     second = run(curl_machine, args)
     assert api.service_calls().count("DELETE") == 1
     assert "free already" in second.stderr
-    assert json.loads(second.stdout) == GRAFANA, "the definition kept by the first run stays the record"
+    assert json.loads(second.stdout) == GRAFANA, "nothing was redefined in between: the first copy is the record"
+    assert [path.name for path in Path(args.state_dir).iterdir()] == ["service.json"], "one record, nothing aside"
+
+
+REDEFINED = {  # what the operator made by hand in the admin console after a release
+    "comment": {"comment": "grafana, by hand"},
+    "ports": {"ports": ["tcp:443", "tcp:80"]},
+    "tags": {"tags": ["tag:homelab", "tag:web"]},
+    "annotations": {"annotations": {"owner": "erich"}},
+    "addrs": {"addrs": ["100.100.2.8", "fd7a:115c:a1e0::2:8"]},
+}
+
+
+def aside(args: TailnetNameReleaseArgs) -> list[Path]:
+    return sorted(Path(args.state_dir).glob("service.json.*.prev"))
+
+
+@pytest.mark.parametrize("field", list(REDEFINED))
+def test_a_service_redefined_since_the_release_is_the_one_a_rollback_restores(
+        curl_machine: Machine, api: FakeTailscaleApi, field: str) -> None:
+    """Released, made again by hand with another definition, released again: the second release keeps the new
+    definition as the record (the old one aside, never dropped) and says so; the rollback recreates the new one
+    and checks it against the new one."""
+    api.services["svc:grafana"] = json.dumps(GRAFANA).encode()
+    args = release_args(curl_machine, api)
+    run(curl_machine, args)
+    redefined = {**GRAFANA, **REDEFINED[field]}
+    api.services["svc:grafana"] = json.dumps(redefined).encode()
+    second = run(curl_machine, args)
+    assert api.service_calls().count("DELETE") == 2 and "svc:grafana" not in api.services
+    assert f"differs from the definition kept in {args.state_dir}/service.json in its {field}" in second.stderr
+    assert json.loads(second.stdout) == redefined, "the definition deleted last is the record"
+    assert json.loads(Path(args.state_dir, "service.json").read_text()) == redefined
+    [old] = aside(args)
+    assert json.loads(old.read_text()) == GRAFANA and str(old) in second.stderr
+    assert oct(old.stat().st_mode & 0o777) == "0o600"
+
+    deleted = run(curl_machine, args, "delete")
+    assert "recreated the Tailscale Service svc:grafana" in deleted.stderr
+    ipv4 = [address for address in redefined["addrs"] if ":" not in address]
+    assert json.loads(api.services["svc:grafana"]) == {**redefined, "addrs": [*ipv4, ALLOCATED_IPV6]}
+    assert not Path(args.state_dir, "service.json").exists()
+    assert aside(args) == [old], "the older definition stays aside"
+
+
+def test_a_rollback_that_meets_a_redefined_service_refuses_and_changes_nothing(curl_machine: Machine,
+                                                                               api: FakeTailscaleApi) -> None:
+    api.services["svc:grafana"] = json.dumps(GRAFANA).encode()
+    args = release_args(curl_machine, api)
+    run(curl_machine, args)
+    kept = Path(args.state_dir, "service.json")
+    record = kept.read_bytes()
+    theirs = b'{"name":"svc:grafana","addrs":["100.100.4.4"],"comment":"theirs","ports":["tcp:80"],"tags":[]}'
+    api.services["svc:grafana"] = theirs
+    writes = len(api.writes)
+    failed = run(curl_machine, args, "delete", check=False)
+    assert failed.returncode != 0
+    assert f"svc:grafana exists and differs from the definition kept in {kept} in its comment" in failed.stderr
+    assert "admin console" in failed.stderr and f"move {kept} away" in failed.stderr, "the fixes are named"
+    assert api.services["svc:grafana"] == theirs and api.writes[writes:] == [], "nothing was changed"
+    assert kept.read_bytes() == record
+    # the operator's fix: their Service goes, the rollback then recreates the kept one
+    del api.services["svc:grafana"]
+    run(curl_machine, args, "delete")
+    assert json.loads(api.services["svc:grafana"]) == {**GRAFANA, "addrs": ["100.100.1.7", ALLOCATED_IPV6]}
+    assert not kept.parent.exists()
 
 
 def test_a_name_that_is_free_already_is_left_alone_both_ways(curl_machine: Machine,
@@ -136,15 +201,21 @@ def test_delete_without_create_is_a_no_op_that_says_so(curl_machine: Machine, ap
     assert "this step deleted nothing" in deleted.stderr and api.requests == []
 
 
-def test_a_service_that_exists_again_is_not_overwritten(curl_machine: Machine, api: FakeTailscaleApi) -> None:
+def test_a_service_that_exists_again_as_kept_is_not_overwritten(curl_machine: Machine,
+                                                                api: FakeTailscaleApi) -> None:
+    """Made again as it was (other addresses, no empty annotations): left alone, the copy dropped."""
     api.services["svc:grafana"] = json.dumps(GRAFANA).encode()
     args = release_args(curl_machine, api)
     run(curl_machine, args)
-    api.services["svc:grafana"] = b'{"name":"svc:grafana","ports":["tcp:80"]}'
+    again = {key: value for key, value in GRAFANA.items() if key != "annotations"}
+    again["addrs"] = ["100.100.3.3", "fd7a:115c:a1e0::3:3"]
+    api.services["svc:grafana"] = json.dumps(again).encode()
     deleted = run(curl_machine, args, "delete")
     assert "exists again: leaving it as it is" in deleted.stderr
-    assert api.services["svc:grafana"] == b'{"name":"svc:grafana","ports":["tcp:80"]}'
+    assert "at 100.100.3.3, not 100.100.1.7" in deleted.stderr
+    assert api.services["svc:grafana"] == json.dumps(again).encode()
     assert "PUT" not in api.service_calls()
+    assert not Path(args.state_dir).exists()
 
 
 def test_a_refused_deletion_fails_and_the_next_run_completes_it(curl_machine: Machine,
@@ -156,8 +227,9 @@ def test_a_refused_deletion_fails_and_the_next_run_completes_it(curl_machine: Ma
     assert failed.returncode != 0 and "DELETE svc:grafana answered HTTP 403" in failed.stderr
     assert "services scope" in failed.stderr
     assert "svc:grafana" in api.services
-    run(curl_machine, args)
+    again = run(curl_machine, args)
     assert "svc:grafana" not in api.services
+    assert "differs" not in again.stderr and aside(args) == [], "the same Service: the one record stands"
     run(curl_machine, args, "delete")
     assert json.loads(api.services["svc:grafana"])["ports"] == GRAFANA["ports"]
 
