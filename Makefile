@@ -46,8 +46,9 @@ test-servers:
 test: $(DEV_STAMP) $(ACTIONLINT_STAMP) test-servers
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
 
-# The edit loop: the in-process tests only (no test server, no real mounts, no hang bound waited out, no
-# workflow replay, no chart diff: the `slow` marker, set in tests/conftest.py). `make test` runs everything.
+# The edit loop: the in-process and stub-toolbox tests only (no test server or API stand-in, no real borg, git,
+# sqlite3 or rsync on real data, no real mounts, no hang bound waited out, no workflow replay, no chart diff: the
+# `slow` marker, set in tests/conftest.py). `make test` runs everything.
 test-fast: $(DEV_STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup -m "not slow"
 

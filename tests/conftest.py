@@ -90,13 +90,18 @@ _WRITES_BUILD_PLAN = ("foundation/test_plan.py", "foundation/test_policy_gate.py
 
 
 # `make test-fast` (-m "not slow") leaves out what waits on something real: a test server the session starts
-# (the fixtures below), real mounts, a bound waited out on purpose (a hang test), the workflow replay, and the
-# chart diffs, which render whole charts twice. Derived from what a test uses, so a new test joins the right
-# tier by itself; `make test` runs both.
+# (the fixtures below), a real backup, version-control or copy tool on real data, real mounts, a bound waited
+# out on purpose (a hang test), the workflow replay, and the chart diffs, which render whole charts twice.
+# Derived from what a test uses, so a new test joins the right tier by itself; `make test` runs both.
 _SLOW_FIXTURES = frozenset({"postgres_servers", "plain_registry", "token_registry", "sshd", "http_server",
                             "test_ca", "mounts", "devpi_servers", "transmission_daemon",
-                            "kiwix_tools"})
-_SLOW_FILES = ("charts/test_diff.py",)
+                            "kiwix_tools",
+                            # loopback stand-ins of the Tailscale and Forgejo APIs are test servers too
+                            "api", "tailscale_api", "forge"})
+# Modules whose tests run real backup, version-control and copy tools on real data (borg and borgmatic, git and
+# sqlite3, rsync): a second or more a test. A test elsewhere that does is marked slow where it stands.
+_SLOW_FILES = ("charts/test_diff.py", "host/test_borgmatic.py", "host/test_forgejo_move.py",
+               "host/test_transmission_move.py")
 _SLOW_WORDS = ("hang", "hung", "never_answers", "timeout", "killed", "workflow_runs_them")
 
 

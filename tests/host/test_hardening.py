@@ -137,6 +137,7 @@ def test_a_hung_tool_that_forked_is_killed_with_every_process_it_started(machine
         assert _left(f"sleep {marker}") == [], "a process the tool started outlived the bound"
 
 
+@pytest.mark.slow  # each case waits out the bound's grace for what the tool left
 @pytest.mark.parametrize(("leave", "status"), [
     ("sleep {m} &", 0),
     ("sleep {m} &", 5),

@@ -21,6 +21,10 @@ from components.host.minikube import (
 )
 from tests.host.conftest import UPSTREAMS, Machine
 
+# Tests that make real borg repositories (borg init, create: a second or more each) run in `make test`, not in the
+# edit loop (`make test-fast`: in-process and stub-toolbox tests only).
+REAL_BORG = pytest.mark.slow
+
 
 def write_profile(machine: Machine, driver: str = "docker", runtime: str = "containerd", status: str = "Running",
                   cpus: int = 6, memory: int = 11264, disk: int = 204800) -> None:
@@ -303,6 +307,7 @@ def test_operators_own_hosts_toml_survives_create_update_and_delete(machine: Mac
         "mirror.example.org", "mirror.example.org/hosts.toml"]
 
 
+@REAL_BORG
 def test_agents_path_comes_from_the_tool_paths(machine: Machine) -> None:
     args = machine.cluster_args()
     for agent in (args.api_serve_agent(), args.metrics_agent()):
@@ -367,6 +372,7 @@ def profile_config(machine: Machine) -> dict[str, object]:
     return json.loads((machine.home / ".minikube/profiles/minikube/config.json").read_text())  # type: ignore[no-any-return]
 
 
+@REAL_BORG
 @pytest.mark.parametrize("driver", ["podman", "qemu2"])
 def test_legacy_profile_is_refused_by_default_with_the_exact_steps(machine: Machine, driver: str) -> None:
     write_profile(machine, driver=driver, runtime="cri-o")
@@ -383,6 +389,7 @@ def test_legacy_profile_is_refused_by_default_with_the_exact_steps(machine: Mach
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == driver
 
 
+@REAL_BORG
 def test_allow_replace_without_the_confirming_archive_is_refused_naming_it(machine: Machine) -> None:
     write_profile(machine, driver="podman", runtime="cri-o")
     result = machine.run(replace_args(machine, None, backup(machine)).cluster_step("minikube-cluster"), check=False)
@@ -392,6 +399,7 @@ def test_allow_replace_without_the_confirming_archive_is_refused_naming_it(machi
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
 
 
+@REAL_BORG
 def test_confirmed_replacement_says_what_is_lost_then_deletes_and_recreates(machine: Machine) -> None:
     write_profile(machine, driver="qemu2")
     cluster_backup = backup(machine, {"indri-old": ("Documents/a",), "indri-2026-01-21T02:00:03.512006": (DUMP,)})
@@ -415,6 +423,7 @@ def test_confirmed_replacement_says_what_is_lost_then_deletes_and_recreates(mach
     assert machine.mutating_calls(since=calls) == [] and "REPLACING" not in again.stderr
 
 
+@REAL_BORG
 def test_the_dump_below_a_prefix_counts(machine: Machine) -> None:
     """borg < 1.4 keeps borgmatic's runtime directory before its dumps (as require_recent_archive matches)."""
     write_profile(machine, driver="podman")
@@ -423,6 +432,7 @@ def test_the_dump_below_a_prefix_counts(machine: Machine) -> None:
     assert machine.mutating_calls()[0] == "minikube delete -p minikube"
 
 
+@REAL_BORG
 def test_an_archive_that_is_not_in_the_repository_is_refused_before_anything_is_deleted(machine: Machine) -> None:
     write_profile(machine, driver="podman")
     cluster_backup = backup(machine, {"indri-1": (DUMP,), "indri-2": (DUMP,)})
@@ -435,6 +445,7 @@ def test_an_archive_that_is_not_in_the_repository_is_refused_before_anything_is_
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
 
 
+@REAL_BORG
 def test_an_archive_without_the_database_dump_is_refused(machine: Machine) -> None:
     write_profile(machine, driver="podman")
     # another database's dump, and a path that only ends like the dump's name
@@ -449,6 +460,7 @@ def test_an_archive_without_the_database_dump_is_refused(machine: Machine) -> No
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
 
 
+@REAL_BORG
 def test_an_unreadable_repository_stops_the_step_and_deletes_nothing(machine: Machine) -> None:
     write_profile(machine, driver="podman")
     result = machine.run(replace_args(machine, "indri-1", backup(machine)).cluster_step("minikube-cluster"),
@@ -458,6 +470,7 @@ def test_an_unreadable_repository_stops_the_step_and_deletes_nothing(machine: Ma
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
 
 
+@REAL_BORG
 def test_a_hung_borg_stops_the_step_and_deletes_nothing(machine: Machine) -> None:
     write_profile(machine, driver="podman")
     # the toolbox's borg never answers; its lock wait of 1 s makes the bound 1 s + BLUMEOPS_CHANGE (2 s here)
@@ -469,6 +482,7 @@ def test_a_hung_borg_stops_the_step_and_deletes_nothing(machine: Machine) -> Non
     assert machine.mutating_calls() == [] and profile_config(machine)["Driver"] == "podman"
 
 
+@REAL_BORG
 def test_a_docker_profile_is_never_replaced_even_when_confirmed(machine: Machine) -> None:
     write_profile(machine, driver="docker", runtime="docker")
     cluster_backup = backup(machine, {"indri-1": (DUMP,)})

@@ -35,8 +35,9 @@ def launch_agent(program: str) -> AnalyzerResource:
             "label": "mcquack.eblume.zot",
             "plistPath": f"{HOME}/Library/LaunchAgents/mcquack.eblume.zot.plist",
             "programArguments": [program, "serve", f"{HOME}/.config/zot/config.json"],
-            "environmentVariables": {"PATH": "/opt/homebrew/bin:/usr/bin:/bin", "TOKEN": {SECRET_SIG: SECRET_MARK,
-                                                                                          "value": "s3cret"}},
+            # a secret-wrapped value travels marked (any name outside the pack's allow-list is refused)
+            "environmentVariables": {"PATH": "/opt/homebrew/bin:/usr/bin:/bin", "HOME": {SECRET_SIG: SECRET_MARK,
+                                                                                         "value": HOME}},
             "standardOutPath": f"{HOME}/Library/Logs/zot.out.log",
             "standardErrorPath": f"{HOME}/Library/Logs/zot.err.log",
             "runAtLoad": True,
