@@ -21,6 +21,10 @@ from rules.workloads import containers, fields, pod_specs, pod_volumes
 
 TAILSCALE = "tailscale"
 DEFAULT_NFS_SERVERS = ("sifaka",)
+# The stack's tailnet (`blumeops:tailnet.name`): a short server name allows its MagicDNS name on this tailnet only.
+# A policy pack is not given the stack's config, so the pack carries it (config `tailnet`), as images.yaml carries
+# the tailnet's registry name.
+DEFAULT_TAILNET = "tail8d86e.ts.net"
 NFS_CSI_DRIVER = "nfs.csi.k8s.io"
 CNPG_GROUP = "postgresql.cnpg.io"
 # API groups whose objects expose a workload outside the cluster through something other than the
@@ -59,12 +63,43 @@ def stateful_reason(resource_type: str, props: Any) -> str | None:
             return "a PersistentVolume whose reclaim policy is not Retain deletes its data with it"
         if obj.is_kind("cluster") and obj.in_group(CNPG_GROUP):
             return "the CloudNativePG Cluster owns the databases"
+        if obj.is_kind("volumesnapshot") and obj.in_group(SNAPSHOT_GROUP):
+            return ("a VolumeSnapshot holds a copy of a volume's data (its content goes with it unless its class's "
+                    "deletionPolicy, which the pack cannot see, is Retain)")
+        if obj.is_kind("volumesnapshotcontent") and get_str(spec, "deletionPolicy") != "Retain":
+            return "a VolumeSnapshotContent whose deletionPolicy is not Retain deletes the snapshot with it"
+        deleting = _deleting_policy(spec)
+        if deleting is not None:
+            return f"its spec.{deleting} is Delete: deleting the object deletes the data it manages"
         if obj.is_kind("statefulset"):
             templates = key_of(spec, "volumeClaimTemplates")
             retention = key_of(spec, "persistentVolumeClaimRetentionPolicy")
             if is_list(templates) and len(templates) > 0 and (
                     get_str(retention, "whenDeleted") == "Delete" or get_str(retention, "whenScaled") == "Delete"):
                 return "a StatefulSet whose persistentVolumeClaimRetentionPolicy says Delete deletes its claims"
+    return None
+
+
+SNAPSHOT_GROUP = "snapshot.storage.k8s.io"
+# A field saying what deleting the object does to the data behind it: CloudNativePG's Database
+# `databaseReclaimPolicy`, a VolumeSnapshotContent's `deletionPolicy`, a PersistentVolume's
+# `persistentVolumeReclaimPolicy` (judged above, with its default) and the next CRD's alike.
+_DELETING_FIELD = re.compile(r"^(?:[a-z]*reclaimpolicy|deletionpolicy)$")
+
+
+def _deleting_policy(spec: Any) -> str | None:
+    """The spec field that says deleting the object deletes its data (`databaseReclaimPolicy: delete`)."""
+    if not is_mapping(spec):
+        return None
+    for key in list(spec):
+        if not isinstance(key, str) or not _DELETING_FIELD.match(key.lower()):
+            continue
+        try:
+            value = spec[key]
+        except UnknownValueError:
+            continue
+        if isinstance(value, str) and value.strip().lower() == "delete":
+            return key
     return None
 
 
@@ -225,14 +260,14 @@ def validate_exposure(args: ResourceValidationArgs, report_violation: ReportViol
         report_violation(f"{describe(args.resource_type, args.name, args.props)} {problem}.", None)
 
 
-def nfs_server_allowed(server: str, allowed: tuple[str, ...]) -> bool:
-    """`sifaka` allows `sifaka` and its MagicDNS name `sifaka.<tailnet>.ts.net`."""
+def nfs_server_allowed(server: str, allowed: tuple[str, ...], tailnet: str = DEFAULT_TAILNET) -> bool:
+    """`sifaka` allows `sifaka` and its MagicDNS name on the stack's tailnet, `sifaka.<tailnet>` (another tailnet's
+    `sifaka.evil.ts.net` is another machine)."""
     host = server.strip().lower().rstrip(".")
+    suffix = tailnet.strip().lower().strip(".")
     for name in allowed:
-        name = name.lower()
-        if host == name:
-            return True
-        if "." not in name and host.startswith(name + ".") and host.endswith(".ts.net"):
+        name = name.strip().lower().rstrip(".")
+        if host == name or ("." not in name and suffix and host == f"{name}.{suffix}"):
             return True
     return False
 
@@ -306,6 +341,7 @@ def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation
     config = args.get_config() or {}
     configured = config.get("allowedServers")
     allowed = tuple(str(s) for s in configured) if configured else DEFAULT_NFS_SERVERS
+    tailnet = str(config.get("tailnet") or DEFAULT_TAILNET)
     subject = describe(args.resource_type, args.name, args.props)
     for where, server in nfs_servers(args.resource_type, args.props):
         if server is None:
@@ -314,11 +350,11 @@ def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation
                 f"allowed NFS servers ({', '.join(allowed)}): name the server (`server`).",
                 None,
             )
-        elif not nfs_server_allowed(server, allowed):
+        elif not nfs_server_allowed(server, allowed, tailnet):
             report_violation(
                 f"{subject}: {where} mounts NFS from '{server}', which is not an allowed NFS server "
-                f"({', '.join(allowed)}): use the NAS, or add the server to the `nfs-allowed-servers` policy "
-                "config `allowedServers`.",
+                f"({', '.join(allowed)}, short names also as <name>.{tailnet}): use the NAS, or add the server to "
+                "the `nfs-allowed-servers` policy config `allowedServers`.",
                 None,
             )
 
@@ -326,8 +362,9 @@ def validate_nfs(args: ResourceValidationArgs, report_violation: ReportViolation
 protect_stateful_resources = ResourceValidationPolicy(
     name="protect-stateful-resources",
     description=(
-        "What holds data (PersistentVolumeClaims, PersistentVolumes that delete their data, the CloudNativePG "
-        "Cluster, StatefulSets that delete their claims) is protected, or kept on rollback (annotated "
+        "What holds data (PersistentVolumeClaims, PersistentVolumes and VolumeSnapshotContents that delete their data, "
+        "VolumeSnapshots, the CloudNativePG Cluster, any object whose spec's *ReclaimPolicy/deletionPolicy is Delete, "
+        "StatefulSets that delete their claims) is protected, or kept on rollback (annotated "
         "blumeops/on-rollback: keep, on a provider with upsertExistingObjects)."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
@@ -355,8 +392,14 @@ nfs_allowed_servers = ResourceValidationPolicy(
                 "type": "array",
                 "items": {"type": "string"},
                 "default": list(DEFAULT_NFS_SERVERS),
-                "description": "NFS servers pods may mount; a short name also allows <name>.<tailnet>.ts.net.",
-            }
+                "description": "NFS servers pods may mount; a short name also allows <name>.<tailnet>.",
+            },
+            "tailnet": {
+                "type": "string",
+                "default": DEFAULT_TAILNET,
+                "description": "The stack's tailnet (blumeops:tailnet.name): where a short server name's MagicDNS "
+                               "name lives.",
+            },
         }
     ),
 )
@@ -388,15 +431,63 @@ def workload_problems(resource_type: str, props: Any) -> Iterator[str]:
         host_path = key_of(volume, "hostPath")
         if host_path is not None:
             yield f"the volume '{name}' mounts the node's {get_str(host_path, 'path') or '(unnamed path)'} (hostPath)"
+    # the node's files reached otherwise: a PersistentVolume a pod claims, a custom resource's hostPath
+    for entry in fields(resource_type, props):
+        if entry.unknown is None and entry.name == "hostpath" and not _in_volume_list(entry.path[:-1]):
+            node_path = get_str(entry.value, "path") if is_mapping(entry.value) else entry.value
+            if isinstance(node_path, str) and node_path.strip():
+                yield (f"{format_path(entry.path)} names the node's {node_path} (hostPath): a pod that claims it "
+                       "mounts it")
     for obj in objects(resource_type, props):
+        if obj.is_kind("persistentvolume") and not obj.patch:
+            local = key_of(key_of(obj.props, "spec"), "local")
+            if local is not None:
+                yield (f"the {obj.label} is a local volume of the node's {get_str(local, 'path') or '(unnamed path)'}:"
+                       " a pod that claims it mounts the node's files")
         if obj.is_kind("clusterrolebinding", "rolebinding"):
             role = key_of(obj.props, "roleRef")
             if get_str(role, "name") == "cluster-admin" and get_str(role, "kind") in (None, "ClusterRole"):
                 yield f"the {obj.label} binds cluster-admin"
+            yield from _everyone_subjects(obj)
+
+
+# Subjects that are the API server's superusers or everyone: binding a role to them gives it to every client.
+EVERYONE_SUBJECTS = frozenset({"system:masters", "system:authenticated", "system:unauthenticated",
+                               "system:anonymous"})
+
+
+def _everyone_subjects(obj: K8sObject) -> Iterator[str]:
+    subjects = key_of(obj.props, "subjects")
+    for subject in subjects if is_list(subjects) else ():
+        name = get_str(subject, "name") if is_mapping(subject) else None
+        if name is not None and name.strip().lower() in EVERYONE_SUBJECTS:
+            yield (f"the {obj.label} binds {name} ({get_str(subject, 'kind') or 'a subject'}): "
+                   "that is every client of the API server, or its superusers")
+
+
+def wildcard_rules(obj: K8sObject) -> Iterator[str]:
+    """A (Cluster)Role rule granting every verb or every resource: cluster-admin by another name."""
+    rules = key_of(obj.props, "rules")
+    for index, rule in enumerate(rules if is_list(rules) else ()):
+        if not is_mapping(rule):
+            continue
+        verbs = [str(v) for v in key_of(rule, "verbs") or ()] if is_list(key_of(rule, "verbs")) else []
+        resources = [str(r) for r in key_of(rule, "resources") or ()] if is_list(key_of(rule, "resources")) else []
+        urls = [str(u) for u in key_of(rule, "nonResourceURLs") or ()] \
+            if is_list(key_of(rule, "nonResourceURLs")) else []
+        if "*" in verbs or "*" in resources or ("*" in urls and any(v not in ("get", "head") for v in verbs)):
+            what = "every verb" if "*" in verbs else "every resource" if "*" in resources else "every URL"
+            yield f"the {obj.label}'s rules[{index}] grants {what} ('*')"
+
+
+# Roles that need every verb on every resource, reviewed: Argo CD's application controller applies whatever the
+# Applications it syncs hold, and its server deletes and patches what it shows. Pulumi names (the chart's children).
+DEFAULT_WILDCARD_ROLES = ("argocd-chart:argocd-application-controller", "argocd-chart:argocd-server")
 
 
 def validate_workload_security(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    allowed = {str(name) for name in (args.get_config() or {}).get("allowedResources") or ()}
+    config = args.get_config() or {}
+    allowed = {str(name) for name in config.get("allowedResources") or ()}
     if args.name in allowed:
         return
     subject = describe(args.resource_type, args.name, args.props)
@@ -406,18 +497,35 @@ def validate_workload_security(args: ResourceValidationArgs, report_violation: R
             "is named in the `workload-security` policy config `allowedResources` (reviewed by a human).",
             None,
         )
+    configured = config.get("wildcardRoles")
+    wildcard_roles = {str(name) for name in configured} if configured is not None else set(DEFAULT_WILDCARD_ROLES)
+    if args.name in wildcard_roles:
+        return
+    for obj in objects(args.resource_type, args.props):
+        if obj.is_kind("clusterrole", "role"):
+            for problem in wildcard_rules(obj):
+                report_violation(
+                    f"{subject}: {problem}, which is cluster-admin (or all of a namespace) to whatever it is bound "
+                    "to: list the verbs and resources it needs; a role that truly needs it is named in the "
+                    "`workload-security` policy config `wildcardRoles` (reviewed by a human).",
+                    None,
+                )
 
 
 workload_security = ResourceValidationPolicy(
     name="workload-security",
     description=("No workload reaches past its pod: no host network, PID or IPC namespace, no privileged container "
-                 "or node-level capability (SYS_ADMIN, NET_ADMIN, ALL, ...), no hostPath volume, no binding to "
-                 "cluster-admin."),
+                 "or node-level capability (SYS_ADMIN, NET_ADMIN, ALL, ...), no hostPath volume or local/hostPath "
+                 "PersistentVolume, no binding to cluster-admin or system:masters, no wildcard (Cluster)Role."),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_workload_security,
-    config_schema=PolicyConfigSchema(properties={"allowedResources": {
-        "type": "array", "items": {"type": "string"}, "default": [],
-        "description": "Pulumi names of resources allowed to (a driver that must, reviewed)."}}),
+    config_schema=PolicyConfigSchema(properties={
+        "allowedResources": {
+            "type": "array", "items": {"type": "string"}, "default": [],
+            "description": "Pulumi names of resources allowed to (a driver that must, reviewed)."},
+        "wildcardRoles": {
+            "type": "array", "items": {"type": "string"}, "default": list(DEFAULT_WILDCARD_ROLES),
+            "description": "Pulumi names of (Cluster)Roles allowed rules with verbs or resources '*' (reviewed)."}}),
 )
 
 POLICIES = [protect_stateful_resources, tailscale_only_exposure, nfs_allowed_servers, workload_security]

@@ -13,6 +13,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from rules import visibility
 from rules.catalog import ARM64, Catalog, ImageRef, default_catalog, parse_image, registry_as_written
 from rules.props import describe, format_path, get, get_str, is_list, is_mapping, mapping_items, str_items
 from rules.workloads import ImageUse, fields, resource_images
@@ -62,6 +63,14 @@ def image_problems(resource_type: str, props: Any, catalog: Catalog) -> Iterator
                 f"{shown} pins digest {ref.digest}, but policy/images.yaml records {entry.digest} for "
                 f"{entry.key}: a digest that is not the catalogued one was never checked for {ARM64}; pin the "
                 f"catalogued digest, or point the tag at the new one and {FIX}"
+            )
+        elif ref.digest is not None and not (entry.is_verified and ref.digest in (entry.digest, entry.ref.digest)):
+            # a digest names exactly one manifest: only one `ops images verify` read from the registry says what it
+            # ships; an unverified entry's platforms are a claim about its tag, not about this digest
+            yield (
+                f"{shown} pins digest {ref.digest}, which policy/images.yaml does not record as verified for "
+                f"{entry.key} (no digest/verified recorded): a digest the catalogue has not verified was never "
+                f"checked for {ARM64}; {FIX}, then pin the digest it records"
             )
         elif not entry.has_arm64:
             platforms = ", ".join(entry.platforms) or "none recorded"
@@ -214,4 +223,5 @@ images_from_mirrored_registries = ResourceValidationPolicy(
     ),
 )
 
-POLICIES = [arm64_images, images_verified, images_from_mirrored_registries]
+# Images (and every other field) of objects the pack is never shown: rules/visibility.py refuses those ways in.
+POLICIES = [arm64_images, images_verified, images_from_mirrored_registries, *visibility.POLICIES]

@@ -6,7 +6,8 @@ A rule must not depend on the spelling of a type token or on a wrapper around th
   on the fields it sets (a patch that does not mention `ingressClassName` leaves it as it was);
 - `kubernetes:apps/v1:DeploymentList` is judged item by item, each item as its own `kind`;
 - `kubernetes:yaml/v2:ConfigGroup` (and the v1 ConfigGroup/ConfigFile) is judged object by object, from
-  `objs` and from its inline `yaml` text;
+  `objs` and from its inline `yaml` text (`objects-visible-to-the-pack` refuses the renderers whose objects the
+  pack cannot read this way: v1, `files`, kustomize, Helm v3);
 - a custom resource is `kubernetes:<group>/<version>:<Kind>`; its own `apiVersion`/`kind` fields count too;
 - kinds and groups are compared in lower case, so `kubernetes:Apps/v1:deployment` is a Deployment.
 

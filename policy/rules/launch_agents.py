@@ -3,16 +3,20 @@ PATH=/usr/bin:/bin:/usr/sbin:/sbin, so every path a LaunchAgent names must be ab
 
 from __future__ import annotations
 
+import base64
+import functools
 import plistlib
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
-from pulumi_policy.proxy import UnknownValueError
 
+from rules.host_steps import HostTexts, host_texts, is_host_step, tool_calls
+from rules.kinds import parse_type
 from rules.props import get, get_str, is_mapping, str_items
+from rules.shell import MAX_DEPTH, literal, program_family, program_name
 
 LAUNCH_AGENT = "blumeops:host:LaunchAgent"
 SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh"})
@@ -122,6 +126,35 @@ def shell_script_index(arguments: list[str]) -> int | None:
     return None
 
 
+def split_strings(arguments: list[str]) -> list[str]:
+    """`env -S 'zot serve'` (and `--split-string=`) splits its value into arguments: the arguments it runs with."""
+    if not arguments or program_name(arguments[0]) != "env":
+        return arguments
+    expanded: list[str] = [arguments[0]]
+    position = 1
+    split = False
+    while position < len(arguments):
+        argument = arguments[position]
+        value: str | None = None
+        if argument in ("-S", "--split-string") and position + 1 < len(arguments):
+            value = arguments[position + 1]
+            position += 1
+        elif argument.startswith("--split-string="):
+            value = argument.split("=", 1)[1]
+        elif argument.startswith("-S") and len(argument) > 2:
+            value = argument[2:]
+        if value is None:
+            expanded.append(argument)
+        else:
+            split = True
+            try:
+                expanded.extend(shlex.split(value))
+            except ValueError:
+                expanded.append(value)
+        position += 1
+    return expanded if split else arguments
+
+
 def runner_target(arguments: list[str]) -> int | None:
     """When the program only runs another command (`/usr/bin/env zot serve`), the index of that command."""
     if not arguments or arguments[0].rsplit("/", 1)[-1] not in COMMAND_RUNNERS:
@@ -208,12 +241,14 @@ def launch_agent_problems(props: Any) -> Iterator[str]:
         if problem:
             yield f"program (programArguments[0]) {arguments[0]!r} {problem}"
         script_index = shell_script_index(arguments)
-        target = runner_target(arguments)
+        split = split_strings(arguments)
+        target = runner_target(split)
         if target is not None:
-            problem = path_problem(arguments[target])
+            problem = path_problem(split[target])
             if problem:
-                yield (f"programArguments[{target}] {arguments[target]!r} is the command "
-                       f"{arguments[0].rsplit('/', 1)[-1]} runs, and it {problem}")
+                where = f"programArguments[{target}]" if split is arguments else "the `env -S` string"
+                yield (f"{where} {split[target]!r} is the command {arguments[0].rsplit('/', 1)[-1]} runs, and it "
+                       f"{problem}")
         yield from argument_problems(arguments, skip=script_index)
         if not isinstance(get(props, "workingDirectory"), str):
             yield from relative_file_problems(arguments, skip=script_index)
@@ -274,110 +309,139 @@ absolute_launchagent_paths = ResourceValidationPolicy(
 
 # -- launchagent-no-shell ---------------------------------------------------------------------------
 
-# Interpreters (and the option that makes them run a string as their program); shells are _SHELL_NAME.
-_INTERPRETER = re.compile(r"^(?P<name>python|perl|ruby|node|php|osascript|tclsh|lua)[0-9.]*$")
-INTERPRETER_CODE_OPTIONS: dict[str, frozenset[str]] = {
-    "python": frozenset({"-c"}),
-    "perl": frozenset({"-e", "-E"}),
-    "ruby": frozenset({"-e"}),
-    "node": frozenset({"-e", "--eval", "-p", "--print"}),
-    "php": frozenset({"-r"}),
-    "osascript": frozenset({"-e"}),
-    "tclsh": frozenset(),
-    "lua": frozenset({"-e"}),
-}
+# A LaunchAgent's ProgramArguments is an absolute program and its arguments, launchd starting the program itself.
+# Programs whose work is to run other programs or code are matched by name (the last path component, in lower
+# case, a version suffix stripped: python3.12, perl5.34, bash-5.2, node18):
+# - shells and interpreters run code: only as `<interpreter> <absolute script file> [its arguments]` (a POSIX
+#   shell may take options that neither take code nor read startup files first: `--noprofile`, `-e`, `-o pipefail`);
+# - launchers run the program or command they are handed (env, nice, sudo, launchctl asuser, script, find -exec,
+#   xargs, ssh host cmd, timeout ...): never, since what they run is spelled in their own option syntax;
+# - text-code programs run their first operand as code (awk 'BEGIN{system(...)}', sed): never.
+SHELL_FAMILY = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "oksh", "pdksh", "loksh", "yash", "posh", "csh",
+                          "tcsh", "fish", "nu", "nushell", "elvish", "xonsh", "rc", "es", "ion", "busybox", "toybox",
+                          "pwsh", "powershell"})
+POSIX_SHELLS = frozenset({"sh", "bash", "zsh", "dash", "ksh", "mksh", "oksh", "pdksh", "loksh", "yash", "posh"})
+INTERPRETERS = frozenset({
+    "python", "pythonw", "pypy", "ipython", "perl", "ruby", "irb", "jruby", "php", "php-cgi", "lua", "luajit", "node",
+    "nodejs", "deno", "bun", "tsx", "ts-node", "osascript", "tclsh", "wish", "expect", "swift", "rscript", "r",
+    "julia", "java", "jshell", "groovy", "scala", "kotlin", "kotlinc", "elixir", "iex", "erl", "escript", "guile",
+    "racket", "sbcl", "clisp", "ocaml", "runghc", "runhaskell", "ghci", "raku", "rakudo", "dotnet", "mono", "qjs",
+    "gjs", "jjs", "jxa", "applescript"})
+TEXT_CODE = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "gsed", "m4", "dc"})
+LAUNCHERS = frozenset({
+    "env", "launchctl", "script", "find", "gfind", "xargs", "gxargs", "ssh", "su", "sudo", "doas", "run0", "pkexec",
+    "runuser", "login", "nohup", "nice", "renice", "ionice", "chrt", "time", "caffeinate", "timeout", "gtimeout",
+    "stdbuf", "unbuffer", "setsid", "taskpolicy", "taskset", "numactl", "cpulimit", "chronic", "flock", "lockf",
+    "arch", "exec", "command", "builtin", "eval", "chroot", "sandbox-exec", "open", "watch", "parallel", "screen",
+    "tmux", "dtach", "entr", "watchexec", "nix-shell", "nix", "mise", "asdf", "direnv", "npx", "npm", "yarn", "pnpm",
+    "uvx", "uv", "pipx", "poetry", "pyenv", "rbenv", "nodenv", "conda", "mamba", "make", "gmake", "just", "docker",
+    "podman", "nerdctl", "ssh-agent", "dbus-run-session", "xcrun", "at", "batch", "crontab", "automator",
+    "shortcuts", "lldb", "gdb", "vim", "nvim", "vi", "emacs", "git", "brew", "sshpass", "rlwrap", "strace",
+    "dtruss", "ltrace", "valgrind", "hyperfine", "retry", "daemonize", "systemd-run", "trickle", "proxychains",
+    "proxychains4", "torsocks", "tsocks", "firejail", "bwrap", "unshare", "nsenter"})
+# Options of a POSIX shell that take no code and read no startup file (before its script): `-l` (login) and `-i`
+# (interactive) read startup files, `-c`/`-s` take code, `-o`/`-O` take a setting.
+_SAFE_SHELL_OPTION = re.compile(r"^[-+][eufvxnaBCHP]+$")
+SAFE_SHELL_LONG_OPTIONS = frozenset({"--noprofile", "--norc", "--posix", "--noediting"})
+SAFE_SHELL_SETTINGS = frozenset({"errexit", "nounset", "pipefail", "xtrace", "verbose", "noclobber", "noglob",
+                                 "posix", "allexport", "noexec", "errtrace", "functrace"})
+_CODE_OPTION = re.compile(r"^-[A-Za-z]*[ceEsr][A-Za-z]*$|^--?(?:command|eval|exec|execute|init-file|rcfile|print|"
+                          r"interactive|stdin|split-string|script)(?:=|$)|^-S", re.IGNORECASE)
 
 
-# Programs that run the program named after them, for the hand-off check (a superset of COMMAND_RUNNERS).
-HANDOFF_RUNNERS = COMMAND_RUNNERS | frozenset(
-    {"xargs", "timeout", "gtimeout", "stdbuf", "unbuffer", "doas", "setsid", "taskpolicy", "chronic", "flock"})
-# Runners whose first operand is not the program: `timeout 30 sh`, `flock /tmp/lock sh`.
-_RUNNER_OPERANDS = {"timeout": 1, "gtimeout": 1, "flock": 1}
-_SHELL_NAME = re.compile(r"^(?P<name>sh|bash|zsh|dash|ksh|mksh|csh|tcsh|fish)[0-9.-]*$")
+def _kind(program: str) -> str | None:
+    family = program_family(program)
+    if family in SHELL_FAMILY:
+        return "shell"
+    if family in INTERPRETERS:
+        return "interpreter"
+    if family in TEXT_CODE:
+        return "text-code"
+    if family in LAUNCHERS:
+        return "launcher"
+    return None
 
 
-def _program_index(arguments: list[str]) -> int | None:
-    """The index of the program that really runs, past runners (`env`, `nice`, `timeout 30` ...)."""
-    index = 0
+def _script_index(arguments: list[str]) -> tuple[int | None, str | None]:
+    """For a shell or interpreter: (the index of its script file, None) in the accepted form, or (None, why not)."""
+    program = arguments[0]
+    family = program_family(program)
+    index = 1
     while index < len(arguments):
-        runner = arguments[index].rsplit("/", 1)[-1].lower()
-        if runner not in HANDOFF_RUNNERS:
-            return index
-        index = past_runner_options(arguments, index + 1, _RUNNER_OPERANDS.get(runner, 0))
-    return None
-
-
-def _split_strings(arguments: list[str]) -> list[str]:
-    """`env -S 'sh -c x'` (and `--split-string=`) splits its value into arguments: judge those."""
-    expanded: list[str] = []
-    position = 0
-    while position < len(arguments):
-        argument = arguments[position]
-        is_env = bool(expanded) and expanded[0].rsplit("/", 1)[-1].lower() == "env"
-        if is_env and argument in ("-S", "--split-string") and position + 1 < len(arguments):
-            try:
-                expanded.extend(shlex.split(arguments[position + 1]))
-            except ValueError:
-                expanded.append(arguments[position + 1])
-            position += 2
+        option = arguments[index]
+        if not option.startswith(("-", "+")) or option in ("-", "--"):
+            break
+        if family in POSIX_SHELLS and (_SAFE_SHELL_OPTION.match(option) or option in SAFE_SHELL_LONG_OPTIONS):
+            index += 1
             continue
-        if is_env and argument.startswith(("--split-string=", "-S")) and len(argument) > 2:
-            value = argument.split("=", 1)[1] if argument.startswith("--") else argument[2:]
-            try:
-                expanded.extend(shlex.split(value))
-            except ValueError:
-                expanded.append(value)
-            position += 1
+        if family in POSIX_SHELLS and option in ("-o", "+o") and index + 1 < len(arguments) \
+                and arguments[index + 1] in SAFE_SHELL_SETTINGS:
+            index += 2
             continue
-        expanded.append(argument)
-        position += 1
-    return expanded
+        if _CODE_OPTION.match(option):
+            what = ("a string of shell code (`-c`) or code read from stdin (`-s`), or startup files it reads"
+                    if family in SHELL_FAMILY else "code given as a string")
+            return None, f"runs {program} with {option}: {what} rather than a script file"
+        return None, (f"runs {program} with {option} before its script file: only `<interpreter> <absolute script "
+                      "path> [arguments]` is read as harmless")
+    if index >= len(arguments) or arguments[index] in ("-", "--"):
+        return None, f"runs {program} without a script file: it reads its code from stdin or a terminal"
+    script = arguments[index]
+    problem = path_problem(script)
+    if problem or script.startswith(("/dev/", "/proc/")) or script.endswith("/"):
+        return None, (f"runs {program} with {script!r}, which is not the absolute path of a script file "
+                      f"({problem or 'a device or a directory'})")
+    return index, None
 
 
-def shell_handoff(arguments: list[str]) -> str | None:
-    """Why the agent hands its program to a shell or interpreter as a string (None when it does not)."""
-    arguments = _split_strings(arguments)
-    index = _program_index(arguments)
-    if index is None:
-        return None
-    program = arguments[index]
-    name = program.rsplit("/", 1)[-1].lower()
-    via = f" (through {arguments[0]})" if index else ""
-    if _SHELL_NAME.match(name):
-        skip = False
-        for option in arguments[index + 1 :]:
-            if skip:
-                skip = False
-                continue
-            if option in SHELL_OPTIONS_WITH_VALUE - {"--init-file", "--rcfile"}:
-                skip = True
-                continue
-            if option in ("--", "-") or not option.startswith(("-", "+")):
+def launcher_problems(arguments: list[str]) -> Iterator[str]:
+    """Why the agent hands its job to a shell, interpreter or launcher as a string or command (nothing when it
+    runs a program, or a script file by its absolute path)."""
+    if not arguments:
+        return
+    program = arguments[0]
+    kind = _kind(program)
+    skip: int | None = None
+    if kind == "launcher":
+        yield (f"runs {program}, a launcher ({program_family(program)} runs the program or code it is handed, "
+               "spelled in its own options): name the program itself as programArguments[0] (environment in "
+               "environmentVariables)")
+    elif kind == "text-code":
+        yield f"runs {program}, whose first operand is code ({program_family(program)}): code given as a string"
+    elif kind in ("shell", "interpreter"):
+        skip, why = _script_index(arguments)
+        if why:
+            yield why
+    if kind in ("launcher", "text-code") or (kind is not None and skip is None):
+        return  # refused as a whole: its arguments are what it was handed
+    # every argument of a program that is itself fine: one that names a shell, interpreter or launcher hands it a
+    # command (`/opt/homebrew/bin/watchexec -- sh -c ...`, `--shell=/bin/zsh`)
+    for index, argument in enumerate(arguments[1:], start=1):
+        if index == skip:
+            continue
+        candidates = [argument]
+        if argument.startswith("-") and "=" in argument:
+            candidates.append(argument.split("=", 1)[1])
+        if any(blank in argument for blank in " \t\n"):
+            candidates.extend(argument.split()[:1])
+        for candidate in candidates:
+            handed = _kind(candidate)
+            if handed in ("shell", "interpreter", "text-code") or (handed == "launcher" and "/" in candidate):
+                yield (f"programArguments[{index}] {argument!r} hands {program_family(candidate)} a command or code "
+                       f"through {program}")
                 break
-            if option in ("--command", "--init-file", "--rcfile"):
-                return f"runs {program}{via} with {option}: a string of shell code instead of a program"
-            if not option.startswith("--") and ("c" in option[1:] or "s" in option[1:]):
-                return (f"runs {program}{via} with {option}: the job is a string of shell code (`-c`) or code "
-                        "read from stdin (`-s`) rather than a program")
-        return None
-    match = _INTERPRETER.match(name)
-    if match:
-        code_options = INTERPRETER_CODE_OPTIONS[match["name"]]
-        for option in arguments[index + 1 :]:
-            if not option.startswith("-"):
-                break
-            if option in code_options or any(option.startswith(o) and len(o) == 2 for o in code_options if o):
-                return f"runs {program}{via} with {option}: code given as a string instead of a program file"
-    return None
 
 
-# Environment variables that make the job run code it was not given: bash and sh source $BASH_ENV / $ENV
-# before the script, zsh reads $ZDOTDIR's startup files, dyld loads DYLD_* libraries into the program
-# (DYLD_INSERT_LIBRARIES) or from other directories, and the interpreters read startup code from PERL5OPT,
-# PYTHONSTARTUP-like hooks (PYTHONPATH, RUBYOPT, NODE_OPTIONS).
-CODE_ENV = re.compile(r"^(BASH_ENV|ENV|ZDOTDIR|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|DYLD_.*|LD_PRELOAD|LD_LIBRARY_PATH|"
-                      r"PERL5OPT|PERL5LIB|PYTHONSTARTUP|PYTHONPATH|PYTHONHOME|RUBYOPT|RUBYLIB|NODE_OPTIONS)$",
-                      re.IGNORECASE)
+# The environment a LaunchAgent may set: where programs and the home directory are, the locale and the time zone,
+# and the temporary directory. Any other variable can make the job run code it was not given (a shell sources
+# $BASH_ENV/$ENV, zsh reads $ZDOTDIR, dyld loads DYLD_* libraries, interpreters read PYTHONSTARTUP, PERL5OPT,
+# NODE_OPTIONS, RUBYOPT, git runs GIT_SSH_COMMAND ...), and what it needs belongs in its script or config file.
+ALLOWED_ENVIRONMENT = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
+_LOCALE_VARIABLE = re.compile(r"^LC_[A-Z]+$")
+
+
+def environment_allowed(name: str) -> bool:
+    return name in ALLOWED_ENVIRONMENT or bool(_LOCALE_VARIABLE.match(name))
 
 
 def code_environment(props: Any) -> Iterator[str]:
@@ -385,10 +449,11 @@ def code_environment(props: Any) -> Iterator[str]:
     if not is_mapping(environment):
         return
     for name in environment:
-        if isinstance(name, str) and CODE_ENV.match(name):
-            yield (f"environmentVariables sets {name}, which makes the job load code it was not given (a shell "
-                   "sources $BASH_ENV/$ENV, dyld loads DYLD_* libraries, interpreters read their *OPT/*PATH "
-                   "hooks): drop it, and put what the job needs into the script it runs")
+        if not environment_allowed(str(name)):
+            yield (f"environmentVariables sets {name}, which is not one a LaunchAgent may set (PATH, HOME, USER, "
+                   "LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR): a variable can make the job load code it was not "
+                   "given (a shell sources $BASH_ENV/$ENV, dyld loads DYLD_* libraries, interpreters read their "
+                   "*OPT/*PATH/STARTUP hooks); put what the job needs into its script or config file")
 
 
 def no_shell_problems(props: Any) -> Iterator[str]:
@@ -397,10 +462,9 @@ def no_shell_problems(props: Any) -> Iterator[str]:
     program = get_str(props, "program")
     if program:
         arguments = [program, *arguments[1:]] if arguments else [program]
-    why = shell_handoff(arguments)
-    if why:
-        yield (f"{why}. launchd starts a program with arguments; a shell string hides what runs (and every "
-               "command in it must then be checked by hand): install a script file and run it by absolute "
+    for why in launcher_problems(arguments):
+        yield (f"{why}. launchd starts a program with arguments; a shell string or launcher hides what runs (and "
+               "every command in it must then be checked by hand): install a script file and run it by absolute "
                "path, e.g. ['/bin/bash', '/Users/<user>/bin/<script>']")
 
 
@@ -415,9 +479,9 @@ def validate_no_shell(args: ResourceValidationArgs, report_violation: ReportViol
 launchagent_no_shell = ResourceValidationPolicy(
     name="launchagent-no-shell",
     description=(
-        "LaunchAgents run a program by absolute path, never a string of shell or interpreter code "
-        "(`sh -c`, `bash -lc`, `env zsh -c`, `python3 -c`, `osascript -e` ...), and set no environment variable "
-        "that loads code (BASH_ENV, ENV, DYLD_*, LD_PRELOAD, PERL5OPT, PYTHONPATH, NODE_OPTIONS ...)."
+        "LaunchAgents run a program by absolute path, a shell or interpreter only as `<interpreter> <absolute "
+        "script> [args]` (never `sh -c`, `python3 -c`, `osascript -e` ...), no launcher (env, sudo, launchctl, "
+        "script, find -exec, ssh ...), and set only PATH, HOME, USER, LOGNAME, LANG, LANGUAGE, LC_*, TZ, TMPDIR."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=validate_no_shell,
@@ -426,7 +490,6 @@ launchagent_no_shell = ResourceValidationPolicy(
 
 # -- launchd-plists-from-launchagents ---------------------------------------------------------------
 
-_LAUNCHD_DIRS = re.compile(r"launch(?:agents|daemons)", re.IGNORECASE)
 _PLIST_DOCUMENT = re.compile(r"(?:<\?xml[^>]*>\s*)?(?:<!DOCTYPE\s+plist[^>]*>\s*)?<plist\b.*?</plist\s*>",
                              re.IGNORECASE | re.DOTALL)
 _PLIST_KEYS = {
@@ -464,68 +527,272 @@ def embedded_plists(text: str) -> Iterator[tuple[int, Any]]:
             yield match.start(), exc
 
 
-def plist_writer_problems(props: Any, urn: str, parent: str | None) -> Iterator[str]:
-    # every top-level text: create/update/delete/stdin of a Command, remotePath of CopyToRemote/CopyFile
-    texts: dict[str, Any] = {}
-    deferred: UnknownValueError | None = None
-    for name in list(props):
-        if name == "connection":
-            continue
-        try:
-            texts[str(name)] = props[name]
-        except UnknownValueError as exc:
-            deferred = deferred or exc
-    yield from _plist_writer_problems(texts, urn, parent)
-    if deferred is not None:
-        raise deferred
-
-
-_SHELL_COMMENT = re.compile(r"^[ \t]*#.*$", re.MULTILINE)
+def plist_writer_problems(props: Any, urn: str, parent: str | None, resource_type: str = "command:remote:Command"
+                          ) -> Iterator[str]:
+    """What in a host step writes or loads a launchd job other than as a LaunchAgent's install step does. Every
+    text at any depth is read (`environment` values, triggers, an asset's text ...); an unknown one is raised
+    after the rest is judged."""
+    host = host_texts(resource_type, props)
+    yield from _plist_writer_problems(host, urn, parent, resource_type)
+    if host.unknown is not None:
+        raise host.unknown
 
 
 # A legacy service's retirement moves that service's own plist out of ~/Library/LaunchAgents and back on
-# rollback (or has `brew services` do it): it names the directory but writes no plist of its own. It may
-# name the directory, never hold a plist document.
+# rollback (or has `brew services` do it): it names the directory and reloads that plist, but writes no plist of
+# its own. It may name the directory, never hold a plist document.
 RETIREMENT = "blumeops:host:LegacyServiceRetirement"
+_LAUNCHD_NAMES = ("launchagents", "launchdaemons")
+_WILDCARD = re.compile(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$\(…\)|\$|\[[^]]*\]|\{[^}]*\}|[*?]")
+_WORD_PIECES = re.compile(r"[\s=:,;\"'`|&<>()]+")
 
 
-def _plist_writer_problems(texts: dict[str, Any], urn: str, parent: str | None) -> Iterator[str]:
-    # A shell comment line writes nothing: a step's script may explain why it keeps a file out of
-    # ~/Library/LaunchAgents. Every other line counts, and a plist document counts wherever it stands.
-    writes = [name for name, text in texts.items() if isinstance(text, str)
-              and (_LAUNCHD_DIRS.search(_SHELL_COMMENT.sub("", text)) or _PLIST_DOCUMENT.search(text))]
-    if not writes:
-        return
+@functools.lru_cache(maxsize=8192)
+def _glob(component: str) -> re.Pattern[str] | None:
+    """A path component as the names it could match (None: it has no wildcard): its globs (`*`, `?`, `[...]`,
+    `{a,b}`) and the variables the pack cannot resolve are wildcards; in lower case (APFS ignores case)."""
+    lowered = component.lower()
+    if not any(char in lowered for char in "*?[{$"):
+        return None
+    pieces = _WILDCARD.split(lowered)
+    pattern = re.escape(pieces[0])
+    for wildcard, piece in zip(_WILDCARD.findall(lowered), pieces[1:], strict=True):
+        pattern += ("." if wildcard == "?" or wildcard.startswith("[") else ".*") + re.escape(piece)
+    return re.compile(pattern, re.DOTALL)
+
+
+@functools.lru_cache(maxsize=8192)
+def _launchd_component(component: str) -> tuple[bool, bool, bool]:
+    """(could be `Library`, could be a launchd directory, spells one out: `LaunchAgents`, `Launch?gents`)."""
+    pattern = _glob(component)
+    if pattern is None:
+        lowered = component.lower()
+        return lowered == "library", lowered in _LAUNCHD_NAMES, lowered in _LAUNCHD_NAMES
+    could = any(pattern.fullmatch(name) for name in _LAUNCHD_NAMES)
+    letters = sum(len(piece) for piece in _WILDCARD.split(component))
+    # `Library` written at least in part (`Lib*`; `$DIR` alone could be anything), the launchd directory spelled
+    # out enough to be nothing else (`Launch?gents`, `*Agents`)
+    return bool(letters) and bool(pattern.fullmatch("library")), could, could and letters >= 6
+
+
+@functools.lru_cache(maxsize=16384)
+def names_launchd_directory(word: str) -> bool:
+    """Whether a word (quoting removed, variables resolved) could name ~/Library/LaunchAgents,
+    /Library/LaunchDaemons ...: a component that could be the launchd directory after one that could be `Library`
+    (`~/Lib*/Launch*`, `$HOME/Library/$DIR`, `~/Library/*`), or one that spells it out wherever it stands."""
+    lowered = word.lower()
+    if "launch" not in lowered and not any(char in word for char in "*?[{$"):
+        return False
+    for piece in _WORD_PIECES.split(word):
+        components = piece.split("/")
+        for index, component in enumerate(components):
+            if not component:
+                continue
+            _library, could, spelled = _launchd_component(component)
+            if spelled or (could and index > 0 and _launchd_component(components[index - 1])[0]):
+                return True
+    return False
+
+
+def _base64_variants(marker: bytes) -> tuple[str, ...]:
+    """The text `marker` always encodes to in base64, at each of the three alignments it can start at."""
+    variants = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + marker).decode()
+        skip = -(-offset * 4 // 3) + (1 if offset else 0)  # characters that also carry the bytes before it
+        keep = (len(marker) + offset) * 4 // 3  # characters wholly determined by the marker
+        variants.append(encoded[skip:keep])
+    return tuple(variants)
+
+
+# A binary plist (`bplist00`), or a plist document encoded (base64, hex): the pack cannot read what it says.
+_ENCODED_PLISTS = (*_base64_variants(b"bplist0"), *_base64_variants(b"<plist"), *_base64_variants(b"DOCTYPE plist"))
+_HEX_PLISTS = ("62706c69737430", "3c706c697374")
+
+
+def encoded_plist(text: str) -> bool:
+    if "bplist0" in text or any(variant in text for variant in _ENCODED_PLISTS):
+        return True
+    lowered = text.lower()
+    return any(variant in lowered for variant in _HEX_PLISTS)
+
+
+# What launchctl is asked to do (`launchctl <verb> ...`). Reading and stopping jobs are any step's business;
+# loading, starting or enabling one only a LaunchAgent's install step's (its own plist and label), or a
+# retirement's putting the retired service's own plist back; everything else (submit, asuser, bsexec, setenv,
+# config, debug, ...) makes launchd run something no LaunchAgent declares, and is refused everywhere. A word that
+# is no launchctl verb makes launchctl fail: that call does nothing.
+LAUNCHCTL_READS = frozenset({"print", "print-cache", "print-disabled", "print-token", "plist", "procinfo", "hostinfo",
+                             "resolveport", "blame", "list", "getenv", "managerpid", "manageruid", "managername",
+                             "error", "variant", "version", "help", "dumpstate", "dumpjpcategory", "runstats"})
+LAUNCHCTL_STOPS = frozenset({"bootout", "unload", "remove", "stop", "kill", "disable", "uncache"})
+LAUNCHCTL_LOADS = frozenset({"bootstrap", "load", "kickstart", "enable", "start"})
+LAUNCHCTL_VERBS = LAUNCHCTL_READS | LAUNCHCTL_STOPS | LAUNCHCTL_LOADS | frozenset(
+    {"submit", "asuser", "bsexec", "setenv", "unsetenv", "config", "debug", "attach", "examine", "limit", "umask",
+     "reboot", "bootshell", "userswitch", "log", "bstree"})
+# Verbs that load or run a job: after a program word the pack cannot read (`"$1" submit`, `$(which x) bootstrap`),
+# launchctl may be what runs.
+_LOADING_WORDS = frozenset({"bootstrap", "bsexec", "asuser", "submit", "kickstart", "setenv"})
+_LAUNCHCTL = frozenset({"launchctl"})
+_DOMAIN = re.compile(r"^(gui|user|login|system|pid)/[0-9]+$")
+_PLIST_EDITS = frozenset({"-insert", "-replace", "-remove", "-create", "-convert", "-append"})
+_DEFAULTS_WRITES = frozenset({"write", "import", "delete", "rename"})
+
+
+def _launchctl_calls(host: HostTexts) -> Iterator[tuple[str, str | None, Sequence[str], bool]]:
+    """(where, verb, operands, in a quoted string) of every launchctl call in the step's texts; verb None: one the
+    pack cannot read."""
+    for where, within, words in host.commands():
+        for index in range(1, len(words)):
+            if words[index].lower() in _LOADING_WORDS and not any(
+                    literal(value) for value in host.resolve(words[index - 1])):
+                yield where, None, words[index - 1:], within.quoted
+    for call in tool_calls(host, _LAUNCHCTL):
+        rest = call.rest
+        if call.handed:
+            yield call.where, None, call.words, call.within.quoted
+            continue
+        if not rest:
+            continue  # named, not run: `command -v launchctl`, `[[ -x "$LAUNCHCTL" ]]`
+        verbs = host.resolve(rest[0])
+        if not all(literal(verb) for verb in verbs):
+            yield call.where, None, call.words[call.index:], call.within.quoted
+            continue
+        for verb in dict.fromkeys(verb.lower() for verb in verbs):
+            if verb in LAUNCHCTL_VERBS:  # any other word makes launchctl fail
+                yield (call.where, verb, [operand for operand in rest[1:] if not operand.startswith("-")],
+                       call.within.quoted)
+
+
+def _own(host: HostTexts, name: str) -> list[str]:
+    return [value for value in host.variables.get(name, []) if literal(value)]
+
+
+def launchctl_problems(host: HostTexts, parent_type: str | None) -> Iterator[str]:
+    parent = (parent_type or "").lower()
+    installs = parent == LAUNCH_AGENT.lower()
+    retires = parent == RETIREMENT.lower()
+    labels = _own(host, "LABEL")
+    plists = [path for path in _own(host, "PLIST_PATH") if path.lower().endswith(".plist")
+              and names_launchd_directory(path.rsplit("/", 1)[0])
+              and (not installs or path.rsplit("/", 1)[-1][: -len(".plist")] in labels)]
+    for where, verb, words, quoted in _launchctl_calls(host):
+        if verb is None:
+            yield (f"`{where}` runs `{' '.join(words)[:120]}`: what runs there, or the launchctl verb, is not a word "
+                   "the pack can read (a substitution or a variable the script never assigns); name both in the "
+                   "script")
+            continue
+        if verb in LAUNCHCTL_READS or verb in LAUNCHCTL_STOPS:
+            continue
+        if verb not in LAUNCHCTL_LOADS:
+            yield (f"`{where}` runs `launchctl {verb}`, which makes launchd run a job no LaunchAgent declares: "
+                   "declare a blumeops:host:LaunchAgent instead")
+            continue
+        if not (installs or retires):
+            yield (f"`{where}` runs `launchctl {verb}`, but it is not the install step of a blumeops:host:LaunchAgent:"
+                   " a job loaded another way escapes the LaunchAgent checks; declare a LaunchAgent instead")
+            continue
+        for position, operand in enumerate(words):
+            if quoted and "/" not in operand and "$" not in operand:
+                continue  # a plain word of a quoted string: as likely prose (`... failed: the gui domain`)
+            values = host.resolve(operand)
+            if verb in ("bootstrap", "load"):
+                if all(value in plists for value in values):
+                    continue
+                if verb == "bootstrap" and position == 0 and (
+                        all(_DOMAIN.match(value) for value in values) or not all(literal(v) for v in values)):
+                    continue  # the domain it loads into
+                yield (f"`{where}` runs `launchctl {verb}` of {operand!r}, which is not the plist the step declares "
+                       "(PLIST_PATH: <launchd directory>/<LABEL>.plist): a LaunchAgent loads its own plist only")
+            elif not all(value.rsplit("/", 1)[-1] in labels for value in values):
+                yield (f"`{where}` runs `launchctl {verb}` of {operand!r}, which is not the job the step declares "
+                       f"(LABEL: {', '.join(labels) or 'none'}): a LaunchAgent starts its own job only")
+
+
+def plist_editor_problems(host: HostTexts) -> Iterator[str]:
+    """A LaunchAgent's install step writes the plist it carries (which is judged); editing it afterwards
+    (`plutil -replace`, `defaults write`, PlistBuddy) would make launchd read another one."""
+    for where, _within, words in host.commands():
+        for index, word in enumerate(words):
+            names = host.families(word)
+            if not names & {"plutil", "defaults", "plistbuddy"}:
+                continue
+            rest = [value.lower() for value in words[index + 1:]]
+            output = rest[rest.index("-o") + 1:][:1] if "-o" in rest else []
+            edits = "plistbuddy" in names or ("plutil" in names and (
+                bool(_PLIST_EDITS & set(rest)) or ("-extract" in rest and output not in ([], ["-"])))) or (
+                "defaults" in names and bool(rest) and rest[0] in _DEFAULTS_WRITES)
+            if edits:
+                yield (f"`{where}` edits a plist (`{' '.join(words[index:index + 3])}`): the install step of a "
+                       "LaunchAgent writes the plist it carries, and nothing may change it afterwards")
+                break
+
+
+def _names_launchd(host: HostTexts) -> set[str]:
+    """The texts (`where`) whose scripts name a launchd directory. A multi-line string is read as a script of its
+    own (its comments dropped), not as a path."""
+    found: set[str] = set()
+    for where, within, words in host.commands():
+        if where in found:
+            continue
+        for word in words:
+            if "$" not in word and not names_launchd_directory(word):
+                continue
+            if any(names_launchd_directory(value) for value in host.resolve(word)
+                   if "\n" not in value or within.depth >= MAX_DEPTH):
+                found.add(where)
+                break
+    return found
+
+
+def _plist_writer_problems(host: HostTexts, urn: str, parent: str | None, resource_type: str) -> Iterator[str]:
     parent_type = _parent_type(urn, parent)
-    documents = [name for name in writes if _PLIST_DOCUMENT.search(texts[name])]
-    if parent_type is not None and parent_type.lower() == RETIREMENT.lower() and not documents:
-        return
-    if parent_type is None or parent_type.lower() != LAUNCH_AGENT.lower():
+    installs = parent_type is not None and parent_type.lower() == LAUNCH_AGENT.lower()
+    retires = parent_type is not None and parent_type.lower() == RETIREMENT.lower()
+    copies = parse_type(resource_type).kind in ("copytoremote", "copyfile")
+    writes: list[str] = []
+    documents: list[tuple[str, str]] = []
+    launchd_texts = _names_launchd(host)
+    for where, text in host.texts:
+        carries = bool(_PLIST_DOCUMENT.search(text))
+        if carries:
+            documents.append((where, text))
+        if encoded_plist(text):
+            yield (f"`{where}` carries a binary or encoded plist (bplist00, base64, hex), which no check can read: "
+                   "a LaunchAgent's plist is XML the pack judges")
+        # a file copied into place named *.plist is a plist, wherever it goes
+        names = carries or (copies and text.strip().lower().endswith(".plist"))
+        if (names or where in launchd_texts) and where not in writes:
+            writes.append(where)
+    if writes and not installs and not (retires and not documents):
         yield (
             f"its {', '.join(f'`{name}`' for name in writes)} writes into ~/Library/LaunchAgents (or holds a "
             "plist), but it is not the install step of a blumeops:host:LaunchAgent: a plist written another way "
             "escapes the LaunchAgent checks (absolute paths, no shell); register a LaunchAgent component instead"
         )
-    for name in writes:
-        for position, plist in embedded_plists(texts[name]):
+    yield from launchctl_problems(host, parent_type)
+    if installs:
+        yield from plist_editor_problems(host)
+    for where, text in documents:
+        for position, plist in embedded_plists(text):
             if isinstance(plist, Exception):
-                yield f"`{name}` holds a plist at offset {position} that cannot be read ({plist})"
+                yield f"`{where}` holds a plist at offset {position} that cannot be read ({plist})"
                 continue
             if not isinstance(plist, dict):
-                yield f"`{name}` holds a plist at offset {position} that is not a dictionary"
+                yield f"`{where}` holds a plist at offset {position} that is not a dictionary"
                 continue
             agent = {prop: plist[key] for key, prop in _PLIST_KEYS.items() if key in plist}
             for problem in (*launch_agent_problems(agent), *no_shell_problems(agent)):
                 if problem.startswith("plistPath"):
                     continue
-                yield f"the plist in `{name}` ({agent.get('label', '?')}): {problem}"
+                yield f"the plist in `{where}` ({agent.get('label', '?')}): {problem}"
 
 
 def validate_plist_writers(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if not args.resource_type.lower().startswith("command:"):
+    if not is_host_step(args.resource_type):
         return
     parent = getattr(args.opts, "parent", None)
-    for problem in plist_writer_problems(args.props, args.urn, parent):
+    for problem in plist_writer_problems(args.props, args.urn, parent, args.resource_type):
         report_violation(f"{args.resource_type.rsplit(':', 1)[-1]} '{args.name}': {problem}.", None)
 
 

@@ -36,9 +36,24 @@ from rules.workloads import ENV_LIST, container_owner, containers, fields
 COMMAND_FIELDS = ("create", "update", "delete")
 LAUNCH_AGENT = "blumeops:host:LaunchAgent"
 
+class _Anchored:
+    """A pattern searched only around the matches of a cheaper one (`:5432:db:user:` for a .pgpass line): the full
+    pattern starts with a class every position of a long script would try."""
+
+    def __init__(self, anchor: re.Pattern[str], full: re.Pattern[str], reach: int = 256) -> None:
+        self.anchor, self.full, self.reach = anchor, full, reach
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for match in self.anchor.finditer(text):
+            found = self.full.search(text, max(0, match.start() - self.reach), match.end() + self.reach)
+            if found:
+                return found
+        return None
+
+
 # `$VAR`, `"$(cat f)"` and `<placeholder>` are not literals; bash's quoted strings `$'...'` and `$"..."` are.
 _NOT_A_LITERAL = r"""(?!["']?\$(?!['"]))(?!["']?<)"""
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str] | _Anchored], ...] = (
     ("a PGPASSWORD= assignment", re.compile(r"\bPGPASSWORD=" + _NOT_A_LITERAL + r"\S", re.IGNORECASE)),
     ("a password= assignment", re.compile(r"\b(?:password|passwd|pwd)\s*=\s*" + _NOT_A_LITERAL + r"[^\s&;'\"]",
                                           re.IGNORECASE)),
@@ -64,19 +79,26 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
                 r"""(?:[ \t]*:[ \t]*["']?|[ \t]*=[ \t]*["'])""" + _NOT_A_LITERAL
                 + r"""(?!\{\{)(?!(?:null|~|true|false)\b)[^\s"'#,}{\]\[|>-]""",
                 re.IGNORECASE | re.MULTILINE)),
-    # libpq's password file: host:port:database:user:password (the host names a machine, the port a number or *)
-    ("a .pgpass line (host:port:database:user:password)",
-     re.compile(r"(?m)^(?=[^:\s]*[A-Za-z*])[A-Za-z0-9.*_-]+:(?:[0-9]{1,5}|\*):[^:\s]+:[^:\s]+:\S+$")),
+    # libpq's password file: host:port:database:user:password, anywhere in a text (a line of its own, a quoted value
+    # `PGPASS_LINES='h:5432:*:u:pw'`, a heredoc): exactly five fields, the host a name (with a letter), `*` or an IPv4
+    # address, the port a number or `*`, the password not a placeholder. A time (12:30:00) has a number for a host,
+    # an IPv6 address more than five fields, and `a:b:c:d:e` no port.
+    ("a .pgpass line (host:port:database:user:password)", _Anchored(
+        re.compile(r":(?:[0-9]{1,5}|\*):[^:\s'\"]+:[^:\s'\"]+:"),
+        re.compile(r"(?<![\w.*:/@-])(?:\*|[A-Za-z0-9._-]*[A-Za-z][A-Za-z0-9._-]*|[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
+                   r":(?:[0-9]{1,5}|\*):[^:\s'\"]+:[^:\s'\"]+:"
+                   r"(?![$<*{\s'\"]|\.\.\.)(?:\\:|[^:\s'\"])+(?![\w:])"))),
     ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
     ("a Tailscale key (tskey-...)", re.compile(r"\btskey-[A-Za-z0-9-]+")),
     ("a GitHub token", re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}")),
     ("credentials in a URL (scheme://user:password@)",
-     re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
+     # the user may be empty (`redis://:password@host`)
+     re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
 )
 # MYSQL_PWD, DB_PASS, REDIS_PASS, linuxserver's PASS: a segment PASS or PWD is a password too; the shell's own
 # PWD/OLDPWD (the working directory) are not (SECRET_ENV_EXEMPT_NAMES).
 SECRET_ENV_NAME = re.compile(r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS?"
-                             r"|(?:^|_)(?:PASS|PWD)(?:_|$))", re.IGNORECASE)
+                             r"|(?:^|_)(?:PASS|PWD|CREDS?)(?:_|$))", re.IGNORECASE)
 # Names that point at a secret or describe it rather than hold it (DB_PASSWORD_FILE, OAUTH_TOKEN_URL).
 SECRET_ENV_EXEMPT_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_NAME", "_KEY_REF", "_SECRET_NAME", "_URL", "_URI",
                               "_ENDPOINT", "_HOST", "_PORT", "_USER", "_USERNAME", "_ID", "_TTL", "_LENGTH", "_TYPE",
@@ -144,12 +166,28 @@ def command_problems(props: Any) -> Iterator[str]:
                f"in the state and shown in diffs: {PLAIN_FIX}")
     triggers = get(props, "triggers")
     if is_list(triggers):  # a step's identity: stored plain in the state, shown in every diff and replace
-        for index in range(len(triggers)):
-            item = triggers[index]
-            if isinstance(item, str) and not secret_marked("triggers", index):
-                for what in secret_findings(item):
-                    yield (f"`triggers[{index}]` contains {what}: triggers are the step's identity, stored in plain "
-                           f"text in the state and shown in every diff; trigger on a digest of it, and {PLAIN_FIX}")
+        for path, key, value in _leaves(triggers, ("triggers",)):
+            if secret_marked(*path):
+                continue
+            findings = secret_findings(value)
+            if key is not None and literal(value) and secret_value_key(key):
+                findings.insert(0, f"a value for the secret-named key {key}")
+            for what in findings:
+                yield (f"`{format_path(path)}` contains {what}: triggers are the step's identity, stored in plain "
+                       f"text in the state and shown in every diff; trigger on a digest of it, and {PLAIN_FIX}")
+
+
+def _leaves(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str | None, str]]:
+    """(path, the key holding it or None, string) of every string at any depth of lists and mappings."""
+    stack: list[tuple[Any, tuple[str | int, ...], str | None]] = [(value, path, None)]
+    while stack:
+        current, at, key = stack.pop()
+        if isinstance(current, str):
+            yield at, key, current
+        elif is_mapping(current):
+            stack.extend((current[name], (*at, str(name)), str(name)) for name in reversed(list(current)))
+        elif is_list(current):
+            stack.extend((current[index], (*at, index), key) for index in reversed(range(len(current))))
 
 
 def environment_findings(props: Any, key: str) -> Iterator[tuple[str, str]]:
@@ -212,10 +250,14 @@ def env_problems(resource_type: str, props: Any) -> Iterator[str]:
             if secret_name(name) and value:
                 yield (f"{owner} sets env {name} to a literal value: use `valueFrom.secretKeyRef` so the secret "
                        "lives in a Secret")
+            elif value:  # DATABASE_URL=postgres://u:pw@h/db: its name says URL, its value holds a password
+                for what in secret_findings(value):
+                    yield (f"{owner} sets env {name} to a value holding {what}: use `valueFrom.secretKeyRef` so the "
+                           "secret lives in a Secret")
 
 
 HELM_KINDS = frozenset({"chart", "release"})
-_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "credential")
+_SECRET_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey", "privatekey", "credential", "creds")
 # Keys that name or point at a secret rather than hold one: existingSecret, secretName, passwordKey,
 # tokenSecretRef, passwordFile, createSecret, tokenTTL ...
 _POINTER_PREFIXES = ("existing", "create", "use", "enable", "generate")

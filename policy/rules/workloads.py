@@ -5,7 +5,9 @@ would let the next CRD through. Instead every resource is walked at any depth (`
 
 - an **image** is the value of any key named `image`, `imageName` or ending in `Image`
   (`tailscaleImage`), compared without regard to case: a string `repo:tag`, or a Helm-style mapping
-  `{registry?, repository|repo, tag?, digest?}`; and every string of a list named `images`
+  `{registry?, repository|repo, tag?, digest?}`; any mapping under any other key that holds a `repository` (or
+  `repo`) with a `tag` or `digest` beside it (a CR's `spec.server: {repository, tag}`); and every string of a list
+  named `images`
   (`kustomize.images` `name=new:tag`, the program's components) — so Pods, every workload template,
   CloudNativePG Cluster/Pooler/ImageCatalog/ClusterImageCatalog, every Tailscale CRD, Argo CD
   Applications and Helm chart values are read alike;
@@ -235,6 +237,15 @@ def _image_from_value(value: Any) -> str | None:
     return reference
 
 
+def _assembled_image(value: Any) -> bool:
+    """A mapping that names an image by parts: a `repository` (or `repo`) string with a `tag` or `digest` beside
+    it. A URL (`repo: https://charts.example`) names no image."""
+    repository = _str_key(value, "repository") or _str_key(value, "repo")
+    if not repository or "://" in repository:
+        return False
+    return key_of(value, "tag") is not None or key_of(value, "digest") is not None
+
+
 def _str_key(mapping: Any, name: str) -> str | None:
     value = key_of(mapping, name)
     return value if isinstance(value, str) else None
@@ -297,6 +308,12 @@ def _find_images(resource_type: str, props: Any) -> Iterator[ImageUse]:
                 reference = _image_from_value(value)
                 if reference is not None:
                     yield ImageUse(_where(entry), reference)
+        elif is_mapping(entry.value) and _assembled_image(entry.value):
+            # `{repository, tag}`, `{registry, repository, tag}`, `{repo, digest}` under any key (a CR's
+            # `spec.server`, a chart's `controller`): the sibling keys assemble an image reference
+            reference = _image_from_value(entry.value)
+            if reference is not None:
+                yield ImageUse(format_path(entry.path), reference)
         elif entry.name == IMAGE_LIST_KEY and is_list(entry.value):
             for index, item in enumerate(entry.value):
                 if isinstance(item, str):

@@ -25,6 +25,7 @@ EXPECTED_LEVELS = {
     "arm64-images": proto.MANDATORY,
     "images-verified": proto.ADVISORY,
     "images-from-mirrored-registries": proto.MANDATORY,
+    "objects-visible-to-the-pack": proto.MANDATORY,
     "absolute-launchagent-paths": proto.MANDATORY,
     "launchagent-no-shell": proto.MANDATORY,
     "launchd-plists-from-launchagents": proto.MANDATORY,
@@ -99,6 +100,11 @@ def test_image_violations_and_secret_wire_form(stub: analyzer_pb2_grpc.AnalyzerS
         "nodeSelector": {"kubernetes.io/arch": "amd64"}}}}}
     diagnostics = analyze(stub, "kubernetes:apps/v1:Deployment", props, name="miniflux")
     mandatory = [d for d in diagnostics if d.enforcementLevel == proto.MANDATORY]
+    # the secret mark is read off the wire; a literal env value still lands in the Deployment in plain text, and one
+    # holding credentials in a URL is refused (issue 18), marked or not
+    [url] = [d for d in mandatory if d.policyName == "no-plaintext-secrets"]
+    assert "DATABASE_URL" in url.message and "credentials in a URL" in url.message
+    mandatory = [d for d in mandatory if d.policyName != "no-plaintext-secrets"]
     assert {d.policyName for d in mandatory} == {"arm64-images"}
     assert len(mandatory) == 3
     text = "\n".join(d.message for d in mandatory)
