@@ -24,10 +24,11 @@ def _plan(args: argparse.Namespace) -> int:
     served = analyzer.PolicyAnalyzer()
     if served.cache_is_cold():  # every resource will need the pack: let it start while the program runs
         served.launch()
+    early = offline_plan.EarlyVerdicts(served)
     try:
-        plan = offline_plan.build_plan(stack)
+        plan = offline_plan.build_plan(stack, on_program=early.program_ran, on_registrations=early.registrations_final)
     except BaseException:
-        served.stop()
+        early.close()
         raise
     directory = ROOT / "build" / "plan" / args.stack
     offline_plan.write_artifacts(plan, directory)
@@ -46,7 +47,8 @@ def _plan(args: argparse.Namespace) -> int:
         print(console.paint(f"warning: {warning}", "yellow", out))
     for reason in plan.unrendered.values():
         print(console.paint(f"not rendered: {reason}", "yellow", out))
-    report = offline_plan.check_policy(plan, served=served)
+    assert plan.run is not None
+    report = offline_plan.check_policy(plan, served=served, report=early.report(plan.run))
     print(analyzer.render_report(report, out, verbose=args.verbose, origins=offline_plan.chart_origins(plan)), end="")
     if plan.unrendered:
         print(console.paint(f"{len(plan.unrendered)} chart(s) not rendered: the policy pack has not judged what they "

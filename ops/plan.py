@@ -46,10 +46,12 @@ like any other, ``parent`` the Chart, typed and named as Pulumi's Kubernetes pro
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,7 @@ UNKNOWN = "[unknown]"
 PHASE_TYPE = "blumeops:phase:Phase"
 # libyaml when PyYAML has it: rendered CRDs make the manifests large (the pure-Python emitter takes seconds)
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-MANIFEST_CACHE = ROOT / "build" / "manifest-cache"
+MANIFEST_CACHE = ROOT / "build" / "manifest-cache.sqlite"
 
 
 class PlanError(Exception):
@@ -143,16 +145,22 @@ def plan_entry(record: harness.Registration, phase: str | None) -> dict[str, Any
 
 
 def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required: bool | None = None,
-               try_pull: bool | None = None) -> Plan:
+               try_pull: bool | None = None,
+               on_program: Callable[[harness.ProgramRun], None] | None = None,
+               on_registrations: Callable[[harness.ProgramRun], None] | None = None) -> Plan:
     """Run the program for ``stack``, expand its Helm charts into their objects (``ops.charts_render``) and
     assemble the plan; raises ProgramError, PlanError or charts.ChartError.
 
     A chart missing from the chart cache fails the plan when ``charts_required`` (default:
     ``$BLUMEOPS_CHARTS_REQUIRED``); otherwise it is pulled into the cache if ``try_pull`` (default: when
     not required) and the network allows, and failing that the plan goes on and lists it in
-    ``Plan.unrendered``."""
+    ``Plan.unrendered``. ``on_program`` is called with the run as soon as the program has run (before its charts
+    are rendered), ``on_registrations`` once its registrations are final (the charts' objects included), before
+    the artifacts are rendered: ``ops plan`` has the pack judge them meanwhile (``EarlyVerdicts``)."""
     required = charts.charts_required() if charts_required is None else charts_required
     run = harness.run_program(program_dir, stack.project, stack.stack, stack.config, stack.secret_keys)
+    if on_program is not None:
+        on_program(run)
     expansion = charts_render.expand(run.registrations, required=required,
                                      try_pull=not required if try_pull is None else try_pull)
     run.registrations = expansion.registrations(run.registrations)
@@ -161,6 +169,8 @@ def build_plan(stack: StackConfig, program_dir: Path = ROOT, *, charts_required:
     if duplicates:
         raise PlanError("duplicate URNs (two resources with the same type and name under one parent):\n  "
                         + "\n  ".join(duplicates))
+    if on_registrations is not None:
+        on_registrations(run)
     phase_ids = _phase_of(run.registrations)
     included = {p for p in phase_ids.values() if p is not None}
     resources = [plan_entry(r, phase_ids[r.urn]) for r in run.registrations]
@@ -223,11 +233,12 @@ def analyzer_properties(value: Any) -> Any:
     return wire.transform(value, secret=wire.marked_secret)
 
 
-def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResource]:
-    """Every registration of a run, in the form the engine sends to ``Analyze``."""
+def analyzer_resources(run: harness.ProgramRun,
+                       records: Sequence[harness.Registration] | None = None) -> list[analyzer.AnalyzerResource]:
+    """Every registration of a run (or ``records`` of it), in the form the engine sends to ``Analyze``."""
     by_urn = {r.urn: r for r in run.registrations}
     resources = []
-    for record in run.registrations:
+    for record in run.registrations if records is None else records:
         provider = by_urn.get(record.provider) if record.provider else None
         resources.append(
             analyzer.AnalyzerResource(
@@ -248,12 +259,60 @@ def analyzer_resources(run: harness.ProgramRun) -> list[analyzer.AnalyzerResourc
     return resources
 
 
+class EarlyVerdicts:
+    """The pack judges a plan's registrations while the plan is assembled, in its own process (the other core):
+    the program's own as soon as the program has run (while the charts are rendered), the charts' objects once
+    they are known (while the artifacts are rendered). Give ``program_ran`` and ``registrations_final`` to
+    ``build_plan``; ``report`` waits for the verdicts and lists them in the plan's order, as one call would."""
+
+    def __init__(self, served: analyzer.PolicyAnalyzer) -> None:
+        self.served = served
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # one pack, its requests in order
+        self.parts: list[concurrent.futures.Future[analyzer.AnalysisReport]] = []
+        self.sent: set[str] = set()
+
+    def _send(self, run: harness.ProgramRun, records: list[harness.Registration]) -> None:
+        self.sent |= {record.urn for record in records}
+        self.parts.append(self.pool.submit(self.served.analyze, analyzer_resources(run, records)))
+
+    def program_ran(self, run: harness.ProgramRun) -> None:
+        self._send(run, list(run.registrations))
+
+    def registrations_final(self, run: harness.ProgramRun) -> None:
+        self._send(run, [record for record in run.registrations if record.urn not in self.sent])
+
+    def report(self, run: harness.ProgramRun) -> analyzer.AnalysisReport:
+        """The verdicts on every registration of ``run`` (what the hooks did not send is sent now)."""
+        rest = [record for record in run.registrations if record.urn not in self.sent]
+        if rest or not self.parts:
+            self._send(run, rest)
+        try:
+            reports = [part.result() for part in self.parts]
+        finally:
+            self.close()
+        order = {record.urn: index for index, record in enumerate(run.registrations)}
+        violations = sorted((v for report in reports for v in report.violations), key=lambda v: order.get(v.urn, -1))
+        first = reports[0]
+        return analyzer.AnalysisReport(pack=first.pack, version=first.version, policies=first.policies,
+                                       violations=tuple(violations),
+                                       resources_analyzed=sum(r.resources_analyzed for r in reports))
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.cancel()
+        self.pool.shutdown(wait=True)
+        self.served.stop()
+
+
 def check_policy(plan: Plan, policy_dir: Path | None = None,
-                 served: analyzer.PolicyAnalyzer | None = None) -> analyzer.AnalysisReport:
-    """Send every resource of the plan through the served policy pack (``served``: one launched earlier);
-    the caller fails on mandatory."""
+                 served: analyzer.PolicyAnalyzer | None = None,
+                 report: analyzer.AnalysisReport | None = None) -> analyzer.AnalysisReport:
+    """Send every resource of the plan through the served policy pack (``served``: one launched earlier), or
+    take ``report``, the pack's verdicts on the plan's registrations made while the plan was assembled; the
+    caller fails on mandatory."""
     assert plan.run is not None, "a plan read from JSON has no registrations to analyze"
-    report = analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir, served=served)
+    if report is None:
+        report = analyzer.analyze(analyzer_resources(plan.run), policy_dir=policy_dir, served=served)
     said = "\n".join(f"{v.urn} {v.message}" for v in report.violations)
     leaks = sorted(key for key, fake in plan.fake_secrets.items() if fake in said)
     if leaks:
@@ -334,27 +393,41 @@ def indented_json(document: Mapping[str, Any], cache: ManifestCache) -> str:
 
 
 class ManifestCache:
-    """YAML text of Kubernetes objects (and indented JSON of plan resources) by the sha256 of their compact,
-    sorted JSON, kept across runs in ``build/manifest-cache/``, one file per entry named by that hash: PyYAML's
-    representer and the indenting JSON encoder are pure Python and rendered CRDs are large, so a warm run reads
-    the entries it needs (a few hundred small files) instead of decoding one file that holds every entry."""
+    """YAML text of Kubernetes objects (and indented JSON of plan resources, and whole plans) by the sha256 of
+    their compact, sorted JSON, kept across runs in ``build/manifest-cache.sqlite``: PyYAML's representer and the
+    indenting JSON encoder are pure Python and rendered CRDs are large. SQLite (the standard library's) because a
+    warm run looks up a few hundred entries by key, and a cold one writes them in one transaction: one JSON file
+    of every entry cost a full decode per run, a file per entry half a millisecond per write."""
 
-    LIMIT = 4000  # files kept: past that, a run that wrote new entries removes the oldest
+    LIMIT = 4000  # entries kept: past that, a run that wrote new ones removes the oldest
     PLANS = 12  # whole plan texts kept (megabytes each): the plans of the targets one works on
 
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
         self.entries: dict[str, str] = {}  # read or made by this run
         self.new: dict[str, str] = {}  # made by this run, written by save()
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._db is None and self.path is not None and self.path.exists():
+            try:
+                self._db = sqlite3.connect(self.path, timeout=30)
+                self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
+            except sqlite3.Error:
+                self._db = None
+        return self._db
 
     def lookup(self, key: str) -> str | None:
         found = self.entries.get(key)
-        if found is None and self.directory is not None:
+        if found is None:
+            db = self._connection()
             try:
-                found = (self.directory / key).read_text()
-            except (OSError, UnicodeDecodeError):
+                row = db.execute("SELECT text FROM entries WHERE key = ?", (key,)).fetchone() if db else None
+            except sqlite3.Error:
+                row = None
+            if row is None:
                 return None
-            self.entries[key] = found
+            found = self.entries[key] = str(row[0])
         return found
 
     def keep(self, key: str, text: str) -> str:
@@ -376,21 +449,21 @@ class ManifestCache:
         return found
 
     def save(self) -> None:
-        if self.directory is None or not self.new:
+        if self.path is None or not self.new:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for key, text in self.new.items():
-            scratch = self.directory / f".{key}.{os.getpid()}.tmp"
-            scratch.write_text(text)
-            scratch.replace(self.directory / key)  # atomic: a concurrent run reads the old file or the new one
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._db is None:
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
+        with self._db:  # one transaction; a concurrent run waits for the lock (timeout above)
+            # a key's row is replaced, so its rowid is new: the oldest rows are the least recently written
+            self._db.executemany("INSERT OR REPLACE INTO entries (key, text) VALUES (?, ?)", self.new.items())
+            for pattern, limit in (("plan-%", self.PLANS), ("%", self.LIMIT)):
+                self._db.execute(
+                    "DELETE FROM entries WHERE key LIKE ? AND rowid NOT IN "
+                    "(SELECT rowid FROM entries WHERE key LIKE ? ORDER BY rowid DESC LIMIT ?)",
+                    (pattern, pattern, limit))
         self.new = {}
-        entries = [entry for entry in os.scandir(self.directory) if not entry.name.startswith(".")]
-        plans = [entry for entry in entries if entry.name.startswith("plan-")]
-        for kind, limit in ((plans, self.PLANS), (entries, self.LIMIT)):
-            if len(kind) > limit:
-                kind.sort(key=lambda entry: entry.stat().st_mtime)
-                for entry in kind[: len(kind) - limit]:
-                    Path(entry.path).unlink(missing_ok=True)
 
 
 def write_artifacts(plan: Plan, directory: Path) -> None:

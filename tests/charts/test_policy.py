@@ -27,7 +27,7 @@ TAILSCALE = {"chart": "tailscale-operator", "version": "1.102.3", "repo": "https
 def plan_command(monkeypatch: pytest.MonkeyPatch, program: Path, capsys: pytest.CaptureFixture[str],
                  *extra: str) -> tuple[int, str]:
     real = offline_plan.build_plan
-    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack: real(stack, program))
+    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack, **hooks: real(stack, program, **hooks))
     monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
     code = cli.main(["plan", "--stack", "indri", "--phase", "0", *extra])
     captured = capsys.readouterr()

@@ -204,7 +204,7 @@ def test_what_the_program_logs_as_a_warning_is_shown(tmp_path, capsys, monkeypat
     (tmp_path / "__main__.py").write_text("import pulumi\npulumi.log.warn('zot binary is older than 2.1.6')\n")
     plan = offline_plan.build_plan(load_stack("indri"), program_dir=tmp_path)
     assert ("warning", "zot binary is older than 2.1.6") in plan.run.log
-    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack: plan)
+    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack, **hooks: plan)
     monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
     assert cli.main(["plan", "--stack", "indri"]) == 0
     assert "warning: zot binary is older than 2.1.6" in capsys.readouterr().out
@@ -243,7 +243,10 @@ def test_the_manifest_cache_keeps_a_few_whole_plans_and_a_bounded_number_of_entr
         cache = offline_plan.ManifestCache(tmp_path / "cache")
         document = {"stack": f"s{number}", "resources": [{"n": number}], "exports": {}}
         assert offline_plan.indented_json(document, cache) == json.dumps(document, indent=2, sort_keys=True) + "\n"
-    names = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cache") as db:
+        names = [str(row[0]) for row in db.execute("SELECT key FROM entries")]
     assert len([n for n in names if n.startswith("plan-")]) == 2 and len(names) <= 5
     again = offline_plan.ManifestCache(tmp_path / "cache")
     last = {"stack": "s3", "resources": [{"n": 3}], "exports": {}}

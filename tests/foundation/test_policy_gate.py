@@ -145,7 +145,7 @@ def test_the_packs_mirrored_registries_are_the_ones_zot_syncs(indri_plan) -> Non
 def test_cli_plan_exits_1_on_a_mandatory_violation(bad_plan, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     from ops import __main__ as cli
 
-    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack: bad_plan)
+    monkeypatch.setattr(cli.offline_plan, "build_plan", lambda stack, **hooks: bad_plan)
     monkeypatch.setattr(cli.offline_plan, "write_artifacts", lambda plan, directory: None)
     assert cli.main(["plan", "--stack", "indri"]) == 1
     captured = capsys.readouterr()

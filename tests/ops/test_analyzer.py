@@ -153,3 +153,21 @@ def test_render_report() -> None:
     assert "ADVISORY " in lines[4] and lines[4].index("not verified") == lines[1].index("tilde")
     assert lines[-1] == "policy: FAILED (1 mandatory, 1 advisory violation(s) in 2 resources)"
     assert "\033[31m" in render_report(report, color=True)
+
+
+def test_early_verdicts_are_one_analysis_of_the_whole_plan(indri_plan) -> None:  # type: ignore[no-untyped-def]
+    """ops plan has the pack judge the program's registrations while the charts render, then the charts' objects:
+    the report is what one call on every registration gives, in the same order."""
+    from ops import plan as offline_plan
+    from ops.engine import analyzer as engine
+
+    plan = indri_plan("1")
+    run = plan.run
+    whole = engine.analyze(offline_plan.analyzer_resources(run))
+    early = offline_plan.EarlyVerdicts(PolicyAnalyzer())
+    own = [record for record in run.registrations if "-chart:" not in record.name]
+    early._send(run, own)  # what program_ran sends: the program's own registrations
+    early.registrations_final(run)  # the rest: the charts' objects
+    split = early.report(run)
+    assert len(early.parts) == 2 and split.resources_analyzed == whole.resources_analyzed == len(run.registrations)
+    assert split.violations == whole.violations and split.violations  # the advisory findings, in the same order
