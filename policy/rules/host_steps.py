@@ -33,6 +33,10 @@ class HostTexts:
     resolver: Variables = field(default_factory=lambda: Variables({}), repr=False, compare=False)
     _resolved: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _families: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    # every word of the step's commands that names a program, by program, read once for every rule that asks
+    _named: dict[str, list[tuple[int, str, Script, tuple[str, ...], int]]] = field(
+        default_factory=dict, repr=False, compare=False)
+    _indexed: list[bool] = field(default_factory=lambda: [False], repr=False, compare=False)
 
     def resolve(self, word: str) -> tuple[str, ...]:
         """`shell.resolve(word)` with this step's variables, once per distinct word."""
@@ -56,6 +60,24 @@ class HostTexts:
         for (where, _text), script in zip(self.texts, self.scripts, strict=True):
             for within, words in script.each_command():
                 yield where, within, words
+
+    def named(self, families: frozenset[str]) -> list[tuple[int, str, Script, tuple[str, ...], int]]:
+        """(order, where, within, words, index) for every word of every command that can name one of `families`
+        (an assignment `X=/bin/launchctl` is a value, not a call), in the order they stand."""
+        if not self._indexed[0]:
+            order = 0
+            for where, within, words in self.commands():
+                for index, word in enumerate(words):
+                    if _ASSIGNMENT_WORD.match(word):
+                        continue
+                    for family in self.families(word):
+                        self._named.setdefault(family, []).append((order, where, within, words, index))
+                    order += 1
+            self._indexed[0] = True
+        found = [entry for family in families for entry in self._named.get(family, ())]
+        if len(families) > 1:
+            found = sorted({entry[0]: entry for entry in found}.values(), key=lambda entry: entry[0])
+        return found
 
 
 # Programs that supply the arguments of the program they run at run time (`echo submit | xargs launchctl`,
@@ -83,13 +105,10 @@ class ToolCall:
 def tool_calls(host: HostTexts, families: frozenset[str]) -> Iterator[ToolCall]:
     """Every word of the step's commands that names one of `families` (an assignment `X=/bin/launchctl` is a value,
     not a call)."""
-    for where, within, words in host.commands():
-        for index, word in enumerate(words):
-            if not host.families(word) & families or _ASSIGNMENT_WORD.match(word):
-                continue
-            handed = any(host.families(earlier) & SUBSTITUTING for earlier in words[:index]) or (
-                index > 0 and bool(host.families(words[0]) & COPYING))
-            yield ToolCall(where, within, words, index, handed)
+    for _order, where, within, words, index in host.named(families):
+        handed = any(host.families(earlier) & SUBSTITUTING for earlier in words[:index]) or (
+            index > 0 and bool(host.families(words[0]) & COPYING))
+        yield ToolCall(where, within, words, index, handed)
 
 
 @functools.lru_cache(maxsize=16384)
