@@ -112,7 +112,10 @@ def run_policy(review: Review, base_policy: Path | None = None) -> None:
     if base_policy is not None:
         review.policy_changes, review.catalogue_changes = policy_changes(base_policy, analyzer.DEFAULT_POLICY_DIR)
         review.policy_judge = "the base's pack"
-    review.policy = offline_plan.check_policy(plan, policy_dir=base_policy)
+    # never the checkout's verdict cache: a branch could commit entries (build/ is only ignored, not refused)
+    # that say "no violation" for its own resources under the base pack's key; the pack judges every one
+    judge = analyzer.PolicyAnalyzer(base_policy, cache_dir=None)
+    review.policy = offline_plan.check_policy(plan, policy_dir=base_policy, served=judge)
 
 
 def _pack_files(directory: Path) -> dict[str, bytes]:

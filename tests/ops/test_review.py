@@ -356,3 +356,30 @@ def test_a_changed_script_of_a_secret_step_reaches_the_diff_and_the_comment(indr
     review_ = review.build_review(base, head)
     [diff] = [lines for path, lines in review_.artifacts_changed.items() if path.endswith("/borgmatic-config.sh")]
     assert "+  : new line" in diff
+
+
+def test_the_review_is_judged_by_the_base_pack_itself_never_by_the_checkouts_verdict_cache(
+        indri_plan: PlanOf, tmp_path: Path) -> None:
+    """run_policy judges the head's plan with the base's pack (one that does not know the operator's image refuses
+    it), and never reads the checkout's verdict cache: a branch could commit an entry that says "no violation"
+    for its own resource under the base pack's key."""
+    image = "docker.io/tailscale/k8s-operator:v1.102.3"
+    base = _copy_pack(tmp_path / "base-policy")
+    document = yaml.safe_load((base / "images.yaml").read_text())
+    del document["images"][image]
+    (base / "images.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    plan = indri_plan("1")
+    operator = next(r for r in offline_plan.analyzer_resources(plan.run)
+                    if r.type == "kubernetes:apps/v1:Deployment" and r.name.endswith(":tailscale/operator"))
+    poisoned = analyzer.PolicyAnalyzer(base)._cache_path(operator)  # the checkout's cache, the base pack's key
+    assert poisoned is not None
+    poisoned.parent.mkdir(parents=True, exist_ok=True)
+    poisoned.write_text("[]")
+    try:
+        result = review.Review(plan.document, plan.document, review.plan_diff.PlanDiff())
+        review.run_policy(result, base_policy=base)
+    finally:
+        poisoned.unlink(missing_ok=True)
+    assert result.policy is not None and result.policy_judge == "the base's pack", result.policy_note
+    assert any(v.policy == "arm64-images" and image in v.message and v.urn == operator.urn
+               for v in result.policy.mandatory)
