@@ -30,6 +30,7 @@ from components.host import (
 )
 from components.host.borgmatic import BorgmaticDatabase, BorgRepository
 from components.host.minikube import ALLOW_REPLACE_KEY, CONFIRM_ARCHIVE_KEY, ClusterBackup, archive_name_problem
+from components.host.minikube import DRIVER as MINIKUBE_DRIVER
 from components.host.retire import LegacyService, LegacyServiceRetirementArgs
 from components.tailnet import DeviceTagging, Tailnet, TailnetArgs, TailnetNameReleaseArgs, TailscaleService
 from components.tailnet.acl import PolicyPart
@@ -409,12 +410,20 @@ def build(phase: Phase, handover: Handover) -> None:
             host=host, checks=[c for c in declared if c.side == health.HOST_SIDE],
             textfile_dir=metrics.textfile_dir, script_dir=metrics.script_dir, log_dir=metrics.log_dir,
             agent_name=CHECK_AGENT, interval_seconds=metrics_settings.check_interval_seconds), on_phase)
+    # The kubeconfig is the output of a host step: whenever that step changes (its script shares lib.sh with every
+    # step) the preview cannot know it yet, and pulumi-kubernetes replaces a provider whose kubeconfig is unknown,
+    # and with it every object of the cluster (DiffConfig, provider/pkg/provider/provider.go at 94977969d). With
+    # clusterIdentifier set, the provider is replaced only when the identifier changes: the profile and driver of
+    # the cluster on indri, which change only when the cluster itself is another one.
+    identity = f"minikube/{minikube.profile}/{MINIKUBE_DRIVER}@{settings.indri.host}"
     # Adopting the live homelab (blumeops:adopt), a chart's objects already exist and cannot be imported one by
     # one: the provider takes them over (server-side apply of the chart's fields) instead of failing with
-    # AlreadyExists, for as long as the setting is set (phases/adoption.py).
+    # AlreadyExists, for as long as the setting is set (phases/adoption.py); removing it is an update of the
+    # provider, not a replacement.
     k8s_provider = kubernetes.Provider(
         "minikube",
         kubeconfig=cluster.kubeconfig,
+        cluster_identifier=identity,
         upsert_existing_objects=True if handover.settings.adoption else None,
         opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
     )
@@ -425,6 +434,7 @@ def build(phase: Phase, handover: Handover) -> None:
     kept_provider = kubernetes.Provider(
         "minikube-kept",
         kubeconfig=cluster.kubeconfig,
+        cluster_identifier=identity,
         upsert_existing_objects=True,
         opts=pulumi.ResourceOptions(parent=phase, depends_on=[cluster]),
     )

@@ -100,3 +100,15 @@ def test_the_document_path_is_checked_like_a_path(tmp_path: Path) -> None:
     for bad in ("", "adopt/indri.yaml", "adopt/../../x.json", "-x.json", "adopt/a b.json"):
         with pytest.raises(InvalidValueError):
             adoption.adoption_document(bad)
+
+
+def test_the_cluster_providers_are_replaced_only_when_the_cluster_is_another(indri_plan: PlanOf) -> None:
+    """The providers' kubeconfig is a host step's output, unknown in a preview whenever that step changes (its
+    script shares lib.sh with every step): pulumi-kubernetes would replace the providers, and every object of the
+    cluster with them. Their clusterIdentifier (the profile and driver on indri) decides instead."""
+    identities = set()
+    for target in ("1", "9"):
+        providers = [r for r in indri_plan(target).resources if r["type"] == "pulumi:providers:kubernetes"]
+        assert {r["name"] for r in providers} == {"minikube", "minikube-kept"}
+        identities |= {r["inputs"].get("clusterIdentifier") for r in providers}
+    assert identities == {"minikube/minikube/docker@indri"}
