@@ -53,20 +53,26 @@ class _Anchored:
 
 # `$VAR`, `"$(cat f)"` and `<placeholder>` are not literals; bash's quoted strings `$'...'` and `$"..."` are.
 _NOT_A_LITERAL = r"""(?!["']?\$(?!['"]))(?!["']?<)"""
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str] | _Anchored], ...] = (
-    ("a PGPASSWORD= assignment", re.compile(r"\bPGPASSWORD=" + _NOT_A_LITERAL + r"\S", re.IGNORECASE)),
-    ("a password= assignment", re.compile(r"\b(?:password|passwd|pwd)\s*=\s*" + _NOT_A_LITERAL + r"[^\s&;'\"]",
-                                          re.IGNORECASE)),
+# Each: what it finds, words every match of it holds (compared with the text lowercased: a pattern that ignores
+# case spells them in any case, the others hold them as written), the pattern. A text with none of the words
+# cannot match, so it is not searched: a host step's script is a megabyte a plan, which a pattern that ignores
+# case reads at some 50 MB/s. No words: always searched.
+SECRET_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str] | _Anchored], ...] = (
+    ("a PGPASSWORD= assignment", ("pgpassword=",),
+     re.compile(r"\bPGPASSWORD=" + _NOT_A_LITERAL + r"\S", re.IGNORECASE)),
+    ("a password= assignment", ("password", "passwd", "pwd"),
+     re.compile(r"\b(?:password|passwd|pwd)\s*=\s*" + _NOT_A_LITERAL + r"[^\s&;'\"]", re.IGNORECASE)),
     ("a password or token flag (--password, --token, --root-passwd ...)",
+     ("pass", "pwd", "token", "secret", "key", "credential"),
      re.compile(r"(?<![\w-])--(?:[a-z0-9]+-)*(?:password|passwd|pass|pwd|token|secret|api-?key|auth-?key|passphrase"
                 r"|credentials?)(?:=|\s+)" + _NOT_A_LITERAL + r"[^\s-]", re.IGNORECASE)),
-    ("a password flag of mysql/mariadb (-p<password>)",
+    ("a password flag of mysql/mariadb (-p<password>)", ("mysql", "mariadb"),
      re.compile(r"\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^;|&\n]*?\s-p(?!\s)" + _NOT_A_LITERAL
                 + r"[^\s-]", re.IGNORECASE)),
-    ("a password flag (sshpass -p, redis-cli -a)",
+    ("a password flag (sshpass -p, redis-cli -a)", ("sshpass", "redis-cli"),
      re.compile(r"\b(?:sshpass\b[^;|&\n]*?\s-p|redis-cli\b[^;|&\n]*?\s-a)\s*" + _NOT_A_LITERAL + r"[^\s-]",
                 re.IGNORECASE)),
-    ("a user:password flag (-u/--user user:password)",
+    ("a user:password flag (-u/--user user:password)", ("-u",),
      # the user never starts with + or %: `date -u +%Y-%m-%dT%H:%M:%SZ` is a format, not a login
      re.compile(r"(?<![\w-])(?:-u|--user|--proxy-user)(?:=|\s+)[\"']?(?![+%])[^\s:\"'$]+:" + _NOT_A_LITERAL
                 + r"[^\s\"']",
@@ -74,7 +80,7 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str] | _Anchored], ...] = (
     # YAML (`password: x`), JSON (`"password": "x"`), TOML and ini with a quoted value (`password = "x"`): the
     # unquoted `=` form is the assignment above (one finding per place). An empty value, null, a `$REF`,
     # `<placeholder>` or `{{ tmpl }}` is not a literal; `passwordKey:`, `password_file:` name one, they do not hold it.
-    ("a password in a config file (password: ..., \"password\": \"...\", password = \"...\")",
+    ("a password in a config file (password: ..., \"password\": \"...\", password = \"...\")", ("pass",),
      re.compile(r"""(?:^|[{,])[ \t]*["']?[\w.-]*(?:password|passwd|passphrase)["']?"""
                 r"""(?:[ \t]*:[ \t]*["']?|[ \t]*=[ \t]*["'])""" + _NOT_A_LITERAL
                 + r"""(?!\{\{)(?!(?:null|~|true|false)\b)[^\s"'#,}{\]\[|>-]""",
@@ -83,15 +89,16 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str] | _Anchored], ...] = (
     # `PGPASS_LINES='h:5432:*:u:pw'`, a heredoc): exactly five fields, the host a name (with a letter), `*` or an IPv4
     # address, the port a number or `*`, the password not a placeholder. A time (12:30:00) has a number for a host,
     # an IPv6 address more than five fields, and `a:b:c:d:e` no port.
-    ("a .pgpass line (host:port:database:user:password)", _Anchored(
+    ("a .pgpass line (host:port:database:user:password)", (), _Anchored(
         re.compile(r":(?:[0-9]{1,5}|\*):[^:\s'\"]+:[^:\s'\"]+:"),
         re.compile(r"(?<![\w.*:/@-])(?:\*|[A-Za-z0-9._-]*[A-Za-z][A-Za-z0-9._-]*|[0-9]{1,3}(?:\.[0-9]{1,3}){3})"
                    r":(?:[0-9]{1,5}|\*):[^:\s'\"]+:[^:\s'\"]+:"
                    r"(?![$<*{\s'\"]|\.\.\.)(?:\\:|[^:\s'\"])+(?![\w:])"))),
-    ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
-    ("a Tailscale key (tskey-...)", re.compile(r"\btskey-[A-Za-z0-9-]+")),
-    ("a GitHub token", re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}")),
-    ("credentials in a URL (scheme://user:password@)",
+    ("a private key", (), re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
+    ("a Tailscale key (tskey-...)", ("tskey-",), re.compile(r"\btskey-[A-Za-z0-9-]+")),
+    ("a GitHub token", ("ghp_", "gho_", "ghs_", "github_pat_"),
+     re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{20,}")),
+    ("credentials in a URL (scheme://user:password@)", ("://",),
      # the user may be empty (`redis://:password@host`)
      re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:" + _NOT_A_LITERAL + r"[^/\s@]+@")),
 )
@@ -132,32 +139,15 @@ def literal(value: str) -> bool:
     return bool(stripped) and not stripped.startswith(("$", "<"))
 
 
-# For each pattern, words every match of it holds (compared with the text lowercased: the patterns that ignore
-# case spell them in any case, the others hold them as written): a text with none of them cannot match, and a
-# host step's script is megabytes a plan, which a pattern that ignores case reads at some 50 MB/s. None: always
-# searched. The secret-named assignment needs one of SECRET_ENV_NAME's words in its name.
-_NEEDLES: dict[str, tuple[str, ...] | None] = {
-    "a PGPASSWORD= assignment": ("pgpassword=",),
-    "a password= assignment": ("password", "passwd", "pwd"),
-    "a password or token flag (--password, --token, --root-passwd ...)": ("pass", "pwd", "token", "secret", "key",
-                                                                         "credential"),
-    "a password flag of mysql/mariadb (-p<password>)": ("mysql", "mariadb"),
-    "a password flag (sshpass -p, redis-cli -a)": ("sshpass", "redis-cli"),
-    "a user:password flag (-u/--user user:password)": ("-u",),
-    "a password in a config file (password: ..., \"password\": \"...\", password = \"...\")": ("pass",),
-    "a Tailscale key (tskey-...)": ("tskey-",),
-    "a GitHub token": ("ghp_", "gho_", "ghs_", "github_pat_"),
-    "credentials in a URL (scheme://user:password@)": ("://",),
-}
-_ASSIGNMENT_NEEDLES = ("pass", "pwd", "secret", "token", "key", "cred")
+# The secret-named assignment needs one of SECRET_ENV_NAME's words in its name.
+_ASSIGNMENT_WORDS = ("pass", "pwd", "secret", "token", "key", "cred")
 
 
 def secret_findings(text: str) -> list[str]:
     low = text.lower()
-    found = [what for what, pattern in SECRET_PATTERNS
-             if (_NEEDLES.get(what) is None or any(needle in low for needle in _NEEDLES[what] or ()))
-             and pattern.search(text)]
-    if not any(needle in low for needle in _ASSIGNMENT_NEEDLES):
+    found = [what for what, words, pattern in SECRET_PATTERNS
+             if (not words or any(word in low for word in words)) and pattern.search(text)]
+    if not any(word in low for word in _ASSIGNMENT_WORDS):
         return found
     for match in _ASSIGNMENT.finditer(text):
         if secret_name(match[1]) and literal(match[2]):
