@@ -39,6 +39,7 @@ import json
 import os
 import re
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ from typing import Any
 
 from ops import plan as offline_plan
 from ops import tailnet_api
+from ops.engine import lifecycle
+from ops.engine.lifecycle import ObjectKey
 from ops.stack import load_stack
 from phases import settings as stack_settings
 
@@ -53,11 +56,6 @@ CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 ACL_TYPE = "tailscale:index/acl:Acl"
 SERVICE_TYPE = "tailscale:index/service:Service"
 TAGS_TYPE = "tailscale:index/deviceTags:DeviceTags"
-# Kinds a cluster holds once, not per namespace (the ones the program registers directly).
-# (Tailscale's DNSConfig, ProxyClass, ProxyGroup, Connector and Recorder are cluster-scoped: their CRDs' scope.)
-CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                  "StorageClass", "IngressClass", "ProxyClass", "DNSConfig", "ProxyGroup", "Connector", "Recorder",
-                  "ClusterImageCatalog", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"  # ArgoCD 3's default tracking (annotation)
 TRACKING_LABEL = "app.kubernetes.io/instance"  # ArgoCD 2's default (label), still read by a label-tracking install
 # The fields pulumi-kubernetes replaces an object on, for the kinds the program registers (besides metadata.name
@@ -89,7 +87,6 @@ class AdoptError(Exception):
 # ---- the live homelab --------------------------------------------------------------------------------------
 
 
-ObjectKey = tuple[str, str, str, str]  # (API group, kind, namespace or "", name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,18 +181,9 @@ def _kind(resource_type: str) -> str:
 
 
 def _object_key(resource: Mapping[str, Any]) -> ObjectKey | None:
-    metadata = resource["inputs"].get("metadata") or {}
-    name, namespace = metadata.get("name"), metadata.get("namespace") or ""
-    if not isinstance(name, str) or not name or "[unknown]" in name or not isinstance(namespace, str) \
-            or "[unknown]" in namespace:
-        return None
-    group_version, kind = resource["type"].removeprefix("kubernetes:").rsplit(":", 1)
-    group = group_version.rsplit("/", 1)[0] if "/" in group_version else ""
-    if kind in CLUSTER_SCOPED:
-        namespace = ""
-    elif not namespace:
-        namespace = "default"
-    return ("" if group == "core" else group, kind, namespace, name)
+    """The cluster identity of a plan's object (``lifecycle.object_key``), None while its namespace is unknown."""
+    key = lifecycle.object_key(resource)
+    return None if key is None or key[2].startswith("[") else key
 
 
 def _kubernetes_id(key: ObjectKey) -> str:
@@ -344,6 +332,21 @@ def _judge_tailnet(adoption: Adoption, resource: Mapping[str, Any], tailnet: tai
     return live_device.node_id
 
 
+def first_run_instead(resource: Mapping[str, Any], direct: set[str]) -> str | None:
+    """What the first ``pulumi up`` does with a resource that is never imported (a chart, a chart's object, a host
+    step), in words; None for one that can be. ``direct``: the URNs of the objects the program registers itself."""
+    kind = resource["type"]
+    if kind == CHART_TYPE:
+        return "a chart is a component of its objects: nothing to import, its objects are listed"
+    if kind.startswith("kubernetes:") and resource["urn"] not in direct:
+        return ("a chart's object: the provider applies the chart's fields over the live object "
+                "(upsertExistingObjects while blumeops:adopt is set)")
+    if kind.startswith("command:"):
+        return ("a host step: its create runs and adopts what it finds (idempotent; the operator's files kept "
+                "under ~/.blumeops/adopted)")
+    return None
+
+
 def build_adoption(document: Mapping[str, Any], at: str, node_ids: Mapping[str, str] | None = None,
                    cluster: LiveCluster | None = None, tailnet: tailnet_api.LiveTailnet | None = None) -> Adoption:
     """The adoption of the plan ``document`` at phase ``at``. Without the live homelab (``cluster``, ``tailnet``)
@@ -355,27 +358,19 @@ def build_adoption(document: Mapping[str, Any], at: str, node_ids: Mapping[str, 
     by_urn = {r["urn"]: r for r in resources}
     claimed_by_new: dict[str, str] = {}
     for resource in resources:
-        kind, name, urn = resource["type"], resource["name"], resource["urn"]
+        kind, name = resource["type"], resource["name"]
         if not resource.get("custom") or kind.startswith("pulumi:providers:"):
             continue
         resource_id: str | None = None
-        if kind.startswith("kubernetes:") and urn not in direct:
-            chart_object = _object_key(resource) if cluster is not None and kind != CHART_TYPE else None
+        instead = first_run_instead(resource, direct)
+        if instead is not None:
+            chart_object = _object_key(resource) if cluster is not None and kind.startswith("kubernetes:") else None
             if chart_object is not None and chart_object in cluster.objects:  # type: ignore[union-attr]
                 manager = _manager(cluster.objects[chart_object], cluster.applications)  # type: ignore[union-attr]
                 if manager is not None:
                     adoption.managed.setdefault(manager, []).append(
                         f"{chart_object[1]} {_kubernetes_id(chart_object)}")
-            adoption.not_imported.append({"name": name, "type": kind, "firstRun": (
-                "a chart is a component of its objects: nothing to import, its objects are listed"
-                if kind == CHART_TYPE else
-                "a chart's object: the provider applies the chart's fields over the live object "
-                "(upsertExistingObjects while blumeops:adopt is set)")})
-            continue
-        if kind.startswith("command:"):
-            adoption.not_imported.append({"name": name, "type": kind, "firstRun": (
-                "a host step: its create runs and adopts what it finds (idempotent; the operator's files kept "
-                "under ~/.blumeops/adopted)")})
+            adoption.not_imported.append({"name": name, "type": kind, "firstRun": instead})
             continue
         if kind.startswith("kubernetes:"):
             key = _object_key(resource)
@@ -487,12 +482,22 @@ def _node_ids(values: Sequence[str]) -> dict[str, str]:
 # ---- the command -------------------------------------------------------------------------------------------
 
 
-def read_live_tailnet(document: Mapping[str, Any], base_url: str, tailnet: str,
+def read_live_tailnet(document: Mapping[str, Any], base_url: str,
                       environ: Mapping[str, str]) -> tailnet_api.LiveTailnet:
+    """The tailnet of the credential in ``environ`` (``-``), as the import of the plan's tailnet resources reads it."""
     services = [str(r["inputs"].get("name")) for r in document["resources"] if r["type"] == SERVICE_TYPE]
     devices = _devices(document)
     token = tailnet_api.access_token(base_url, environ)
     return tailnet_api.read_tailnet(base_url, "-", token, services, device_names=devices)
+
+
+def live_adoption(document: Mapping[str, Any], at: str, source: str, base_url: str,
+                  environ: Mapping[str, str]) -> Adoption:
+    """The adoption of the plan ``document`` against the live homelab: the cluster snapshot in the file ``source``
+    (``-``: stdin), the tailnet through its API at ``base_url``. Raises AdoptError, TailnetApiError or OSError."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    cluster = read_cluster(text, "stdin" if source == "-" else source)
+    return build_adoption(document, at, None, cluster, read_live_tailnet(document, base_url, environ))
 
 
 def report(adoption: Adoption) -> str:
@@ -552,10 +557,9 @@ def runbook(document: Mapping[str, Any], at: str, stack: str, adoption: Adoption
     else:
         lines += ["", "The changes the first `pulumi up` makes, what it creates and the names live objects hold "
                   f"are listed by step 1's command (and by `python -m ops runbook --adopt {at} --cluster <snapshot>`)."]
-    kinds: dict[str, int] = {}
-    for item in (adoption.not_imported if adoption is not None else build_adoption(
-            document, at, {d: "unknown" for d in _devices(document)}).not_imported):
-        kinds[item["firstRun"]] = kinds.get(item["firstRun"], 0) + 1
+    direct = {r["urn"] for r in _direct_objects(document)}
+    kinds = Counter(what for r in document["resources"] if r.get("custom") and not r["type"].startswith(
+        "pulumi:providers:") and (what := first_run_instead(r, direct)) is not None)
     lines += ["", "## Not imported", ""] + [f"- {count}: {what}" for what, count in sorted(kinds.items())]
     return "\n".join(lines) + "\n"
 
@@ -570,12 +574,8 @@ def command(args: argparse.Namespace) -> int:
         node_ids = _node_ids(args.node_id or [])
         stack = load_stack(args.stack, args.at)
         plan = offline_plan.build_plan(stack)
-        cluster = tailnet = None
-        if args.cluster:
-            text = sys.stdin.read() if args.cluster == "-" else Path(args.cluster).read_text()
-            cluster = read_cluster(text, "stdin" if args.cluster == "-" else args.cluster)
-            tailnet = read_live_tailnet(plan.document, args.tailscale_api, "-", os.environ)
-        adoption = build_adoption(plan.document, args.at, node_ids, cluster, tailnet)
+        adoption = (live_adoption(plan.document, args.at, args.cluster, args.tailscale_api, os.environ)
+                    if args.cluster else build_adoption(plan.document, args.at, node_ids))
     except (AdoptError, tailnet_api.TailnetApiError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -41,6 +41,7 @@ import pulumi
 import components
 from components import health
 from components.host import script as host_step
+from ops import adopt, tailnet_api
 from ops import diff as plan_diff
 from ops import plan as offline_plan
 from ops.check import reporting
@@ -621,17 +622,13 @@ def _side(stack: str, phase: str, path: str | None) -> tuple[dict[str, Any], dic
 
 def adoption_command(args: argparse.Namespace, out: TextIO) -> int:
     """``--adopt N``: the adoption's runbook (ops/adopt.py), from the live homelab when ``--cluster`` is given."""
-    from ops import adopt, tailnet_api
-
     if args.source or args.target:
         raise RunbookError("--adopt N is a runbook of its own: give it without --from/--to")
     document = offline_plan.build_plan(load_stack(args.stack, args.adopt)).document
     adoption = None
     if args.cluster:
         try:
-            text = sys.stdin.read() if args.cluster == "-" else Path(args.cluster).read_text()
-            live = adopt.read_live_tailnet(document, args.tailscale_api, "-", os.environ)
-            adoption = adopt.build_adoption(document, args.adopt, None, adopt.read_cluster(text), live)
+            adoption = adopt.live_adoption(document, args.adopt, args.cluster, args.tailscale_api, os.environ)
         except (adopt.AdoptError, tailnet_api.TailnetApiError, OSError) as err:
             raise RunbookError(str(err)) from None
     out.write(adopt.runbook(document, args.adopt, args.stack, adoption))
@@ -677,7 +674,7 @@ def add_parser(sub: Any, run: Callable[[argparse.Namespace], int]) -> None:
                          help="instead: the runbook that takes over the homelab as it runs at phase N (ops adopt)")
     runbook.add_argument("--cluster", help="with --adopt: the live cluster's snapshot (a file, or - for stdin); the "
                                            "tailnet is then read through the Tailscale API")
-    runbook.add_argument("--tailscale-api", default="https://api.tailscale.com", help=argparse.SUPPRESS)
+    runbook.add_argument("--tailscale-api", default=tailnet_api.DEFAULT_BASE_URL, help=argparse.SUPPRESS)
     runbook.add_argument("--stack", default="indri")
     runbook.add_argument("--from-plan", help="use this plan JSON for --from instead of planning it")
     runbook.add_argument("--to-plan", help="use this plan JSON for --to instead of planning it")

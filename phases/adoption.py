@@ -46,7 +46,6 @@ class Adoption:
 
     path: str
     imports: Mapping[tuple[str, str], str]
-    at: str = ""  # the phase the homelab was at when ``ops adopt`` read it ("" if the document does not say)
 
 
 def _id_problem(kind: str, resource_id: str) -> str | None:
@@ -78,8 +77,7 @@ def read_document(text: str, where: str) -> Adoption:
         if (kind, name) in imports:
             raise InvalidValueError(f"{where}: {kind} {name} is listed twice")
         imports[(kind, name)] = resource_id
-    meta = document.get("blumeops") if isinstance(document.get("blumeops"), dict) else {}
-    return Adoption(path=where, imports=imports, at=str(meta.get("at", "")))
+    return Adoption(path=where, imports=imports)
 
 
 def adoption_document(raw: Any) -> Adoption:

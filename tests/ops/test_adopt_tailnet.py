@@ -96,7 +96,7 @@ def test_after_the_listed_changes_the_tailnet_is_the_plans(api: FakeTailscaleApi
     nothing left to change, and nothing else was written (sifaka's tags, svc:forge)."""
     document = offline_plan.build_plan(load_stack("indri", "6"), charts_required=False, try_pull=False).document
     cluster = adopt.read_cluster(homelab.snapshot(homelab.without_applications()))
-    live = adopt.read_live_tailnet(document, api.url, "-", {"TAILSCALE_OAUTH_CLIENT_ID": CLIENT_ID,
+    live = adopt.read_live_tailnet(document, api.url, {"TAILSCALE_OAUTH_CLIENT_ID": CLIENT_ID,
                                                             "TAILSCALE_OAUTH_CLIENT_SECRET": CLIENT_SECRET})
     before = adopt.build_adoption(document, "6", None, cluster, live)
     resources = {r["name"]: r for r in document["resources"]}
@@ -113,7 +113,7 @@ def test_after_the_listed_changes_the_tailnet_is_the_plans(api: FakeTailscaleApi
     written = {path for _, path, _ in api.writes}
     assert written == {"/api/v2/tailnet/-/acl", "/api/v2/device/nIndri1CNTRL/tags",
                        "/api/v2/tailnet/-/vip-services/svc:registry", "/api/v2/tailnet/-/vip-services/svc:k8s"}
-    again = adopt.read_live_tailnet(document, api.url, "-", {"TAILSCALE_OAUTH_CLIENT_ID": CLIENT_ID,
+    again = adopt.read_live_tailnet(document, api.url, {"TAILSCALE_OAUTH_CLIENT_ID": CLIENT_ID,
                                                              "TAILSCALE_OAUTH_CLIENT_SECRET": CLIENT_SECRET})
     after = adopt.build_adoption(document, "6", None, cluster, again)
     assert [c for c in after.changes if c.startswith(("the tailnet", "the tags", "the Tailscale"))] == []
