@@ -408,12 +408,15 @@ class ManifestCache:
         self.new: dict[str, str] = {}  # made by this run, written by save()
         self._db: sqlite3.Connection | None = None
 
-    def _connection(self) -> sqlite3.Connection | None:
-        if self._db is None and self.path is not None and self.path.exists():
+    def _connection(self, create: bool = False) -> sqlite3.Connection | None:
+        """The cache's database; None when it does not exist yet (a lookup never creates it) or cannot be read."""
+        if self._db is None and self.path is not None and (create or self.path.exists()):
             try:
                 self._db = sqlite3.connect(self.path, timeout=30)
                 self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
             except sqlite3.Error:
+                if create:
+                    raise
                 self._db = None
         return self._db
 
@@ -452,14 +455,13 @@ class ManifestCache:
         if self.path is None or not self.new:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self._db is None:
-            self._db = sqlite3.connect(self.path, timeout=30)
-            self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
-        with self._db:  # one transaction; a concurrent run waits for the lock (timeout above)
+        db = self._connection(create=True)
+        assert db is not None
+        with db:  # one transaction; a concurrent run waits for the lock (timeout above)
             # a key's row is replaced, so its rowid is new: the oldest rows are the least recently written
-            self._db.executemany("INSERT OR REPLACE INTO entries (key, text) VALUES (?, ?)", self.new.items())
+            db.executemany("INSERT OR REPLACE INTO entries (key, text) VALUES (?, ?)", self.new.items())
             for pattern, limit in (("plan-%", self.PLANS), ("%", self.LIMIT)):
-                self._db.execute(
+                db.execute(
                     "DELETE FROM entries WHERE key LIKE ? AND rowid NOT IN "
                     "(SELECT rowid FROM entries WHERE key LIKE ? ORDER BY rowid DESC LIMIT ?)",
                     (pattern, pattern, limit))
