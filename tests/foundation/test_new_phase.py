@@ -1,4 +1,4 @@
-"""A hypothetical phase 10, registered through the public API as the README's recipe says: one module (here:
+"""A hypothetical phase 10, registered through the public API as docs/extending.md's recipe says: one module (here:
 the definitions below) plus one registry line. It has an app (a Deployment behind an Ingress that takes the
 name ``sandbox`` over from a brew service, with a volume a rollback keeps), two settings, one host step and a
 health check, and amends an earlier phase. Phases 4-9 are not built yet, so the test registry stands empty
