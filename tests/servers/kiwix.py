@@ -152,8 +152,11 @@ class KiwixTools:
     def titles(self) -> set[str]:
         return {entry.title for entry in self.entries()}
 
-    def wait_for(self, what: str, ok: Callable[[], bool], timeout: float = 6) -> float:
-        """Poll ``ok`` until true: the seconds it took; fails the test with ``what`` and kiwix-serve's log."""
+    def wait_for(self, what: str, ok: Callable[[], bool], timeout: float = 15) -> float:
+        """Poll ``ok`` until true: the seconds it took; fails the test with ``what`` and kiwix-serve's log. The
+        bound is generous (kiwix-serve looks once a second): once (2026-12-02, a full suite on 2 busy cores) the
+        empty catalog was not shown within 6 s, its cause not found; a test that checks how soon a change shows
+        says so itself."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             self.assert_running()
