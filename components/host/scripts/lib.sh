@@ -42,13 +42,20 @@ cleanup_temps() {
   rm -rf "${TMPDIR:-/tmp}/blumeops.$$"
 }
 trap cleanup_temps EXIT
-blumeops_tmpdir() {
-  local dir="${TMPDIR:-/tmp}/blumeops.$$"
-  if [[ ! -d "$dir" ]]; then
-    mkdir -m 0700 "$dir" || die "cannot create the scratch directory $dir (is ${TMPDIR:-/tmp} full or read-only?)"
+# blumeops_scratch sets BLUMEOPS_SCRATCH to that directory, made when missing, in the calling shell (no subshell:
+# bounded calls it once per external call); blumeops_tmpdir prints it.
+blumeops_scratch() {
+  BLUMEOPS_SCRATCH="${TMPDIR:-/tmp}/blumeops.$$"
+  if [[ ! -d "$BLUMEOPS_SCRATCH" ]]; then
+    mkdir -m 0700 "$BLUMEOPS_SCRATCH" ||
+      die "cannot create the scratch directory $BLUMEOPS_SCRATCH (is ${TMPDIR:-/tmp} full or read-only?)"
   fi
-  [[ -O "$dir" && ! -L "$dir" ]] || die "the scratch directory $dir is not this user's own directory"
-  printf '%s' "$dir"
+  [[ -O "$BLUMEOPS_SCRATCH" && ! -L "$BLUMEOPS_SCRATCH" ]] ||
+    die "the scratch directory $BLUMEOPS_SCRATCH is not this user's own directory"
+}
+blumeops_tmpdir() {
+  blumeops_scratch
+  printf '%s' "$BLUMEOPS_SCRATCH"
 }
 
 # bounded SECONDS COMMAND [ARG...]: run COMMAND with stdin from /dev/null (never the step's own stdin); when
@@ -71,7 +78,8 @@ bounded() {
   if [[ "$1" == /* && ! -x "$1" ]]; then
     die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
   fi
-  running=$(blumeops_tmpdir)
+  blumeops_scratch
+  running=$BLUMEOPS_SCRATCH
   [[ $- != *m* ]] || monitor=1
   set -m
   "$@" </dev/null 9>&- &
