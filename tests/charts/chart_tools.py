@@ -15,8 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+# LOADER: libyaml's safe loader, the one the engine renders charts with (a chart's CRDs are hundreds of KB of YAML:
+# seconds each in the pure-Python loader)
 from ops import charts  # noqa: E402
 from ops import plan as offline_plan  # noqa: E402
+from ops.engine.charts_render import LOADER  # noqa: E402
 
 SHARED_CHARTS = REPO.parent / "shared" / "charts"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -78,11 +81,11 @@ def helm_objects(name: str, version: str, values: dict[str, Any], release: str, 
     for path, text in sorted(rendered.items()):
         if path.endswith("NOTES.txt"):
             continue
-        for document in yaml.safe_load_all(text):
+        for document in yaml.load_all(text, Loader=LOADER):
             if document:
                 yield document
     for text in crds:
-        yield from (d for d in yaml.safe_load_all(text) if d)
+        yield from (d for d in yaml.load_all(text, Loader=LOADER) if d)
 
 
 POD_SPEC_PATHS = {
