@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -108,12 +109,14 @@ class KiwixTools:
         return subprocess.run(["sh", str(SCRIPT), mode], env=merged, capture_output=True, text=True,
                               timeout=timeout, check=False, stdin=subprocess.DEVNULL)
 
-    def start_sync(self, mode: str = "loop", env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
-        """The script in the background, on the session's library and complete/ unless ``env`` says others."""
+    def start_sync(self, mode: str = "loop", env: Mapping[str, str] | None = None,
+                   stderr: IO[str] | None = None) -> subprocess.Popen[str]:
+        """The script in the background, on the session's library and complete/ unless ``env`` says others; its
+        stderr to ``stderr`` when given (a file the test reads while it runs), else a pipe."""
         merged = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LIBRARY": str(self.library),
                   "ZIM_DIR": str(self.zim_dir), "SETTLE": "0", "KIWIX_MANAGE": self.manage, **(env or {})}
         return subprocess.Popen(["sh", str(SCRIPT), mode], env=merged, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+                                stderr=stderr or subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
     def show(self, library: Path) -> dict[str, str]:
         """kiwix-manage's view of a library: book id -> path."""
