@@ -43,8 +43,11 @@ phases: $(STAMP)
 test-servers:
 	bash scripts/install-test-servers.sh
 
+# Three workers on two cores: about a quarter of the suite's wall time is waiting (hang bounds waited out, servers
+# starting, real tools sleeping), which a third worker fills: pytest 224-245 s against 297 s with two
+# (2026-12-02, this 2-core machine; docs/performance.md).
 test: $(DEV_STAMP) $(ACTIONLINT_STAMP) test-servers
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/python -m pytest -q -n 3 --dist loadgroup
 
 # The edit loop: the in-process and stub-toolbox tests only (no test server or API stand-in, no real borg, git,
 # sqlite3 or rsync on real data, no real mounts, no hang bound waited out, no workflow replay, no chart diff: the
