@@ -21,7 +21,6 @@ from ops.engine import charts_render
 
 KUBERNETES_VERSION = "1.35"  # minikube v1.38's default Kubernetes
 SHARED_CRDS = REPO.parent / "shared" / "crds"
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -54,7 +53,7 @@ def chart_crds(plan: offline_plan.Plan) -> dict[tuple[str, str, str], dict[str, 
 def shared_crds() -> dict[tuple[str, str, str], dict[str, Any]]:
     schemas: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in sorted(Path(SHARED_CRDS).glob("*.yaml")):
-        for document in yaml.load_all(path.read_text(), Loader=LOADER):
+        for document in yaml.load_all(path.read_text(), Loader=charts_render.LOADER):
             if document and document.get("kind") == "CustomResourceDefinition":
                 schemas.update(crd_versions(document))
     return schemas

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -20,9 +21,9 @@ def _plutil() -> ModuleType:
     return module
 
 
-def _outcome(parse: object, data: bytes) -> tuple[str, str]:
+def _outcome(parse: Callable[[bytes], object], data: bytes) -> tuple[str, str]:
     try:
-        return "value", repr(parse(data))  # type: ignore[operator]
+        return "value", repr(parse(data))
     except ValueError as err:
         return "refused", f"{type(err).__name__}: {err}"
 
