@@ -95,6 +95,30 @@ echo "still reading the script"
     assert result.stdout == "status 7\nstill reading the script\n"
 
 
+@pytest.mark.slow  # keeps both cores busy for a few seconds
+def test_a_tool_that_exits_at_once_never_waits_out_the_bound_on_a_loaded_machine(machine: Machine) -> None:
+    """The step's shell stops the watchdog as soon as the tool has exited. A TERM to a subshell that had only just
+    forked was lost, and the step then waited the whole bound: on a loaded machine every thirty or so quick calls
+    (one in 13 to 39 here, 2026-12-02). Two busy loops load the machine while 300 calls of `false` run under a
+    20 s bound; together they must take less than one bound."""
+    text = "readonly STEP=bounded-test\n" + library_for("bounded") + """
+for i in $(seq 300); do
+  bounded 20 false || true
+done
+echo done
+"""
+    busy = [subprocess.Popen(["bash", "-c", "while :; do :; done"]) for _ in range(2)]
+    try:
+        started = time.monotonic()
+        result = machine.run_text(text, "create")
+        elapsed = time.monotonic() - started
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    assert result.stdout == "done\n" and elapsed < 20, f"300 quick calls took {elapsed:.1f} s"
+
+
 def test_bounded_tells_a_timeout_from_a_failure_every_time(machine: Machine) -> None:
     """Repeated, so that a race between the watchdog and the step's shell would show: a quick command is
     never reported as timed out, a hanging one always is (and stops the step)."""

@@ -73,7 +73,7 @@ blumeops_tmpdir() {
 # exit too. bash 3.2 safe: macOS has no `timeout` nor `setsid`. A COMMAND given by absolute path that is not
 # executable stops the step: the tool is missing.
 bounded() {
-  local limit=$1 pid watchdog status=0 fired=0 monitor=0 running grace
+  local limit=$1 pid watchdog status=0 monitor=0 running grace
   shift
   if [[ "$1" == /* && ! -x "$1" ]]; then
     die "the tool $1 is missing or not executable: install it, or set its blumeops:tools.* path"
@@ -84,31 +84,30 @@ bounded() {
   set -m
   "$@" </dev/null 9>&- &
   pid=$!
-  ((monitor)) || set +m
   : >"$running/group.$pid" 2>/dev/null || true
+  # The watchdog is a process group of its own too, ended by one KILL of the group whatever it is doing: a TERM
+  # sent to a subshell that has only just forked can be lost (bash resets its traps there), and the step then
+  # waited out the whole bound after a tool that had already exited (every thirty or so fast calls on a loaded
+  # machine). fired.PID says the bound ran out (written before the kill; gone again when the group had ended).
   (
-    # no errexit here: a kill of a sleep that already ended must not end the watchdog with another status
-    set +e
-    code=0 sleeper=""
-    trap 'kill "$sleeper" 2>/dev/null; exit "$code"' TERM
-    sleep "$limit" &
-    sleeper=$!
-    wait "$sleeper"
-    code=3 # before the kill: the step's shell stops this watchdog as soon as the command is gone
-    kill -TERM -- "-$pid" 2>/dev/null || exit 0
-    sleep 2 &
-    sleeper=$!
-    wait "$sleeper"
+    sleep "$limit"
+    : >"$running/fired.$pid" 2>/dev/null || true
+    kill -TERM -- "-$pid" 2>/dev/null || {
+      rm -f "$running/fired.$pid"
+      exit 0
+    }
+    sleep 2
     kill -KILL -- "-$pid" 2>/dev/null || true
-    exit 3
   ) </dev/null >/dev/null 2>&1 9>&- &
   watchdog=$!
+  ((monitor)) || set +m
+  : >"$running/group.$watchdog" 2>/dev/null || true
   wait "$pid" || status=$?
-  kill -TERM "$watchdog" 2>/dev/null || true
-  wait "$watchdog" || fired=$?
-  if ((fired == 3)); then
+  kill -KILL -- "-$watchdog" 2>/dev/null || true
+  wait "$watchdog" 2>/dev/null || true
+  if [[ -e "$running/fired.$pid" ]]; then
     kill -KILL -- "-$pid" 2>/dev/null || true # what of the group outlived its leader
-    rm -f "$running/group.$pid"
+    rm -f "$running/fired.$pid" "$running/group.$pid" "$running/group.$watchdog"
     die "\`$*\` did not finish within ${limit}s: killed; nothing was decided on its answer, the next run retries"
   fi
   # COMMAND is gone; what it left in its group goes too (the group's id stays taken while any of it lives)
@@ -120,7 +119,7 @@ bounded() {
     done
     kill -KILL -- "-$pid" 2>/dev/null || true
   fi
-  rm -f "$running/group.$pid"
+  rm -f "$running/group.$pid" "$running/group.$watchdog"
   return "$status"
 }
 
